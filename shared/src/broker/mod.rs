@@ -1,0 +1,1 @@
+//! Brokers: publish batches of frames/rows and consume them with acknowledgement.

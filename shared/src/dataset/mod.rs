@@ -1,0 +1,1 @@
+//! Dataset files: append-only CSV snapshots, fsync before ack, manifests, crash repair.

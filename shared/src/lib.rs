@@ -1,0 +1,18 @@
+//! netpipe's common crate: everything more than one service needs.
+//!
+//! One path for a packet (see docs/architecture.md):
+//! capture -> [`decode`] -> [`frame::Frame`] -> [`broker`] -> [`schema`] rows -> [`dataset`] files.
+//! `decode` and `schema` are pure (no I/O, no clock, no logging); all I/O lives in `capture`,
+//! `broker`, `dataset` and `ops`.
+
+pub mod broker;
+pub mod capture;
+pub mod dataset;
+pub mod decode;
+pub mod frame;
+pub mod ops;
+pub mod paths;
+pub mod schema;
+pub mod seq;
+
+pub use frame::{FRAME_VERSION, Frame};
