@@ -1,0 +1,198 @@
+//! `memory://NAME`: a bounded in-process channel. A real backend for the embedded pipeline:
+//! publishers wait when it is full (back-pressure), consumers share one receiver.
+//! Acknowledgement is a no-op: a message lives only in this process.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::{Mutex as AsyncMutex, mpsc};
+
+use super::{AckToken, BrokerConfig, BrokerError, Message};
+
+struct Channel {
+    sender: mpsc::Sender<Vec<u8>>,
+    receiver: Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>,
+    dead: Arc<Mutex<Vec<(Vec<u8>, String)>>>,
+}
+
+/// Process-wide registry: the same name joins the same channel.
+fn registry() -> &'static Mutex<HashMap<String, Channel>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<String, Channel>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn channel(
+    name: &str,
+    capacity: usize,
+) -> (
+    mpsc::Sender<Vec<u8>>,
+    Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>,
+    Arc<Mutex<Vec<(Vec<u8>, String)>>>,
+) {
+    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    let entry = map.entry(name.to_string()).or_insert_with(|| {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        Channel {
+            sender,
+            receiver: Arc::new(AsyncMutex::new(receiver)),
+            dead: Arc::default(),
+        }
+    });
+    (
+        entry.sender.clone(),
+        entry.receiver.clone(),
+        entry.dead.clone(),
+    )
+}
+
+/// Removes a channel from the registry so a later run with the same name starts empty.
+/// Existing handles keep working until dropped.
+pub fn forget(name: &str) {
+    registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(name);
+}
+
+#[derive(Debug, Clone)]
+pub struct MemoryPublisher {
+    name: String,
+    sender: mpsc::Sender<Vec<u8>>,
+}
+
+impl MemoryPublisher {
+    pub fn connect(name: &str, capacity: usize) -> Self {
+        let (sender, _, _) = channel(name, capacity);
+        MemoryPublisher {
+            name: name.to_string(),
+            sender,
+        }
+    }
+
+    /// Waits while the channel is full.
+    pub async fn publish(&self, body: Vec<u8>) -> Result<(), BrokerError> {
+        self.sender
+            .send(body)
+            .await
+            .map_err(|_| BrokerError::Closed {
+                name: self.name.clone(),
+            })
+    }
+
+    pub fn ping(&self) -> Result<(), BrokerError> {
+        if self.sender.is_closed() {
+            Err(BrokerError::Closed {
+                name: self.name.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+pub struct MemoryConsumer {
+    name: String,
+    receiver: Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>,
+    dead: Arc<Mutex<Vec<(Vec<u8>, String)>>>,
+    block: std::time::Duration,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for MemoryConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryConsumer")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryConsumer {
+    pub fn connect(name: &str, config: &BrokerConfig) -> Self {
+        let (_, receiver, dead) = channel(name, config.memory_capacity);
+        MemoryConsumer {
+            name: name.to_string(),
+            receiver,
+            dead,
+            block: config.block,
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    /// Up to `max` messages, waiting at most the configured block time for the first.
+    /// `Closed` when every publisher is gone and the channel is drained.
+    pub async fn receive(&self, max: usize) -> Result<Vec<Message>, BrokerError> {
+        let mut receiver = self.receiver.lock().await;
+        let mut bodies = Vec::new();
+        match tokio::time::timeout(self.block, receiver.recv_many(&mut bodies, max.max(1))).await {
+            Ok(0) => {
+                return Err(BrokerError::Closed {
+                    name: self.name.clone(),
+                });
+            }
+            Ok(_) => {}
+            Err(_elapsed) => return Ok(Vec::new()),
+        }
+        Ok(bodies
+            .into_iter()
+            .map(|body| Message {
+                body,
+                token: AckToken::Memory(self.next_id.fetch_add(1, Ordering::Relaxed)),
+                redelivered: false,
+            })
+            .collect())
+    }
+
+    pub fn ack(&self, _tokens: &[AckToken]) -> Result<(), BrokerError> {
+        Ok(())
+    }
+
+    /// Keeps the message and its reason in the channel's dead-letter list (see [`dead_letters`]).
+    pub fn dead_letter(&self, message: &Message, reason: &str) -> Result<(), BrokerError> {
+        self.dead
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((message.body.clone(), reason.to_string()));
+        Ok(())
+    }
+}
+
+/// Dead-lettered messages of a memory channel, with reasons (bounded by what was sent).
+pub fn dead_letters(name: &str) -> Vec<(Vec<u8>, String)> {
+    let map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    map.get(name)
+        .map(|c| c.dead.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::{Consumer, Publisher};
+
+    #[tokio::test]
+    async fn messages_arrive_in_order_and_close_ends_the_stream() {
+        let mut config = BrokerConfig::new("memory://memory-test-order");
+        config.block = std::time::Duration::from_millis(50);
+        let publisher = Publisher::connect(&config).await.unwrap();
+        let mut consumer = Consumer::connect(&config).await.unwrap();
+        for i in 0..5u8 {
+            publisher.publish(vec![i]).await.unwrap();
+        }
+        let got = consumer.receive(10).await.unwrap();
+        assert_eq!(
+            got.iter().map(|m| m.body[0]).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
+        assert!(
+            consumer.receive(10).await.unwrap().is_empty(),
+            "times out empty"
+        );
+        drop(publisher);
+        forget("memory-test-order");
+        assert!(matches!(
+            consumer.receive(10).await,
+            Err(BrokerError::Closed { .. })
+        ));
+    }
+}
