@@ -9,6 +9,7 @@ pub mod broker;
 pub mod capture;
 pub mod dataset;
 pub mod decode;
+pub mod fixtures;
 pub mod frame;
 pub mod ops;
 pub mod paths;

@@ -192,7 +192,6 @@ pub fn compile_filter(
     };
     let dead = Capture::dead_with_precision(pcap::Linktype(i32::from(link.0)), Precision::Nano)
         .map_err(|e| bad(pcap_reason(e)))?;
-    let _ = snaplen;
     dead.compile(filter, true).map_err(|e| bad(pcap_reason(e)))
 }
 

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace against real Redis and RabbitMQ (installed and started if needed).
+# Tests that read ../shared/data (the reference corpus beside the repository) skip with a notice
+# when it is absent; in CI (CI=true) its absence is an error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh test
+cargo test --workspace --all-targets --locked "$@"

@@ -1,0 +1,31 @@
+//! Command-line surface of the `netpipe` binary.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::decode_cmd::{self, DecodeArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netpipe",
+    version,
+    about = "Network traffic to ML datasets and live AntiNex predictions"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode a capture file and print one row (csv) or frame (jsonl) per packet, like `tshark -T fields`.
+    Decode(DecodeArgs),
+}
+
+/// Runs a parsed command; the exit code reflects problems the command reported.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Decode(args) => decode_cmd::run(&args),
+    }
+}

@@ -1,0 +1,184 @@
+//! `netpipe decode`: a capture file to rows (CSV) or frames (JSON lines) on stdout.
+//! Decode problems are counted per reason and summarised on stderr at the end.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use shared::capture::{CaptureFile, LinkType, compile_filter};
+use shared::decode::{DecodeOptions, FrameMeta, decode};
+use shared::frame::DecodeIssue;
+use shared::schema::{self, RowContext};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One CSV row per packet under the chosen column schema.
+    Csv,
+    /// One Frame JSON document per line (the broker wire format).
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DecodeArgs {
+    /// Capture file (pcap or pcapng; the format is detected from its content).
+    #[arg(long, short = 'r', env = "NETPIPE_READ")]
+    pub read: PathBuf,
+    /// Column schema for CSV output.
+    #[arg(long, env = "NETPIPE_SCHEMA", default_value = "netpipe")]
+    pub schema: String,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: OutputFormat,
+    /// Payload bytes kept as hex per packet; 0 turns payload capture off.
+    #[arg(long, env = "PAYLOAD_BYTES", default_value_t = DecodeOptions::default().payload_bytes)]
+    pub payload_bytes: usize,
+    /// BPF filter applied to the file's packets (libpcap syntax).
+    #[arg(long, short = 'f', env = "NETWORK_FILTER")]
+    pub filter: Option<String>,
+    /// Agent id written into frames and rows.
+    #[arg(long, env = "SOURCE_HOST", default_value = "decode")]
+    pub agent: String,
+    /// Sequence number of the first packet (later packets count up by one, like frame.number).
+    #[arg(long, default_value_t = 1)]
+    pub first_seq: u64,
+}
+
+/// Counters printed on stderr at the end.
+#[derive(Debug, Default)]
+struct Summary {
+    packets: u64,
+    filtered_out: u64,
+    issues: HashMap<DecodeIssue, u64>,
+}
+
+pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
+    let column_schema = match args.format {
+        OutputFormat::Csv => Some(schema::by_name(&args.schema).with_context(|| {
+            format!(
+                "unknown schema {:?} (known: netpipe, antinex-v1)",
+                args.schema
+            )
+        })?),
+        OutputFormat::Jsonl => None,
+    };
+    let mut file = CaptureFile::open(&args.read)?;
+    let options = DecodeOptions {
+        payload_bytes: args.payload_bytes,
+        ..DecodeOptions::default()
+    };
+    let mut meta = FrameMeta {
+        agent: Arc::from(args.agent.as_str()),
+        boot: args.first_seq,
+        seq: args.first_seq,
+    };
+    let mut filters: HashMap<LinkType, pcap::BpfProgram> = HashMap::new();
+    let mut summary = Summary::default();
+
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    if let Some(column_schema) = column_schema {
+        column_schema.write_header(&mut buf);
+    }
+    let mut read_error = None;
+    loop {
+        let packet = match file.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            Err(e) => {
+                read_error = Some(e);
+                break;
+            }
+        };
+        if let Some(expr) = &args.filter {
+            let program = match filters.entry(packet.link) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(compile_filter(expr, packet.link)?)
+                }
+            };
+            if !program.filter(packet.data) {
+                summary.filtered_out += 1;
+                continue;
+            }
+        }
+        let frame = decode(&packet, &meta, &options);
+        meta.seq += 1;
+        for issue in &frame.errors {
+            *summary.issues.entry(*issue).or_default() += 1;
+        }
+        match column_schema {
+            Some(column_schema) => column_schema.write_row(
+                &frame,
+                &RowContext {
+                    idx: summary.packets,
+                },
+                &mut buf,
+            ),
+            None => {
+                serde_json::to_writer(&mut buf, &frame).context("encoding a frame")?;
+                buf.push(b'\n');
+            }
+        }
+        summary.packets += 1;
+        if buf.len() >= 1 << 19 {
+            if !write_or_stop(&mut out, &buf)? {
+                return Ok(ExitCode::SUCCESS);
+            }
+            buf.clear();
+        }
+    }
+    if !write_or_stop(&mut out, &buf)? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    drop(out);
+    print_summary(args, &file, &summary);
+    match read_error {
+        Some(e) => {
+            eprintln!("netpipe: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Writes a chunk; `false` when the reader went away (e.g. `| head`), which ends the command quietly.
+fn write_or_stop(out: &mut impl Write, chunk: &[u8]) -> anyhow::Result<bool> {
+    match out.write_all(chunk).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing to stdout"),
+    }
+}
+
+fn print_summary(args: &DecodeArgs, file: &CaptureFile, summary: &Summary) {
+    let mut line = format!(
+        "netpipe decode: {}: {} packets",
+        args.read.display(),
+        summary.packets
+    );
+    if summary.filtered_out > 0 {
+        line.push_str(&format!(", {} filtered out", summary.filtered_out));
+    }
+    if file.skipped_unsupported() > 0 {
+        line.push_str(&format!(
+            ", {} skipped (unsupported link type)",
+            file.skipped_unsupported()
+        ));
+    }
+    let mut issues: Vec<_> = summary.issues.iter().collect();
+    issues.sort();
+    if issues.is_empty() {
+        line.push_str("; no decode problems");
+    } else {
+        let list: Vec<String> = issues
+            .iter()
+            .map(|(issue, n)| format!("{issue}={n}"))
+            .collect();
+        line.push_str(&format!("; decode problems: {}", list.join(" ")));
+    }
+    eprintln!("{line}");
+}
