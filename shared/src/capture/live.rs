@@ -181,11 +181,7 @@ impl LiveCapture {
 
 /// Compiles a BPF filter for a link type without opening a device, e.g. to filter packets read
 /// from a file. Returns a clear error for an invalid expression.
-pub fn compile_filter(
-    filter: &str,
-    link: LinkType,
-    snaplen: i32,
-) -> Result<pcap::BpfProgram, LiveError> {
+pub fn compile_filter(filter: &str, link: LinkType) -> Result<pcap::BpfProgram, LiveError> {
     let bad = |reason: String| LiveError::BadFilter {
         filter: filter.to_string(),
         reason,
