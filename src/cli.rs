@@ -21,11 +21,29 @@ pub struct Cli {
 pub enum Command {
     /// Decode a capture file and print one row (csv) or frame (jsonl) per packet, like `tshark -T fields`.
     Decode(DecodeArgs),
+    /// Write the project's sample capture (TCP with options and HTTP, DNS, ICMP, ARP, IPv6, VLAN).
+    Fixture(FixtureArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FixtureArgs {
+    /// Where to write the pcap file.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 /// Runs a parsed command; the exit code reflects problems the command reported.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Decode(args) => decode_cmd::run(&args),
+        Command::Fixture(args) => {
+            let packets = shared::fixtures::write_sample_pcap(&args.out)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
+            eprintln!(
+                "netpipe fixture: wrote {packets} packets to {}",
+                args.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
