@@ -8,10 +8,11 @@
 #[path = "../../shared/src/frame.rs"]
 pub mod frame;
 
+#[path = "../../shared/src/capture/linktype.rs"]
+mod linktype;
+
 pub mod capture {
-    #[path = "../../../shared/src/capture/linktype.rs"]
-    mod linktype;
-    pub use linktype::LinkType;
+    pub use crate::linktype::LinkType;
 
     /// Same fields as `shared::capture::RawPacket` (that file also declares the pcap reader
     /// modules, so it cannot be included here).

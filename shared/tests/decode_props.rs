@@ -292,10 +292,18 @@ fn build(spec: &Spec) -> Vec<u8> {
             .write(&mut out, &spec.payload)
             .expect("write"),
         Transport::Echo { request, id, seq } => match (is_v4, request) {
-            (true, true) => step.icmpv4_echo_request(*id, *seq).write(&mut out, &spec.payload),
-            (true, false) => step.icmpv4_echo_reply(*id, *seq).write(&mut out, &spec.payload),
-            (false, true) => step.icmpv6_echo_request(*id, *seq).write(&mut out, &spec.payload),
-            (false, false) => step.icmpv6_echo_reply(*id, *seq).write(&mut out, &spec.payload),
+            (true, true) => step
+                .icmpv4_echo_request(*id, *seq)
+                .write(&mut out, &spec.payload),
+            (true, false) => step
+                .icmpv4_echo_reply(*id, *seq)
+                .write(&mut out, &spec.payload),
+            (false, true) => step
+                .icmpv6_echo_request(*id, *seq)
+                .write(&mut out, &spec.payload),
+            (false, false) => step
+                .icmpv6_echo_reply(*id, *seq)
+                .write(&mut out, &spec.payload),
         }
         .expect("write"),
     }
@@ -316,7 +324,10 @@ fn check(spec: &Spec, frame: &Frame) -> Result<(), TestCaseError> {
         Some(v) => {
             prop_assert_eq!(frame.vlan.len(), 1);
             let tag = frame.vlan[0];
-            prop_assert_eq!((tag.tpid, tag.id, tag.pcp, tag.dei), (0x8100, v.id, v.pcp, v.dei));
+            prop_assert_eq!(
+                (tag.tpid, tag.id, tag.pcp, tag.dei),
+                (0x8100, v.id, v.pcp, v.dei)
+            );
         }
     }
     match &spec.ip {
@@ -366,8 +377,14 @@ fn check(spec: &Spec, frame: &Frame) -> Result<(), TestCaseError> {
             options,
         } => {
             let tcp = frame.tcp.as_ref().expect("tcp");
-            prop_assert_eq!((tcp.sport, tcp.dport, tcp.seq, tcp.ack), (*sport, *dport, *seq, *ack));
-            prop_assert_eq!((tcp.flags, tcp.window, tcp.urgptr), (*flags, *window, *urgptr));
+            prop_assert_eq!(
+                (tcp.sport, tcp.dport, tcp.seq, tcp.ack),
+                (*sport, *dport, *seq, *ack)
+            );
+            prop_assert_eq!(
+                (tcp.flags, tcp.window, tcp.urgptr),
+                (*flags, *window, *urgptr)
+            );
             check_options(options, &tcp.opts)?;
         }
         Transport::Udp { sport, dport } => {
@@ -387,12 +404,16 @@ fn check(spec: &Spec, frame: &Frame) -> Result<(), TestCaseError> {
                 (false, true) => 128,
                 (false, false) => 129,
             };
-            prop_assert_eq!((icmp_type, got_id, got_seq), (want_type, Some(*id), Some(*seq)));
+            prop_assert_eq!(
+                (icmp_type, got_id, got_seq),
+                (want_type, Some(*id), Some(*seq))
+            );
         }
     }
     let payload = frame.payload.as_ref().expect("payload");
     prop_assert_eq!(payload.len as usize, spec.payload.len());
-    let want_hex = (!spec.payload.is_empty()).then(|| hex(&spec.payload[..spec.payload.len().min(64)]));
+    let want_hex =
+        (!spec.payload.is_empty()).then(|| hex(&spec.payload[..spec.payload.len().min(64)]));
     prop_assert_eq!(payload.hex.clone(), want_hex);
     prop_assert_eq!(payload.capped, spec.payload.len() > 64);
     Ok(())
@@ -415,7 +436,12 @@ fn check_options(
         })
         .collect();
     // etherparse pads the option area with zeros: one EOL, then padding we do not list.
-    prop_assert!(got.kinds.starts_with(&kinds), "{:?} vs {:?}", got.kinds, kinds);
+    prop_assert!(
+        got.kinds.starts_with(&kinds),
+        "{:?} vs {:?}",
+        got.kinds,
+        kinds
+    );
     prop_assert!(got.kinds[kinds.len()..].iter().all(|&k| k == 0));
     prop_assert!(got.kinds.len() <= kinds.len() + 1);
     // The last occurrence of each option wins.
