@@ -51,7 +51,25 @@ fn datagram_end(ctx: &mut Ctx, declared: usize, header_len: usize, available: us
     }
 }
 
+/// The version nibble must match the layer below (link type, EtherType, address family).
+fn version_matches(ctx: &mut Ctx, bytes: &[u8], version: u8) -> bool {
+    match bytes.first() {
+        Some(first) if first >> 4 == version => true,
+        Some(_) => {
+            ctx.issue(DecodeIssue::MalformedIp);
+            false
+        }
+        None => {
+            ctx.issue(DecodeIssue::TruncatedIp);
+            false
+        }
+    }
+}
+
 pub(crate) fn ipv4(ctx: &mut Ctx, bytes: &[u8]) {
+    if !version_matches(ctx, bytes, 4) {
+        return;
+    }
     let header = match Ipv4HeaderSlice::from_slice(bytes) {
         Ok(header) => header,
         Err(ipv4::HeaderSliceError::Len(_)) => return ctx.issue(DecodeIssue::TruncatedIp),
@@ -92,6 +110,9 @@ pub(crate) fn ipv4(ctx: &mut Ctx, bytes: &[u8]) {
 }
 
 pub(crate) fn ipv6(ctx: &mut Ctx, bytes: &[u8]) {
+    if !version_matches(ctx, bytes, 6) {
+        return;
+    }
     let header = match Ipv6HeaderSlice::from_slice(bytes) {
         Ok(header) => header,
         Err(ipv6::HeaderSliceError::Len(_)) => return ctx.issue(DecodeIssue::TruncatedIp),

@@ -27,6 +27,8 @@ pub(crate) enum Outcome {
 pub(crate) fn parse(bytes: &[u8], out: &mut TcpOptions) -> Outcome {
     let mut at = 0usize;
     let mut outcome = Outcome::Ok;
+    // One allocation: there are never more kinds than option bytes.
+    out.kinds.reserve_exact(bytes.len());
     while let Some(kind) = u8_at(bytes, at) {
         out.kinds.push(kind);
         match kind {

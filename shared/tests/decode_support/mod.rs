@@ -32,6 +32,19 @@ pub fn decode_bytes(link: u16, data: &[u8], options: &DecodeOptions) -> Frame {
     decode(&packet, &meta(), options)
 }
 
+/// Decodes a packet whose capture was cut by a snaplen (the wire length is larger).
+pub fn decode_cut(link: u16, data: &[u8], options: &DecodeOptions) -> Frame {
+    let packet = RawPacket {
+        ts_ns: 0,
+        wire_len: u32::try_from(data.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1000),
+        link: LinkType(link),
+        data,
+    };
+    decode(&packet, &meta(), options)
+}
+
 /// Decodes every packet of a capture file (stops at a file-level error, returned with the
 /// frames decoded before it).
 pub fn decode_file(path: &Path, options: &DecodeOptions) -> (Vec<Frame>, Option<FileError>) {
