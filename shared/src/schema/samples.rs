@@ -283,7 +283,11 @@ pub fn every_field() -> Frame {
         hex: Some("00ff".into()),
         capped: true,
     });
-    f.padding = tcp_http_data().padding;
+    f.padding = Some(Payload {
+        len: 6,
+        hex: Some("0000".into()),
+        capped: true,
+    });
     f.errors = vec![DecodeIssue::MalformedDns, DecodeIssue::Fragment];
     f
 }
