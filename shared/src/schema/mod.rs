@@ -1,1 +1,162 @@
 //! Column schemas: flatten a Frame into one CSV row under a named, versioned column list.
+//!
+//! A schema is data: an ordered static list of [`Column`]s, each a name and a function that
+//! writes that column's cell for one frame. One flatten loop ([`ColumnSchema::write_row`]) serves
+//! every schema, the header is the list of names, and adding a column is one line. Cells are
+//! written straight into the output buffer (see [`csv_cell`]); absent values are empty cells.
+//!
+//! Schemas (documented column by column in docs/schemas.md):
+//! * `netpipe` v1 ([`netpipe::NETPIPE`]): every field the Frame has, with its real meaning.
+//! * `antinex-v1` ([`antinex::ANTINEX_V1`]): the columns of the original network-pipeline datasets,
+//!   with the original's semantics including its field mix-ups (computed via [`legacy`]).
+//!
+//! Versioning rule: within one (name, version) the header is byte-for-byte identical; any change
+//! to the column list, a column's meaning or its formatting bumps the version.
+
+pub mod antinex;
+pub mod csv_cell;
+pub mod legacy;
+pub mod netpipe;
+pub mod samples;
+pub mod timefmt;
+
+use std::cell::OnceCell;
+
+use crate::frame::Frame;
+pub use csv_cell::CellOut;
+
+/// Per-row facts that are not in the Frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowContext {
+    /// 0-based row number within the output file (antinex-v1 `idx`).
+    pub idx: u64,
+}
+
+/// What a column's writer sees: the frame, the row context and per-row values computed once and
+/// shared by several columns.
+pub struct RowInput<'a> {
+    pub frame: &'a Frame,
+    pub ctx: &'a RowContext,
+    /// antinex-v1 cells (in column order), computed on first use.
+    legacy_cells: OnceCell<Vec<String>>,
+}
+
+impl<'a> RowInput<'a> {
+    pub fn new(frame: &'a Frame, ctx: &'a RowContext) -> Self {
+        RowInput {
+            frame,
+            ctx,
+            legacy_cells: OnceCell::new(),
+        }
+    }
+
+    /// The antinex-v1 cells of this frame (original semantics), computed once per row.
+    pub fn legacy_cells(&self) -> &[String] {
+        self.legacy_cells
+            .get_or_init(|| legacy::antinex_cells_from_frame(self.frame, self.ctx))
+    }
+}
+
+/// Writes one column's cell. The `usize` is the column's index in its schema.
+pub type WriteCell = fn(&RowInput<'_>, usize, &mut CellOut<'_>);
+
+/// One column: its header name and how to write its cell from a frame.
+pub struct Column {
+    pub name: &'static str,
+    pub write: WriteCell,
+}
+
+/// A named, versioned, ordered list of columns.
+pub struct ColumnSchema {
+    pub name: &'static str,
+    pub version: u32,
+    pub columns: &'static [Column],
+}
+
+/// Every schema, by name.
+pub static SCHEMAS: [&ColumnSchema; 2] = [&netpipe::NETPIPE, &antinex::ANTINEX_V1];
+
+/// The schema called `name` (`netpipe`, `antinex-v1`).
+pub fn by_name(name: &str) -> Option<&'static ColumnSchema> {
+    SCHEMAS.iter().copied().find(|s| s.name == name)
+}
+
+impl ColumnSchema {
+    /// Column names in order (the header).
+    pub fn column_names(&self) -> Vec<&'static str> {
+        self.columns.iter().map(|c| c.name).collect()
+    }
+
+    /// Index of the column called `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The CSV header line, with a trailing `\n`.
+    pub fn write_header(&self, out: &mut Vec<u8>) {
+        for (i, col) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            CellOut::csv(out).text(col.name);
+        }
+        out.push(b'\n');
+    }
+
+    /// One CSV line for `frame`, with a trailing `\n`; text cells are quoted per RFC 4180 when
+    /// they contain `,` `"` CR or LF.
+    pub fn write_row(&self, frame: &Frame, ctx: &RowContext, out: &mut Vec<u8>) {
+        let input = RowInput::new(frame, ctx);
+        for (i, col) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            (col.write)(&input, i, &mut CellOut::csv(out));
+        }
+        out.push(b'\n');
+    }
+
+    /// The same cells as [`Self::write_row`], unquoted, one String each.
+    pub fn row_cells(&self, frame: &Frame, ctx: &RowContext) -> Vec<String> {
+        let input = RowInput::new(frame, ctx);
+        let mut scratch = Vec::with_capacity(64);
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(i, col)| {
+                scratch.clear();
+                (col.write)(&input, i, &mut CellOut::raw(&mut scratch));
+                String::from_utf8_lossy(&scratch).into_owned()
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for ColumnSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColumnSchema")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("columns", &self.columns.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_are_found_by_name_and_have_unique_columns() {
+        for name in ["netpipe", "antinex-v1"] {
+            let schema = by_name(name).unwrap();
+            assert_eq!(schema.name, name);
+            let mut names = schema.column_names();
+            let n = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), n, "duplicate column in {name}");
+        }
+        assert!(by_name("nope").is_none());
+    }
+}
