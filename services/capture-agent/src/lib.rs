@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::broker::BrokerError;
+use shared::broker::{BrokerError, Publisher};
 use shared::capture::{
     CaptureFile, FileError, LinkType, LiveCapture, LiveConfig, LiveError, compile_filter,
 };
@@ -37,6 +37,7 @@ use crate::publish::{BROKER_REACHABLE, PublishTask};
 
 /// Readiness condition: the interface or file is open.
 pub const CAPTURE_OPEN: &str = "capture handle open";
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Why the agent could not start or had to stop.
@@ -122,9 +123,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     )
     .await?;
 
+    let connected = first_connect(&config).await?;
     let (tx, rx) = mpsc::channel(config.buffer_frames.max(1));
     let capture_stop = shutdown.child_token();
-    let agent_id: Arc<str> = Arc::from(config.agent_id());
+    let agent_id_text = config.agent_id();
+    let agent_id: Arc<str> = Arc::from(agent_id_text.as_str());
     let sequence = SequenceGenerator::start(None);
     tracing::info!(
         agent = %agent_id,
@@ -158,6 +161,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
 
     let publisher = PublishTask {
         rx,
+        connected,
+        encoding: publish::Encoding::for_url(&config.broker_url, &agent_id_text),
         broker: config.broker(),
         batch_size: config.batch_size,
         batch_delay: config.batch_delay(),
@@ -203,6 +208,26 @@ fn validate(config: &Config) -> Result<(), AgentError> {
     // Syntax of the URL (host, port, scheme) before anything is opened.
     self_filter::broker_endpoint(&config.broker_url)?;
     Ok(())
+}
+
+/// One connection attempt before capturing: a URL the backend refuses to use is a
+/// configuration error; an unreachable broker is not (the agent buffers and retries).
+async fn first_connect(config: &Config) -> Result<Option<Publisher>, AgentError> {
+    let broker = config.broker();
+    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, Publisher::connect(&broker)).await {
+        Ok(Ok(publisher)) => Ok(Some(publisher)),
+        Ok(Err(e @ (BrokerError::BadUrl { .. } | BrokerError::UnsupportedScheme { .. }))) => {
+            Err(AgentError::Broker(e))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "broker not reachable yet; capturing into the buffer and retrying");
+            Ok(None)
+        }
+        Err(_) => {
+            tracing::warn!(broker = %broker.redacted_url(), "broker connect timed out; capturing into the buffer and retrying");
+            Ok(None)
+        }
+    }
 }
 
 fn source_name(config: &Config) -> String {

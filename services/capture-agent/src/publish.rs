@@ -16,6 +16,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{AgentMetrics, drop_reason, publish_failure};
 
+/// The original's message for one packet; `created` is local time at one-second resolution,
+/// as the original wrote it.
+fn legacy_body(frame: &Frame, source: &str) -> Vec<u8> {
+    let created = chrono::DateTime::from_timestamp_nanos(frame.ts_ns)
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let message = shared::schema::legacy::message_from_frame(frame, &created, source);
+    serde_json::to_vec(&message).unwrap_or_default()
+}
+
 /// Readiness condition owned by this task.
 pub const BROKER_REACHABLE: &str = "broker reachable";
 
@@ -25,8 +36,32 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_CHECK: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
+/// How frames become message bodies.
+#[derive(Debug, Clone)]
+pub enum Encoding {
+    /// One message per batch: a JSON array of frames (Redis Streams, AMQP, memory).
+    FrameBatch,
+    /// One message per packet in the original's format (kombu+redis://), with its `source`.
+    LegacyPerPacket { source: String },
+}
+
+impl Encoding {
+    pub fn for_url(url: &str, source: &str) -> Self {
+        if url.starts_with("kombu+") {
+            Encoding::LegacyPerPacket {
+                source: source.to_string(),
+            }
+        } else {
+            Encoding::FrameBatch
+        }
+    }
+}
+
 pub struct PublishTask {
     pub rx: mpsc::Receiver<Frame>,
+    /// A connection made at start-up, if the broker was reachable then.
+    pub connected: Option<Publisher>,
+    pub encoding: Encoding,
     pub broker: BrokerConfig,
     pub batch_size: usize,
     pub batch_delay: Duration,
@@ -54,11 +89,15 @@ struct Connection {
 impl PublishTask {
     pub async fn run(mut self) {
         let mut connection = Connection {
-            publisher: None,
+            publisher: self.connected.take(),
             backoff: FIRST_BACKOFF,
             next_attempt: Instant::now(),
         };
-        self.try_connect(&mut connection).await;
+        if connection.publisher.is_some() {
+            self.mark_up(&mut connection);
+        } else {
+            self.try_connect(&mut connection).await;
+        }
         let batch_size = self.batch_size.max(1);
         let mut batch: Vec<Frame> = Vec::with_capacity(batch_size);
         loop {
@@ -76,23 +115,32 @@ impl PublishTask {
             self.metrics
                 .buffered_frames
                 .set(i64::try_from(self.rx.len()).unwrap_or(i64::MAX));
-            let frames = batch.len() as u64;
-            let body = encode_frames(&batch);
+            let messages: Vec<(u64, Vec<u8>)> = match &self.encoding {
+                Encoding::FrameBatch => vec![(batch.len() as u64, encode_frames(&batch))],
+                Encoding::LegacyPerPacket { source } => batch
+                    .iter()
+                    .map(|frame| (1, legacy_body(frame, source)))
+                    .collect(),
+            };
             batch.clear();
-            match self.deliver(&mut connection, body).await {
-                Ok(()) => {
-                    self.metrics.frames_published.inc_by(frames);
-                    self.metrics.batches_published.inc();
-                }
-                Err(Undelivered::Rejected) => {
-                    self.metrics
-                        .packets_dropped
-                        .with_label_values(&[drop_reason::BROKER_REJECTED])
-                        .inc_by(frames);
-                }
-                Err(Undelivered::GaveUp) => {
-                    self.give_up(frames);
-                    return;
+            let mut messages = messages.into_iter();
+            while let Some((frames, body)) = messages.next() {
+                match self.deliver(&mut connection, body).await {
+                    Ok(()) => {
+                        self.metrics.frames_published.inc_by(frames);
+                        self.metrics.batches_published.inc();
+                    }
+                    Err(Undelivered::Rejected) => {
+                        self.metrics
+                            .packets_dropped
+                            .with_label_values(&[drop_reason::BROKER_REJECTED])
+                            .inc_by(frames);
+                    }
+                    Err(Undelivered::GaveUp) => {
+                        let left: u64 = frames + messages.map(|(n, _)| n).sum::<u64>();
+                        self.give_up(left);
+                        return;
+                    }
                 }
             }
         }
