@@ -99,6 +99,9 @@ pub struct Manifest {
     /// Agent runs beyond the per-file limit, folded together.
     #[serde(default)]
     pub agents_truncated_rows: u64,
+    /// Rows without `(agent, seq)` (original-format messages): not deduplicated.
+    #[serde(default)]
+    pub untracked_rows: u64,
     pub loss: LossFigures,
     pub repaired: RepairFigures,
     /// Dedup window after this file's last commit.

@@ -84,6 +84,7 @@ struct FileStats {
     spans: HashMap<Arc<str>, Vec<(u64, SpanAcc)>>,
     span_count: usize,
     spans_overflow_rows: u64,
+    untracked_rows: u64,
     first_ts_ns: Option<i64>,
     last_ts_ns: Option<i64>,
     loss: LossFigures,
@@ -235,6 +236,25 @@ impl DatasetWriter {
         self.dirty = true;
         self.count_span(id);
         AppendOutcome::Buffered
+    }
+
+    /// Buffers one row that has no `(agent, seq)` identity (the original's message format):
+    /// no dedup, so such rows are written at least once. `ts_ns` feeds the capture-time span.
+    pub fn append_untracked(&mut self, ts_ns: Option<i64>, write: impl FnOnce(u64, &mut Vec<u8>)) {
+        let idx = self.committed_rows + self.pending_rows;
+        let before = self.pending.len();
+        write(idx, &mut self.pending);
+        if self.pending.len() == before || self.pending.last() != Some(&b'\n') {
+            self.pending.push(b'\n');
+        }
+        self.pending_rows += 1;
+        self.dirty = true;
+        if let Some(ts) = ts_ns {
+            let stats = &mut self.stats;
+            stats.first_ts_ns = Some(stats.first_ts_ns.map_or(ts, |t| t.min(ts)));
+            stats.last_ts_ns = Some(stats.last_ts_ns.map_or(ts, |t| t.max(ts)));
+        }
+        self.stats.untracked_rows += 1;
     }
 
     /// Buffers one already formatted line (a `\n` is added when missing).
@@ -489,6 +509,7 @@ impl DatasetWriter {
             last_ts: self.stats.last_ts_ns.map(utc_rfc3339),
             agents,
             agents_truncated_rows: self.stats.spans_overflow_rows,
+            untracked_rows: self.stats.untracked_rows,
             loss,
             repaired: self.stats.repaired,
             dedup: self.dedup.snapshot(),
