@@ -1,1 +1,391 @@
-//! capture_agent service.
+//! capture-agent: packets from a live interface (libpcap) or a pcap/pcapng file -> decoded
+//! frames -> bounded buffer -> batches -> broker, with /health, /ready and /metrics.
+//!
+//! ```text
+//! capture thread (libpcap | file) --decode--> bounded buffer --batch+encode--> Publisher
+//!      live: drop newest when full                        reconnects with backoff
+//!      file: wait for room                                 while the broker is down
+//! ```
+
+pub mod capture;
+pub mod config;
+pub mod metrics;
+pub mod publish;
+pub mod self_filter;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::broker::{BrokerError, Publisher};
+use shared::capture::{
+    CaptureFile, FileError, LinkType, LiveCapture, LiveConfig, LiveError, compile_filter,
+};
+use shared::decode::DecodeOptions;
+use shared::frame::DecodeIssue;
+use shared::ops::{Heartbeat, MetricsError, OpsError, OpsState, Readiness, serve};
+use shared::seq::SequenceGenerator;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, Overflow, Profile};
+
+use crate::capture::{CaptureEnd, CaptureTask, Source};
+use crate::metrics::{AgentMetrics, drop_reason};
+use crate::publish::{BROKER_REACHABLE, PublishTask};
+
+/// Readiness condition: the interface or file is open.
+pub const CAPTURE_OPEN: &str = "capture handle open";
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why the agent could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Capture(#[from] LiveError),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error("capture thread: {0}")]
+    Thread(String),
+}
+
+/// What a run did, for the caller and the last log line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub packets_captured: u64,
+    pub packets_filtered: u64,
+    pub frames_published: u64,
+    pub batches_published: u64,
+    /// Packets lost, by reason (every reason listed, zero or not).
+    pub dropped: BTreeMap<&'static str, u64>,
+    pub decode_issues: BTreeMap<&'static str, u64>,
+    pub publish_failures: u64,
+    pub broker_rejections: u64,
+}
+
+impl Summary {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+}
+
+/// A started agent: its ops address and shared state, and the task to wait for.
+pub struct Agent {
+    pub ops_addr: SocketAddr,
+    pub readiness: Readiness,
+    pub metrics: Arc<AgentMetrics>,
+    /// The filter libpcap was given (live capture: with the broker exclusion).
+    pub effective_filter: String,
+    done: tokio::task::JoinHandle<Result<Summary, AgentError>>,
+}
+
+impl Agent {
+    pub async fn wait(self) -> Result<Summary, AgentError> {
+        self.done
+            .await
+            .map_err(|e| AgentError::Thread(e.to_string()))?
+    }
+}
+
+/// Runs until the file is published (`--exit-at-eof`) or `shutdown` is cancelled, then
+/// publishes what is buffered and returns.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary, AgentError> {
+    start(config, shutdown).await?.wait().await
+}
+
+/// Opens the capture, starts the ops server and the pipeline; configuration problems are
+/// returned here, before anything runs.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent, AgentError> {
+    validate(&config)?;
+    let metrics = Arc::new(AgentMetrics::new(VERSION)?);
+    let readiness = Readiness::new();
+    readiness.declare(&[CAPTURE_OPEN, BROKER_REACHABLE]);
+    let heartbeat = Heartbeat::new(Duration::from_secs(10));
+
+    let (source, effective_filter) = open_source(&config)?;
+    readiness.set_met(CAPTURE_OPEN);
+
+    let ops_shutdown = CancellationToken::new();
+    let ops = serve(
+        config.ops_addr,
+        OpsState::new(heartbeat.clone(), readiness.clone(), metrics.ops.clone()),
+        ops_shutdown.clone(),
+    )
+    .await?;
+
+    let connected = first_connect(&config).await?;
+    let (tx, rx) = mpsc::channel(config.buffer_frames.max(1));
+    let capture_stop = shutdown.child_token();
+    let agent_id_text = config.agent_id();
+    let agent_id: Arc<str> = Arc::from(agent_id_text.as_str());
+    let sequence = SequenceGenerator::start(None);
+    tracing::info!(
+        agent = %agent_id,
+        boot = sequence.boot(),
+        source = %source_name(&config),
+        filter = %effective_filter,
+        broker = %config.broker().redacted_url(),
+        stream = %config.stream,
+        overflow = ?config.overflow(),
+        "capture-agent starting"
+    );
+    let capture = CaptureTask {
+        source,
+        tx,
+        overflow: config.overflow(),
+        sequence,
+        agent: agent_id,
+        decode_options: DecodeOptions {
+            payload_bytes: config.payload_bytes,
+        },
+        metrics: metrics.clone(),
+        shutdown: capture_stop.clone(),
+    };
+    let (capture_done_tx, capture_done) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("capture".into())
+        .spawn(move || {
+            let _ = capture_done_tx.send(capture.run());
+        })
+        .map_err(|e| AgentError::Thread(e.to_string()))?;
+
+    let publisher = PublishTask {
+        rx,
+        connected,
+        encoding: publish::Encoding::for_url(&config.broker_url, &agent_id_text),
+        broker: config.broker(),
+        batch_size: config.batch_size,
+        batch_delay: config.batch_delay(),
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+        shutdown: shutdown.clone(),
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        max_backoff: Duration::from_millis(config.reconnect_max_ms),
+    };
+    let publishing = tokio::spawn(publisher.run());
+
+    let supervisor = Supervisor {
+        config,
+        metrics: metrics.clone(),
+        heartbeat,
+        shutdown,
+        ops_shutdown,
+        ops_task: ops.task,
+    };
+    let done = tokio::spawn(supervisor.run(capture_done, publishing));
+    Ok(Agent {
+        ops_addr: ops.local_addr,
+        readiness,
+        metrics,
+        effective_filter,
+        done,
+    })
+}
+
+fn validate(config: &Config) -> Result<(), AgentError> {
+    if let Some(speed) = config.speed
+        && !(speed.is_finite() && speed > 0.0)
+    {
+        return Err(AgentError::Config(format!(
+            "--speed must be a positive number, not {speed}"
+        )));
+    }
+    if config.batch_size == 0 || config.buffer_frames == 0 {
+        return Err(AgentError::Config(
+            "--batch-size and --buffer-frames must be at least 1".into(),
+        ));
+    }
+    // Syntax of the URL (host, port, scheme) before anything is opened.
+    self_filter::broker_endpoint(&config.broker_url)?;
+    Ok(())
+}
+
+/// One connection attempt before capturing: a URL the backend refuses to use is a
+/// configuration error; an unreachable broker is not (the agent buffers and retries).
+async fn first_connect(config: &Config) -> Result<Option<Publisher>, AgentError> {
+    let broker = config.broker();
+    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, Publisher::connect(&broker)).await {
+        Ok(Ok(publisher)) => Ok(Some(publisher)),
+        Ok(Err(e @ (BrokerError::BadUrl { .. } | BrokerError::UnsupportedScheme { .. }))) => {
+            Err(AgentError::Broker(e))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "broker not reachable yet; capturing into the buffer and retrying");
+            Ok(None)
+        }
+        Err(_) => {
+            tracing::warn!(broker = %broker.redacted_url(), "broker connect timed out; capturing into the buffer and retrying");
+            Ok(None)
+        }
+    }
+}
+
+fn source_name(config: &Config) -> String {
+    match &config.read {
+        Some(path) => format!("file {}", path.display()),
+        None => format!("interface {}", config.interface),
+    }
+}
+
+/// Opens the interface (filter with the broker excluded) or the file (filter checked now).
+fn open_source(config: &Config) -> Result<(Source, String), AgentError> {
+    let base_filter = config.base_filter();
+    match &config.read {
+        Some(path) => {
+            let file = CaptureFile::open(path)?;
+            if !base_filter.is_empty() {
+                let link = file.link_type().unwrap_or(LinkType::ETHERNET);
+                compile_filter(&base_filter, link, config.snaplen)?;
+            }
+            let source = Source::File {
+                file,
+                filter: base_filter.clone(),
+                snaplen: config.snaplen,
+                speed: config.speed,
+            };
+            Ok((source, base_filter))
+        }
+        None => {
+            let filter = self_filter::live_filter(&base_filter, &config.broker_url)?;
+            let mut live = LiveConfig::new(config.interface.clone());
+            live.filter = filter.clone();
+            live.snaplen = config.snaplen;
+            live.promiscuous = config.promiscuous();
+            live.buffer_size = config.buffer_size;
+            Ok((Source::Live(LiveCapture::open(&live)?), filter))
+        }
+    }
+}
+
+/// Watches the pipeline: heartbeat, periodic summary, shutdown order, final summary.
+struct Supervisor {
+    config: Config,
+    metrics: Arc<AgentMetrics>,
+    heartbeat: Heartbeat,
+    shutdown: CancellationToken,
+    ops_shutdown: CancellationToken,
+    ops_task: tokio::task::JoinHandle<()>,
+}
+
+impl Supervisor {
+    async fn run(
+        self,
+        capture_done: oneshot::Receiver<Result<CaptureEnd, AgentError>>,
+        mut publishing: tokio::task::JoinHandle<()>,
+    ) -> Result<Summary, AgentError> {
+        let interval = Duration::from_secs(self.config.stats_interval_secs.max(1));
+        let mut summary_tick = tokio::time::interval(interval);
+        summary_tick.tick().await;
+        let mut beat = tokio::time::interval(Duration::from_secs(1));
+        let mut capture_done = capture_done;
+        let mut capture_result: Option<Result<CaptureEnd, AgentError>> = None;
+        let mut last = Totals::default();
+        // Phase 1: until the capture ends (EOF, shutdown, error).
+        loop {
+            tokio::select! {
+                _ = beat.tick() => self.heartbeat.beat(),
+                _ = summary_tick.tick() => last = self.log_summary(last, interval),
+                result = &mut capture_done, if capture_result.is_none() => {
+                    capture_result = Some(result.unwrap_or_else(|_| {
+                        Err(AgentError::Thread("capture thread ended without a result".into()))
+                    }));
+                    break;
+                }
+            }
+        }
+        let capture_result = capture_result.unwrap_or(Ok(CaptureEnd::Shutdown));
+        match &capture_result {
+            Ok(end) => tracing::info!(?end, "capture stopped; publishing what is buffered"),
+            Err(e) => tracing::error!(error = %e, "capture failed; publishing what is buffered"),
+        }
+        // Phase 2: the buffer is closed; the publisher drains it.
+        loop {
+            tokio::select! {
+                _ = beat.tick() => self.heartbeat.beat(),
+                _ = summary_tick.tick() => last = self.log_summary(last, interval),
+                _ = &mut publishing => break,
+            }
+        }
+        // Phase 3: a replay without --exit-at-eof keeps serving /metrics until shutdown.
+        if matches!(capture_result, Ok(CaptureEnd::EndOfFile)) && !self.config.exit_at_eof {
+            tracing::info!("file published; waiting for shutdown (use --exit-at-eof to exit)");
+            loop {
+                tokio::select! {
+                    _ = beat.tick() => self.heartbeat.beat(),
+                    () = self.shutdown.cancelled() => break,
+                }
+            }
+        }
+        self.log_summary(last, interval);
+        self.ops_shutdown.cancel();
+        let _ = self.ops_task.await;
+        capture_result?;
+        Ok(summary(&self.metrics))
+    }
+
+    fn log_summary(&self, last: Totals, interval: Duration) -> Totals {
+        let now = Totals::read(&self.metrics);
+        let secs = interval.as_secs_f64().max(1.0);
+        tracing::info!(
+            captured = now.captured,
+            published = now.published,
+            dropped = now.dropped,
+            buffered = self.metrics.buffered_frames.get(),
+            capture_rate = format!("{:.0}/s", (now.captured - last.captured) as f64 / secs),
+            publish_rate = format!("{:.0}/s", (now.published - last.published) as f64 / secs),
+            broker_up = self.metrics.broker_up.get() == 1,
+            "capture summary"
+        );
+        now
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    captured: u64,
+    published: u64,
+    dropped: u64,
+}
+
+impl Totals {
+    fn read(metrics: &AgentMetrics) -> Self {
+        Totals {
+            captured: metrics.packets_captured.get(),
+            published: metrics.frames_published.get(),
+            dropped: drop_reason::ALL.iter().map(|r| metrics.dropped(r)).sum(),
+        }
+    }
+}
+
+fn summary(metrics: &AgentMetrics) -> Summary {
+    Summary {
+        packets_captured: metrics.packets_captured.get(),
+        packets_filtered: metrics.packets_filtered.get(),
+        frames_published: metrics.frames_published.get(),
+        batches_published: metrics.batches_published.get(),
+        dropped: drop_reason::ALL
+            .iter()
+            .map(|reason| (*reason, metrics.dropped(reason)))
+            .collect(),
+        decode_issues: DecodeIssue::ALL
+            .iter()
+            .zip(&metrics.decode_issues)
+            .map(|(issue, counter)| (issue.as_str(), counter.get()))
+            .collect(),
+        publish_failures: metrics::publish_failure::ALL
+            .iter()
+            .map(|reason| metrics.publish_failures.with_label_values(&[*reason]).get())
+            .sum(),
+        broker_rejections: metrics.broker_rejections.get(),
+    }
+}

@@ -1,1 +1,29 @@
-fn main() {}
+//! capture-agent binary: parse flags, set up telemetry, run until SIGTERM/SIGINT.
+
+use clap::Parser;
+use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals};
+
+#[tokio::main]
+async fn main() {
+    let config = capture_agent::Config::parse();
+    let telemetry =
+        match init_telemetry(&TelemetryConfig::from_env("capture-agent", config.log_json)) {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("capture-agent: {e}");
+                std::process::exit(2);
+            }
+        };
+    let shutdown = shutdown_token_on_signals();
+    let result = capture_agent::run(config, shutdown).await;
+    telemetry.shutdown().await;
+    match result {
+        Ok(summary) => {
+            tracing::info!(?summary, "capture-agent stopped");
+        }
+        Err(e) => {
+            eprintln!("capture-agent: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,1 +1,54 @@
-//! processor service.
+//! processor: frames from a broker -> validated, deduplicated rows -> durable CSV datasets.
+//!
+//! One loop: receive a few messages, turn each into rows of every configured schema (poison goes
+//! to the dead-letter stream with its reason), and every `SAVE_AFTER_NUM` packets (or every
+//! commit interval while something is buffered) commit the datasets (append + fsync + manifest)
+//! and only then acknowledge the messages. A crash at any point therefore loses nothing that was
+//! acknowledged, and the redeliveries it causes are dropped by `(agent, seq)`.
+//! See docs/processor.md.
+
+pub mod config;
+pub mod datasets;
+pub mod input;
+pub mod metrics;
+mod run_loop;
+
+use std::path::PathBuf;
+
+pub use config::Config;
+pub use run_loop::run;
+use shared::broker::BrokerError;
+use shared::dataset::DatasetError;
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Broker messages received (redeliveries included).
+    pub messages: u64,
+    /// Packets in valid messages.
+    pub packets: u64,
+    /// Rows made durable, per schema (in --schema order).
+    pub rows_written: Vec<(String, u64)>,
+    /// Packets dropped as already written (summed over schemas).
+    pub duplicates: u64,
+    pub dead_letters: u64,
+    pub commits: u64,
+    /// The files written last (one per schema).
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessorError {
+    #[error("processor: {0}")]
+    Config(String),
+    #[error("processor: {0}")]
+    Broker(#[from] BrokerError),
+    #[error("processor: {0}")]
+    Dataset(#[from] DatasetError),
+    #[error("processor: {0}")]
+    Ops(#[from] shared::ops::OpsError),
+    #[error("processor: {0}")]
+    Metrics(#[from] shared::ops::MetricsError),
+    #[error("processor: internal error: {0}")]
+    Internal(String),
+}

@@ -1,1 +1,26 @@
-fn main() {}
+//! processor binary: parse flags, set up telemetry, run until SIGTERM/SIGINT or STOP_AFTER_NUM.
+
+use clap::Parser;
+use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals};
+
+#[tokio::main]
+async fn main() {
+    let config = processor::Config::parse();
+    let telemetry = match init_telemetry(&TelemetryConfig::from_env("processor", config.log_json)) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("processor: {e}");
+            std::process::exit(2);
+        }
+    };
+    let shutdown = shutdown_token_on_signals();
+    let result = processor::run(config, shutdown).await;
+    telemetry.shutdown().await;
+    match result {
+        Ok(summary) => tracing::info!(?summary, "processor stopped"),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
+}

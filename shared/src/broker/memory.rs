@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 
-use super::{AckToken, BrokerConfig, BrokerError, Message};
+use super::stats::PublisherCounters;
+use super::{AckToken, BrokerConfig, BrokerError, ConsumerStats, Message, PublisherStats};
 
 struct Channel {
     sender: mpsc::Sender<Vec<u8>>,
@@ -59,6 +60,7 @@ pub fn forget(name: &str) {
 pub struct MemoryPublisher {
     name: String,
     sender: mpsc::Sender<Vec<u8>>,
+    counters: Arc<PublisherCounters>,
 }
 
 impl MemoryPublisher {
@@ -67,6 +69,7 @@ impl MemoryPublisher {
         MemoryPublisher {
             name: name.to_string(),
             sender,
+            counters: Arc::default(),
         }
     }
 
@@ -77,7 +80,13 @@ impl MemoryPublisher {
             .await
             .map_err(|_| BrokerError::Closed {
                 name: self.name.clone(),
-            })
+            })?;
+        self.counters.count_published();
+        Ok(())
+    }
+
+    pub fn stats(&self) -> PublisherStats {
+        self.counters.snapshot()
     }
 
     pub fn ping(&self) -> Result<(), BrokerError> {
@@ -97,6 +106,7 @@ pub struct MemoryConsumer {
     dead: Arc<Mutex<Vec<(Vec<u8>, String)>>>,
     block: std::time::Duration,
     next_id: AtomicU64,
+    dead_lettered: AtomicU64,
 }
 
 impl std::fmt::Debug for MemoryConsumer {
@@ -116,6 +126,7 @@ impl MemoryConsumer {
             dead,
             block: config.block,
             next_id: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
         }
     }
 
@@ -153,7 +164,16 @@ impl MemoryConsumer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((message.body.clone(), reason.to_string()));
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    pub fn stats(&self) -> ConsumerStats {
+        ConsumerStats {
+            received: self.next_id.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            ..ConsumerStats::default()
+        }
     }
 }
 

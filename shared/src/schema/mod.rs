@@ -17,6 +17,7 @@ pub mod antinex;
 pub mod csv_cell;
 pub mod legacy;
 pub mod netpipe;
+pub mod samples;
 pub mod timefmt;
 
 use std::cell::OnceCell;

@@ -1,0 +1,280 @@
+//! The capture thread: reads packets (libpcap or a file), decodes them and puts frames into the
+//! bounded buffer. It never waits on the network: a live capture drops the newest frame when the
+//! buffer is full (and counts it); a file replay waits for room instead.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shared::capture::{CaptureFile, LinkType, LiveCapture, RawPacket, compile_filter};
+use shared::decode::{DecodeOptions, FrameMeta, decode};
+use shared::frame::Frame;
+use shared::seq::SequenceGenerator;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::AgentError;
+use crate::config::Overflow;
+use crate::metrics::AgentMetrics;
+
+/// How often libpcap's drop counters are polled.
+const STATS_POLL: Duration = Duration::from_secs(1);
+/// Longest sleep while pacing a replay, so shutdown is noticed quickly.
+const PACING_SLICE: Duration = Duration::from_millis(50);
+
+/// Where packets come from.
+pub enum Source {
+    Live(LiveCapture),
+    File {
+        file: CaptureFile,
+        /// BPF filter applied in user space (empty = none).
+        filter: String,
+        snaplen: i32,
+        /// Replay pace factor; `None` = as fast as possible.
+        speed: Option<f64>,
+    },
+}
+
+/// Why the capture thread stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureEnd {
+    EndOfFile,
+    Shutdown,
+    /// The publisher side went away (it gave up during shutdown).
+    BufferClosed,
+}
+
+pub struct CaptureTask {
+    pub source: Source,
+    pub tx: mpsc::Sender<Frame>,
+    pub overflow: Overflow,
+    pub sequence: SequenceGenerator,
+    pub agent: Arc<str>,
+    pub decode_options: DecodeOptions,
+    pub metrics: Arc<AgentMetrics>,
+    pub shutdown: CancellationToken,
+}
+
+impl CaptureTask {
+    pub fn run(self) -> Result<CaptureEnd, AgentError> {
+        let CaptureTask {
+            source,
+            tx,
+            overflow,
+            sequence,
+            agent,
+            decode_options,
+            metrics,
+            shutdown,
+        } = self;
+        let mut sink = FrameSink {
+            tx,
+            overflow,
+            sequence,
+            agent,
+            decode_options,
+            metrics,
+        };
+        match source {
+            Source::Live(capture) => run_live(capture, &mut sink, &shutdown),
+            Source::File {
+                file,
+                filter,
+                snaplen,
+                speed,
+            } => run_file(file, &filter, snaplen, speed, &mut sink, &shutdown),
+        }
+    }
+}
+
+/// Decodes packets and hands frames to the buffer according to the overflow policy.
+struct FrameSink {
+    tx: mpsc::Sender<Frame>,
+    overflow: Overflow,
+    sequence: SequenceGenerator,
+    agent: Arc<str>,
+    decode_options: DecodeOptions,
+    metrics: Arc<AgentMetrics>,
+}
+
+impl FrameSink {
+    /// `false` when the buffer is closed (the publisher is gone).
+    fn push(&mut self, packet: &RawPacket<'_>) -> bool {
+        let meta = FrameMeta {
+            agent: self.agent.clone(),
+            boot: self.sequence.boot(),
+            seq: self.sequence.next_seq(),
+        };
+        let frame = decode(packet, &meta, &self.decode_options);
+        self.metrics.packets_captured.inc();
+        self.metrics.count_decode_issues(&frame.errors);
+        match self.overflow {
+            Overflow::Wait => self.tx.blocking_send(frame).is_ok(),
+            Overflow::Drop => match self.tx.try_send(frame) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.metrics.buffer_drops.record(1, |since_last| {
+                        tracing::warn!(
+                            dropped = since_last,
+                            "buffer full (broker slow or down): dropping newest packets"
+                        );
+                    });
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
+        }
+    }
+}
+
+fn run_live(
+    mut capture: LiveCapture,
+    sink: &mut FrameSink,
+    shutdown: &CancellationToken,
+) -> Result<CaptureEnd, AgentError> {
+    let mut drops = DropPoller::default();
+    let mut last_poll = Instant::now();
+    let end = loop {
+        if shutdown.is_cancelled() {
+            break CaptureEnd::Shutdown;
+        }
+        match capture.next_packet() {
+            Ok(Some(packet)) => {
+                if !sink.push(&packet) {
+                    break CaptureEnd::BufferClosed;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return Err(AgentError::Capture(e)),
+        }
+        if last_poll.elapsed() >= STATS_POLL {
+            last_poll = Instant::now();
+            drops.poll(&mut capture, &sink.metrics);
+        }
+    };
+    drops.poll(&mut capture, &sink.metrics);
+    Ok(end)
+}
+
+/// Turns libpcap's cumulative drop counters into counter increments.
+#[derive(Default)]
+struct DropPoller {
+    kernel: u64,
+    interface: u64,
+}
+
+impl DropPoller {
+    fn poll(&mut self, capture: &mut LiveCapture, metrics: &AgentMetrics) {
+        let stats = match capture.stats() {
+            Ok(stats) => stats,
+            Err(e) => {
+                tracing::debug!(error = %e, "libpcap stats unavailable");
+                return;
+            }
+        };
+        // libpcap's counters are 32-bit and may wrap; a decrease means a wrap.
+        let kernel = delta(self.kernel, stats.kernel_dropped);
+        let interface = delta(self.interface, stats.interface_dropped);
+        self.kernel = stats.kernel_dropped;
+        self.interface = stats.interface_dropped;
+        metrics.kernel_drops.record(kernel, |since_last| {
+            tracing::warn!(
+                dropped = since_last,
+                "kernel dropped packets (capture buffer full)"
+            );
+        });
+        metrics.interface_drops.record(interface, |since_last| {
+            tracing::warn!(dropped = since_last, "interface dropped packets");
+        });
+    }
+}
+
+fn delta(previous: u64, now: u64) -> u64 {
+    if now >= previous {
+        now - previous
+    } else {
+        now + (u64::from(u32::MAX) + 1 - previous)
+    }
+}
+
+fn run_file(
+    mut file: CaptureFile,
+    filter: &str,
+    snaplen: i32,
+    speed: Option<f64>,
+    sink: &mut FrameSink,
+    shutdown: &CancellationToken,
+) -> Result<CaptureEnd, AgentError> {
+    let mut programs: HashMap<LinkType, pcap::BpfProgram> = HashMap::new();
+    let mut pacer = speed.map(Pacer::new);
+    loop {
+        if shutdown.is_cancelled() {
+            return Ok(CaptureEnd::Shutdown);
+        }
+        let packet = match file.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => return Ok(CaptureEnd::EndOfFile),
+            Err(e) => return Err(AgentError::File(e)),
+        };
+        if !filter.is_empty() {
+            let program = match programs.entry(packet.link) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(compile_filter(filter, packet.link, snaplen)?)
+                }
+            };
+            if !program.filter(packet.data) {
+                sink.metrics.packets_filtered.inc();
+                continue;
+            }
+        }
+        if let Some(pacer) = pacer.as_mut()
+            && !pacer.wait_for(packet.ts_ns, shutdown)
+        {
+            return Ok(CaptureEnd::Shutdown);
+        }
+        if !sink.push(&packet) {
+            return Ok(CaptureEnd::BufferClosed);
+        }
+    }
+}
+
+/// Replays at the recorded pace (times a factor).
+struct Pacer {
+    speed: f64,
+    start: Option<(Instant, i64)>,
+}
+
+impl Pacer {
+    fn new(speed: f64) -> Self {
+        Pacer { speed, start: None }
+    }
+
+    /// Sleeps until the packet with timestamp `ts_ns` is due; `false` if shutdown came first.
+    fn wait_for(&mut self, ts_ns: i64, shutdown: &CancellationToken) -> bool {
+        let (started, first_ts) = *self.start.get_or_insert((Instant::now(), ts_ns));
+        let offset_ns = ts_ns.saturating_sub(first_ts).max(0) as f64 / self.speed;
+        let due = started + Duration::from_nanos(offset_ns as u64);
+        loop {
+            if shutdown.is_cancelled() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= due {
+                return true;
+            }
+            std::thread::sleep((due - now).min(PACING_SLICE));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpcap_counter_wraps_are_deltas() {
+        assert_eq!(delta(10, 15), 5);
+        assert_eq!(delta(u64::from(u32::MAX) - 1, 3), 5);
+    }
+}

@@ -1,0 +1,260 @@
+//! Command line and environment. Every flag has an environment variable; the original's names
+//! (CAP_DEVICE, NETWORK_FILTER, SOURCE_HOST, FORWARD_*) keep working.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use shared::broker::BrokerConfig;
+
+/// The original capture tools' default filters (original.md §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    Arp,
+    Icmp,
+    Ssh,
+    Tcp,
+    Telnet,
+    Udp,
+    /// No filter: everything.
+    All,
+}
+
+impl Profile {
+    /// The BPF filter of the original tool (empty = capture everything).
+    pub fn filter(self) -> &'static str {
+        match self {
+            Profile::Arp => "arp",
+            Profile::Icmp => "icmp",
+            Profile::Ssh => "tcp and ( port 22 )",
+            Profile::Tcp => "tcp and ( port 80 or port 443 or port 8010 or port 8443 )",
+            Profile::Telnet => "tcp and ( port 23 )",
+            Profile::Udp => "udp",
+            Profile::All => "",
+        }
+    }
+}
+
+/// What to do with a new packet when the bounded buffer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Overflow {
+    /// Drop the new packet and count it (never stall libpcap). Default for live capture.
+    Drop,
+    /// Wait for room (back-pressure). Default for file replay.
+    Wait,
+}
+
+/// capture-agent: packets (live interface or pcap/pcapng file) -> decoded frames -> broker.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "capture-agent", version, about)]
+pub struct Config {
+    /// Interface to capture on (ignored with --read).
+    #[arg(long, short = 'i', env = "CAP_DEVICE", default_value = "lo")]
+    pub interface: String,
+
+    /// BPF filter; replaces the --profile filter when set.
+    #[arg(long, env = "NETWORK_FILTER")]
+    pub filter: Option<String>,
+
+    /// One of the original tools' default filters.
+    #[arg(long, env = "CAP_PROFILE", value_enum, default_value = "all")]
+    pub profile: Profile,
+
+    /// Bytes kept per packet.
+    #[arg(long, env = "CAP_SNAPLEN", default_value_t = 65535)]
+    pub snaplen: i32,
+
+    /// Promiscuous mode (needs CAP_NET_ADMIN).
+    #[arg(
+        long,
+        env = "CAP_PROMISC",
+        default_value_t = false,
+        overrides_with = "no_promisc"
+    )]
+    pub promisc: bool,
+
+    /// Turn promiscuous mode off (the default).
+    #[arg(long = "no-promisc", overrides_with = "promisc")]
+    pub no_promisc: bool,
+
+    /// Kernel capture buffer in bytes (0 = libpcap's default).
+    #[arg(long, env = "CAP_BUFFER_SIZE", default_value_t = 16 << 20)]
+    pub buffer_size: i32,
+
+    /// Replay a pcap/pcapng file instead of capturing live.
+    #[arg(long, short = 'r', env = "CAP_READ")]
+    pub read: Option<PathBuf>,
+
+    /// Replay at the recorded pace times this factor (default: as fast as possible).
+    #[arg(long, env = "CAP_SPEED")]
+    pub speed: Option<f64>,
+
+    /// With --read: exit once the file is published (otherwise keep serving /metrics until
+    /// SIGTERM).
+    #[arg(long, env = "CAP_EXIT_AT_EOF", default_value_t = false)]
+    pub exit_at_eof: bool,
+
+    /// Broker URL: redis:// (Redis Streams), amqp:// (RabbitMQ), kombu+redis:// (the
+    /// original's message format), memory://NAME (in-process).
+    #[arg(
+        long,
+        env = "FORWARD_BROKER_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub broker_url: String,
+
+    /// Redis stream / AMQP queue / kombu list.
+    #[arg(long, env = "FORWARD_QUEUE", default_value = "NEW_PACKETS")]
+    pub stream: String,
+
+    /// AMQP exchange.
+    #[arg(long, env = "FORWARD_EXCHANGE", default_value = "NEW_PACKETS")]
+    pub exchange: String,
+
+    /// AMQP routing key.
+    #[arg(long, env = "FORWARD_ROUTING_KEY", default_value = "NEW_PACKETS")]
+    pub routing_key: String,
+
+    /// Approximate cap on the Redis stream length in messages (0 = no cap).
+    #[arg(long, env = "FORWARD_MAX_LEN", default_value_t = 1_000_000)]
+    pub max_len: usize,
+
+    /// Frames per published message.
+    #[arg(long, env = "CAP_BATCH_SIZE", default_value_t = 256)]
+    pub batch_size: usize,
+
+    /// How long a partial batch waits for more frames.
+    #[arg(long, env = "CAP_BATCH_DELAY_MS", default_value_t = 20)]
+    pub batch_delay_ms: u64,
+
+    /// Frames the bounded buffer between capture and broker holds.
+    #[arg(long, env = "CAP_BUFFER_FRAMES", default_value_t = 100_000)]
+    pub buffer_frames: usize,
+
+    /// What to do when the buffer is full (default: drop for live, wait for --read).
+    #[arg(long, env = "CAP_OVERFLOW", value_enum)]
+    pub overflow: Option<Overflow>,
+
+    /// Agent id in every frame (default: the host name).
+    #[arg(long, env = "SOURCE_HOST")]
+    pub agent_id: Option<String>,
+
+    /// Payload bytes copied into each frame (0 = none).
+    #[arg(long, env = "CAP_PAYLOAD_BYTES", default_value_t = 64)]
+    pub payload_bytes: usize,
+
+    /// Address of /health, /ready and /metrics.
+    #[arg(long, env = "OPS_ADDR", default_value = "0.0.0.0:9101")]
+    pub ops_addr: SocketAddr,
+
+    /// Seconds between summary log lines.
+    #[arg(long, env = "STATS_INTERVAL_SECS", default_value_t = 30)]
+    pub stats_interval_secs: u64,
+
+    /// On shutdown, how long to keep retrying the broker for what is still buffered.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Longest wait between reconnection attempts (the backoff doubles up to this).
+    #[arg(long, env = "RECONNECT_MAX_MS", default_value_t = 2000)]
+    pub reconnect_max_ms: u64,
+
+    /// JSON log lines (also LOG_JSON=1).
+    #[arg(long, env = "LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// The configured filter before the broker exclusion: --filter, else the profile's.
+    pub fn base_filter(&self) -> String {
+        match &self.filter {
+            Some(filter) if !filter.trim().is_empty() => filter.trim().to_string(),
+            _ => self.profile.filter().to_string(),
+        }
+    }
+
+    pub fn overflow(&self) -> Overflow {
+        self.overflow.unwrap_or(if self.read.is_some() {
+            Overflow::Wait
+        } else {
+            Overflow::Drop
+        })
+    }
+
+    pub fn promiscuous(&self) -> bool {
+        self.promisc && !self.no_promisc
+    }
+
+    pub fn agent_id(&self) -> String {
+        match &self.agent_id {
+            Some(id) if !id.trim().is_empty() => id.trim().to_string(),
+            _ => host_name(),
+        }
+    }
+
+    pub fn broker(&self) -> BrokerConfig {
+        let mut broker = BrokerConfig::new(self.broker_url.clone());
+        broker.stream = self.stream.clone();
+        broker.exchange = self.exchange.clone();
+        broker.routing_key = self.routing_key.clone();
+        broker.max_len = (self.max_len > 0).then_some(self.max_len);
+        broker
+    }
+
+    pub fn batch_delay(&self) -> Duration {
+        Duration::from_millis(self.batch_delay_ms)
+    }
+
+    /// A configuration for tests: replay `file` into `broker_url`, ops on an ephemeral port.
+    pub fn for_replay(file: impl Into<PathBuf>, broker_url: &str, stream: &str) -> Self {
+        let mut config = Config::parse_from(["capture-agent"]);
+        config.read = Some(file.into());
+        config.exit_at_eof = true;
+        config.broker_url = broker_url.to_string();
+        config.stream = stream.to_string();
+        config.ops_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
+    }
+}
+
+/// The kernel's host name, or "localdev" (the original's SOURCE_HOST default).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "localdev".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_give_the_original_filters_and_filter_wins() {
+        let config = Config::parse_from(["capture-agent", "--profile", "tcp"]);
+        assert_eq!(
+            config.base_filter(),
+            "tcp and ( port 80 or port 443 or port 8010 or port 8443 )"
+        );
+        let config = Config::parse_from(["capture-agent", "--profile", "ssh", "--filter", "udp"]);
+        assert_eq!(config.base_filter(), "udp");
+        assert_eq!(Config::parse_from(["capture-agent"]).base_filter(), "");
+    }
+
+    #[test]
+    fn overflow_defaults_follow_the_source() {
+        assert_eq!(
+            Config::parse_from(["capture-agent"]).overflow(),
+            Overflow::Drop
+        );
+        assert_eq!(
+            Config::parse_from(["capture-agent", "--read", "x.pcap"]).overflow(),
+            Overflow::Wait
+        );
+        let config = Config::parse_from(["capture-agent", "--promisc", "--no-promisc"]);
+        assert!(!config.promiscuous());
+    }
+}

@@ -1,0 +1,136 @@
+//! The agent's counters. Every way a packet can be lost has a `reason` on
+//! `capture_agent_packets_dropped_total`; label values are fixed here.
+
+use std::time::Duration;
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
+use shared::frame::DecodeIssue;
+use shared::ops::{CountedEvent, Metrics, MetricsError};
+
+/// Why packets were lost.
+pub mod drop_reason {
+    /// libpcap/kernel ring buffer full (`ps_drop`).
+    pub const KERNEL: &str = "kernel";
+    /// Dropped by the interface or driver (`ps_ifdrop`).
+    pub const INTERFACE: &str = "interface";
+    /// Our bounded buffer was full (live capture drops the newest packet).
+    pub const BUFFER_FULL: &str = "buffer_full";
+    /// The broker refused a batch (not retryable).
+    pub const BROKER_REJECTED: &str = "broker_rejected";
+    /// Still buffered when the shutdown grace period ran out with the broker unreachable.
+    pub const SHUTDOWN: &str = "shutdown";
+    pub const ALL: [&str; 5] = [KERNEL, INTERFACE, BUFFER_FULL, BROKER_REJECTED, SHUTDOWN];
+}
+
+/// Why a publish attempt failed.
+pub mod publish_failure {
+    pub const UNREACHABLE: &str = "unreachable";
+    pub const PROTOCOL: &str = "protocol";
+    pub const REJECTED: &str = "rejected";
+    pub const CLOSED: &str = "closed";
+    pub const TIMEOUT: &str = "timeout";
+    pub const ALL: [&str; 5] = [UNREACHABLE, PROTOCOL, REJECTED, CLOSED, TIMEOUT];
+}
+
+/// Counters shared by the capture thread and the publisher task.
+#[derive(Debug)]
+pub struct AgentMetrics {
+    pub ops: Metrics,
+    pub packets_captured: IntCounter,
+    /// Packets a file filter left out (replay with --filter).
+    pub packets_filtered: IntCounter,
+    pub frames_published: IntCounter,
+    pub batches_published: IntCounter,
+    pub packets_dropped: IntCounterVec,
+    pub publish_failures: IntCounterVec,
+    pub broker_rejections: IntCounter,
+    pub decode_issues: Vec<IntCounter>,
+    pub buffered_frames: IntGauge,
+    pub broker_up: IntGauge,
+    pub kernel_drops: CountedEvent,
+    pub interface_drops: CountedEvent,
+    pub buffer_drops: CountedEvent,
+}
+
+impl AgentMetrics {
+    pub fn new(version: &str) -> Result<Self, MetricsError> {
+        let ops = Metrics::new("capture_agent", "capture-agent", version)?;
+        let packets_dropped = ops.counter_vec(
+            "packets_dropped_total",
+            "Packets lost, by reason",
+            "reason",
+            &drop_reason::ALL,
+        )?;
+        let issue_names: Vec<&str> = DecodeIssue::ALL.iter().map(|i| i.as_str()).collect();
+        let decode_issue_vec = ops.counter_vec(
+            "decode_issues_total",
+            "Frames with a part that could not be decoded, by reason (the frame is still published)",
+            "reason",
+            &issue_names,
+        )?;
+        let decode_issues = issue_names
+            .iter()
+            .map(|name| decode_issue_vec.with_label_values(&[*name]))
+            .collect();
+        let log_every = Duration::from_secs(10);
+        Ok(AgentMetrics {
+            packets_captured: ops.counter(
+                "packets_captured_total",
+                "Packets read from the interface or file",
+            )?,
+            packets_filtered: ops.counter(
+                "packets_filtered_total",
+                "Packets of a replayed file left out by the filter",
+            )?,
+            frames_published: ops
+                .counter("frames_published_total", "Frames the broker accepted")?,
+            batches_published: ops.counter(
+                "batches_published_total",
+                "Messages (batches of frames) the broker accepted",
+            )?,
+            publish_failures: ops.counter_vec(
+                "publish_failures_total",
+                "Failed publish attempts, by reason (retryable ones are retried)",
+                "reason",
+                &publish_failure::ALL,
+            )?,
+            broker_rejections: ops.counter(
+                "broker_rejections_total",
+                "Batches the broker refused (not retried)",
+            )?,
+            buffered_frames: ops.gauge(
+                "buffered_frames",
+                "Frames waiting in the buffer between capture and broker",
+            )?,
+            broker_up: ops.gauge("broker_up", "1 when the last broker operation succeeded")?,
+            kernel_drops: CountedEvent::new(
+                packets_dropped.with_label_values(&[drop_reason::KERNEL]),
+                log_every,
+            ),
+            interface_drops: CountedEvent::new(
+                packets_dropped.with_label_values(&[drop_reason::INTERFACE]),
+                log_every,
+            ),
+            buffer_drops: CountedEvent::new(
+                packets_dropped.with_label_values(&[drop_reason::BUFFER_FULL]),
+                log_every,
+            ),
+            packets_dropped,
+            decode_issues,
+            ops,
+        })
+    }
+
+    pub fn dropped(&self, reason: &str) -> u64 {
+        self.packets_dropped.with_label_values(&[reason]).get()
+    }
+
+    pub fn count_decode_issues(&self, issues: &[DecodeIssue]) {
+        for issue in issues {
+            let index = DecodeIssue::ALL.iter().position(|known| known == issue);
+            if let Some(counter) = index.and_then(|i| self.decode_issues.get(i)) {
+                counter.inc();
+            }
+        }
+    }
+}

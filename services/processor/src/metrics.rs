@@ -1,0 +1,134 @@
+//! The processor's counters, declared once. Label values are fixed here.
+
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
+use shared::ops::{Metrics, MetricsError};
+
+/// Why a broker message was dead-lettered.
+pub mod dead_letter_reason {
+    /// The body is not JSON.
+    pub const NOT_JSON: &str = "not_json";
+    /// JSON, but not an array of frames (nor an original message object).
+    pub const BAD_FRAME: &str = "bad_frame";
+    /// A frame with `v` other than this build's FRAME_VERSION.
+    pub const WRONG_VERSION: &str = "wrong_version";
+    /// A frame that fails validation (empty agent, seq below boot).
+    pub const INVALID_FRAME: &str = "invalid_frame";
+    /// Larger than --max-message-bytes.
+    pub const OVERSIZED: &str = "oversized";
+    /// An original message object that is not `{"data": {...}}`.
+    pub const BAD_LEGACY: &str = "bad_legacy_message";
+    /// An original message while no antinex-v1 schema is configured (it cannot become a
+    /// netpipe row).
+    pub const LEGACY_WITHOUT_ANTINEX: &str = "legacy_without_antinex_schema";
+    pub const ALL: [&str; 7] = [
+        NOT_JSON,
+        BAD_FRAME,
+        WRONG_VERSION,
+        INVALID_FRAME,
+        OVERSIZED,
+        BAD_LEGACY,
+        LEGACY_WITHOUT_ANTINEX,
+    ];
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcessorMetrics {
+    pub ops: Metrics,
+    pub messages_received: IntCounter,
+    pub packets_received: IntCounter,
+    pub rows_written: IntCounterVec,
+    pub snapshots: IntCounter,
+    pub fsync_seconds: Histogram,
+    pub dedup_dropped: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+    pub legacy_rows_skipped: IntCounterVec,
+    pub commit_failures: IntCounter,
+    pub rows_forwarded: IntCounter,
+    pub rows_forward_failures: IntCounter,
+    pub messages_unacked: IntGauge,
+    pub redelivered: IntGauge,
+    pub missing_seq: IntGauge,
+    pub repaired_torn_lines: IntCounter,
+    pub repaired_uncommitted_rows: IntCounter,
+}
+
+impl ProcessorMetrics {
+    pub fn new(version: &str, schemas: &[String]) -> Result<Self, MetricsError> {
+        let ops = Metrics::new("processor", "processor", version)?;
+        let schema_names: Vec<&str> = schemas.iter().map(String::as_str).collect();
+        let metrics = ProcessorMetrics {
+            messages_received: ops.counter(
+                "messages_received_total",
+                "Broker messages received (redeliveries included)",
+            )?,
+            packets_received: ops.counter(
+                "packets_received_total",
+                "Packets (frames or original messages) in valid broker messages",
+            )?,
+            rows_written: ops.counter_vec(
+                "rows_written_total",
+                "Rows made durable (appended and fsynced), by schema",
+                "schema",
+                &schema_names,
+            )?,
+            snapshots: ops.counter("snapshots_total", "Commits: append + fsync + manifest")?,
+            fsync_seconds: ops.histogram(
+                "fsync_seconds",
+                "Time of the data fsync of one commit",
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            )?,
+            dedup_dropped: ops.counter_vec(
+                "dedup_dropped_total",
+                "Packets dropped because (agent, seq) was already written, by kind",
+                "kind",
+                &["duplicate", "below_window"],
+            )?,
+            dead_letters: ops.counter_vec(
+                "dead_letters_total",
+                "Broker messages sent to the dead-letter stream, by reason",
+                "reason",
+                &dead_letter_reason::ALL,
+            )?,
+            legacy_rows_skipped: ops.counter_vec(
+                "legacy_rows_skipped_total",
+                "Original-format messages a schema cannot represent (netpipe), by schema",
+                "schema",
+                &schema_names,
+            )?,
+            commit_failures: ops.counter(
+                "commit_failures_total",
+                "Commits that failed (nothing committed, nothing acknowledged; retried)",
+            )?,
+            rows_forwarded: ops
+                .counter("rows_forwarded_total", "Rows published to the rows stream")?,
+            rows_forward_failures: ops.counter(
+                "rows_forward_failures_total",
+                "Row batches that could not be published to the rows stream (rows stay in the CSV)",
+            )?,
+            messages_unacked: ops.gauge(
+                "messages_unacked",
+                "Messages received and not yet acknowledged (consumer lag held by this process)",
+            )?,
+            redelivered: ops.gauge(
+                "messages_redelivered",
+                "Messages the broker delivered again (reclaimed or requeued) since start",
+            )?,
+            missing_seq: ops.gauge(
+                "missing_seq",
+                "Sequence numbers never received, summed over remembered agent runs",
+            )?,
+            repaired_torn_lines: ops.counter(
+                "repaired_torn_lines_total",
+                "Torn last lines cut from dataset files at start-up",
+            )?,
+            repaired_uncommitted_rows: ops.counter(
+                "repaired_uncommitted_rows_total",
+                "Uncommitted rows cut from dataset files at start-up",
+            )?,
+            ops,
+        };
+        Ok(metrics)
+    }
+}

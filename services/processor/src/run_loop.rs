@@ -1,0 +1,481 @@
+//! The processor's main loop: receive, append, commit, acknowledge.
+
+use std::time::{Duration, Instant};
+
+use shared::broker::{AckToken, BrokerError, Consumer, Message, Publisher};
+use shared::ops::{Heartbeat, OpsState, Readiness, serve};
+use tokio_util::sync::CancellationToken;
+
+use crate::datasets::{AppendCounts, Datasets, schema_by_name};
+use crate::input::{Input, classify};
+use crate::metrics::{ProcessorMetrics, dead_letter_reason};
+use crate::{Config, ProcessorError, Summary};
+
+const READY_DATASET: &str = "dataset";
+const READY_BROKER: &str = "broker";
+/// Rows per message on the rows stream.
+const FORWARD_BATCH_ROWS: usize = 1000;
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Runs until `shutdown`, STOP_AFTER_NUM packets, or the end of a memory:// stream; then
+/// commits, acknowledges and closes the files.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary, ProcessorError> {
+    let mut schema_names: Vec<String> = Vec::new();
+    for name in &config.schemas {
+        let name = name.trim().to_string();
+        if !name.is_empty() && !schema_names.contains(&name) {
+            schema_names.push(name);
+        }
+    }
+    if schema_names.is_empty() {
+        return Err(ProcessorError::Config(
+            "at least one --schema is needed".into(),
+        ));
+    }
+    let schemas = schema_names
+        .iter()
+        .map(|n| schema_by_name(n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ProcessorError::Config)?;
+    let mut config = config;
+    config.schemas = schema_names.clone();
+    let ops_addr = config.ops_addr().map_err(ProcessorError::Config)?;
+
+    let metrics = ProcessorMetrics::new(env!("CARGO_PKG_VERSION"), &schema_names)?;
+    let readiness = Readiness::new();
+    readiness.declare(&[READY_DATASET, READY_BROKER]);
+    let heartbeat = Heartbeat::new(Duration::from_secs(30));
+    let ops_shutdown = shutdown.child_token();
+    let ops_server = match ops_addr {
+        Some(addr) => Some(
+            serve(
+                addr,
+                OpsState::new(heartbeat.clone(), readiness.clone(), metrics.ops.clone()),
+                ops_shutdown.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+
+    let result = async {
+        let Some(datasets) = open_datasets(
+            &config, &schemas, &readiness, &heartbeat, &metrics, &shutdown,
+        )
+        .await?
+        else {
+            return Ok(Summary::default());
+        };
+        let mut broker = config.broker();
+        broker.block = broker.block.min(config.commit_interval());
+        let Some(consumer) = connect_with_retry(&broker, &readiness, &heartbeat, &shutdown).await?
+        else {
+            datasets.close()?;
+            return Ok(Summary::default());
+        };
+        let rows_publisher = match config.rows_broker() {
+            Some(rows) => Some(Publisher::connect(&rows).await?),
+            None => None,
+        };
+        let state = LoopState {
+            config: &config,
+            metrics: &metrics,
+            readiness: &readiness,
+            heartbeat: &heartbeat,
+            shutdown: &shutdown,
+            consumer,
+            rows_publisher,
+            datasets: Some(datasets),
+            unacked: Vec::new(),
+            packets_since_commit: 0,
+            oldest_pending: None,
+            summary: Summary {
+                rows_written: schema_names.iter().map(|n| (n.clone(), 0)).collect(),
+                ..Default::default()
+            },
+        };
+        state.run().await
+    }
+    .await;
+
+    ops_shutdown.cancel();
+    if let Some(server) = ops_server {
+        let _ = server.task.await;
+    }
+    result
+}
+
+/// Opens the writers, retrying (not ready) while the directory is unusable.
+/// `None` when shutdown came first.
+async fn open_datasets(
+    config: &Config,
+    schemas: &[&'static shared::schema::ColumnSchema],
+    readiness: &Readiness,
+    heartbeat: &Heartbeat,
+    metrics: &ProcessorMetrics,
+    shutdown: &CancellationToken,
+) -> Result<Option<Datasets>, ProcessorError> {
+    let mut delay = RETRY_MIN;
+    loop {
+        heartbeat.beat();
+        let attempt = {
+            let config = config.clone();
+            let schemas = schemas.to_vec();
+            tokio::task::spawn_blocking(move || Datasets::open(&config, &schemas))
+                .await
+                .map_err(|e| ProcessorError::Internal(e.to_string()))?
+        };
+        match attempt {
+            Ok((datasets, reports)) => {
+                for report in &reports {
+                    metrics
+                        .repaired_torn_lines
+                        .inc_by(report.torn_lines_truncated);
+                    metrics
+                        .repaired_uncommitted_rows
+                        .inc_by(report.uncommitted_rows_truncated);
+                    tracing::info!(
+                        message = "Dataset file opened.",
+                        path = %report.path.display(),
+                        recovered_agents = report.recovered_agents,
+                        torn_lines_truncated = report.torn_lines_truncated,
+                        uncommitted_rows_truncated = report.uncommitted_rows_truncated,
+                    );
+                }
+                readiness.set_met(READY_DATASET);
+                return Ok(Some(datasets));
+            }
+            Err(shared::dataset::DatasetError::Config(reason)) => {
+                return Err(ProcessorError::Config(reason));
+            }
+            Err(error) => {
+                readiness.set_not_met(READY_DATASET, error.to_string());
+                tracing::error!(message = "Cannot open the dataset; retrying.", %error);
+                if !sleep_or_shutdown(delay, shutdown).await {
+                    return Err(error.into());
+                }
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+async fn connect_with_retry(
+    broker: &shared::broker::BrokerConfig,
+    readiness: &Readiness,
+    heartbeat: &Heartbeat,
+    shutdown: &CancellationToken,
+) -> Result<Option<Consumer>, ProcessorError> {
+    let mut delay = RETRY_MIN;
+    loop {
+        heartbeat.beat();
+        match Consumer::connect(broker).await {
+            Ok(consumer) => {
+                readiness.set_met(READY_BROKER);
+                tracing::info!(
+                    message = "Consuming.",
+                    broker = %broker.redacted_url(),
+                    stream = %broker.stream,
+                    group = %broker.group,
+                    consumer = %broker.consumer,
+                );
+                return Ok(Some(consumer));
+            }
+            Err(error) if error.is_retryable() => {
+                readiness.set_not_met(READY_BROKER, error.to_string());
+                tracing::warn!(message = "Broker unreachable; retrying.", %error);
+                if !sleep_or_shutdown(delay, shutdown).await {
+                    return Ok(None);
+                }
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Sleeps; false when shutdown was requested first.
+async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+struct LoopState<'a> {
+    config: &'a Config,
+    metrics: &'a ProcessorMetrics,
+    readiness: &'a Readiness,
+    heartbeat: &'a Heartbeat,
+    shutdown: &'a CancellationToken,
+    consumer: Consumer,
+    rows_publisher: Option<Publisher>,
+    /// Taken while a commit runs on the blocking pool.
+    datasets: Option<Datasets>,
+    /// Messages whose rows are buffered (or already durable but not yet acknowledged).
+    unacked: Vec<AckToken>,
+    packets_since_commit: u64,
+    oldest_pending: Option<Instant>,
+    summary: Summary,
+}
+
+impl LoopState<'_> {
+    async fn run(mut self) -> Result<Summary, ProcessorError> {
+        let save_after = self.config.save_after();
+        let stop_after = self.config.stop_after();
+        let interval = self.config.commit_interval();
+        let max_messages = usize::from(self.config.prefetch.max(1));
+        let mut delay = RETRY_MIN;
+        loop {
+            self.heartbeat.beat();
+            let stop = stop_after.is_some_and(|n| self.summary.packets >= n);
+            let due = self.packets_since_commit >= save_after
+                || self.oldest_pending.is_some_and(|t| t.elapsed() >= interval);
+            if (due || stop) && !self.commit_and_ack().await? {
+                break;
+            }
+            if stop {
+                tracing::info!(
+                    message = "STOP_AFTER_NUM reached.",
+                    packets = self.summary.packets
+                );
+                break;
+            }
+            let received = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                received = self.consumer.receive(max_messages) => received,
+            };
+            match received {
+                Ok(messages) => {
+                    self.readiness.set_met(READY_BROKER);
+                    delay = RETRY_MIN;
+                    for message in messages {
+                        self.handle(message).await;
+                    }
+                    self.metrics
+                        .redelivered
+                        .set(self.consumer.stats().redelivered as i64);
+                }
+                Err(BrokerError::Closed { .. }) => {
+                    tracing::info!(message = "The stream was closed; finishing.");
+                    break;
+                }
+                Err(error) if error.is_retryable() => {
+                    self.readiness.set_not_met(READY_BROKER, error.to_string());
+                    tracing::warn!(message = "Receive failed; retrying.", %error);
+                    if !sleep_or_shutdown(delay, self.shutdown).await {
+                        break;
+                    }
+                    delay = (delay * 2).min(RETRY_MAX);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.finish().await
+    }
+
+    async fn handle(&mut self, message: Message) {
+        self.summary.messages += 1;
+        self.metrics.messages_received.inc();
+        let Some(datasets) = self.datasets.as_mut() else {
+            return;
+        };
+        let input = match classify(&message.body, self.config.max_message_bytes) {
+            Ok(Input::Legacy(_)) if !datasets.has_antinex() => {
+                Err(dead_letter_reason::LEGACY_WITHOUT_ANTINEX)
+            }
+            other => other,
+        };
+        let mut counts = AppendCounts::default();
+        match input {
+            Ok(Input::Frames(frames)) => {
+                for frame in &frames {
+                    datasets.append_frame(frame, &mut counts);
+                }
+                self.count_packets(frames.len() as u64);
+            }
+            Ok(Input::Legacy(legacy)) => {
+                datasets.append_legacy(&legacy, &mut counts);
+                self.count_packets(1);
+            }
+            Err(reason) => {
+                self.dead_letter(&message, reason).await;
+                return;
+            }
+        }
+        self.record_drops(counts);
+        self.unacked.push(message.token);
+        self.oldest_pending.get_or_insert_with(Instant::now);
+        self.metrics.messages_unacked.set(self.unacked.len() as i64);
+    }
+
+    fn count_packets(&mut self, n: u64) {
+        self.summary.packets += n;
+        self.packets_since_commit += n;
+        self.metrics.packets_received.inc_by(n);
+    }
+
+    fn record_drops(&mut self, counts: AppendCounts) {
+        self.summary.duplicates += counts.duplicates + counts.below_window;
+        let dedup = &self.metrics.dedup_dropped;
+        dedup
+            .with_label_values(&["duplicate"])
+            .inc_by(counts.duplicates);
+        dedup
+            .with_label_values(&["below_window"])
+            .inc_by(counts.below_window);
+        if counts.legacy_skipped > 0 {
+            self.metrics
+                .legacy_rows_skipped
+                .with_label_values(&["netpipe"])
+                .inc_by(counts.legacy_skipped);
+        }
+    }
+
+    /// Sends a poison message to the dead-letter stream (which acknowledges it). If that fails
+    /// the message stays unacknowledged and comes back later; nothing is lost.
+    async fn dead_letter(&mut self, message: &Message, reason: &'static str) {
+        match self.consumer.dead_letter(message, reason).await {
+            Ok(()) => {
+                self.summary.dead_letters += 1;
+                self.metrics.dead_letters.with_label_values(&[reason]).inc();
+                if let Some(datasets) = self.datasets.as_mut() {
+                    datasets.note_dead_letter(reason);
+                }
+                tracing::warn!(
+                    message = "Poison message dead-lettered.",
+                    reason,
+                    bytes = message.body.len()
+                );
+            }
+            Err(error) => {
+                tracing::error!(message = "Dead-lettering failed; the message will come again.", reason, %error);
+            }
+        }
+    }
+
+    /// Commits the datasets (retrying while the disk fails, not ready meanwhile), forwards the
+    /// committed rows, then acknowledges. False when shutdown interrupted a failing commit.
+    async fn commit_and_ack(&mut self) -> Result<bool, ProcessorError> {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            self.heartbeat.beat();
+            let Some(mut datasets) = self.datasets.take() else {
+                return Err(ProcessorError::Internal("datasets missing".into()));
+            };
+            let (datasets, result) = tokio::task::spawn_blocking(move || {
+                let result = datasets.commit();
+                (datasets, result)
+            })
+            .await
+            .map_err(|e| ProcessorError::Internal(e.to_string()))?;
+            self.datasets = Some(datasets);
+            match result {
+                Ok(reports) => {
+                    self.readiness.set_met(READY_DATASET);
+                    for (schema, report) in reports {
+                        if report.rows > 0 {
+                            self.metrics
+                                .rows_written
+                                .with_label_values(&[schema])
+                                .inc_by(report.rows);
+                            self.metrics
+                                .fsync_seconds
+                                .observe(report.fsync.as_secs_f64());
+                        }
+                        if let Some((_, n)) = self
+                            .summary
+                            .rows_written
+                            .iter_mut()
+                            .find(|(name, _)| name == schema)
+                        {
+                            *n += report.rows;
+                        }
+                    }
+                    self.metrics.snapshots.inc();
+                    self.summary.commits += 1;
+                    break;
+                }
+                Err(error) => {
+                    self.metrics.commit_failures.inc();
+                    self.readiness.set_not_met(READY_DATASET, error.to_string());
+                    tracing::error!(
+                        message = "Commit failed; nothing acknowledged, retrying.",
+                        %error
+                    );
+                    if self.shutdown.is_cancelled() {
+                        return Err(error.into());
+                    }
+                    if !sleep_or_shutdown(delay, self.shutdown).await {
+                        return Err(error.into());
+                    }
+                    delay = (delay * 2).min(RETRY_MAX);
+                }
+            }
+        }
+        if let Some(datasets) = &self.datasets {
+            self.metrics.missing_seq.set(datasets.missing_seq() as i64);
+        }
+        self.forward_rows().await;
+        self.ack().await;
+        self.packets_since_commit = 0;
+        self.oldest_pending = None;
+        Ok(true)
+    }
+
+    async fn forward_rows(&mut self) {
+        let (Some(publisher), Some(datasets)) = (&self.rows_publisher, self.datasets.as_mut())
+        else {
+            return;
+        };
+        for batch in datasets.take_forward(FORWARD_BATCH_ROWS) {
+            let rows = batch.rows.len() as u64;
+            match publisher.publish(batch.encode()).await {
+                Ok(()) => self.metrics.rows_forwarded.inc_by(rows),
+                Err(error) => {
+                    self.metrics.rows_forward_failures.inc();
+                    tracing::warn!(
+                        message = "Rows not forwarded (they are in the dataset file).",
+                        rows,
+                        %error
+                    );
+                }
+            }
+        }
+    }
+
+    /// Acknowledges everything durable. On failure the tokens are kept for the next commit;
+    /// if the broker redelivers meanwhile, the dedup window drops the copies.
+    async fn ack(&mut self) {
+        if self.unacked.is_empty() {
+            return;
+        }
+        match self.consumer.ack(&self.unacked).await {
+            Ok(()) => self.unacked.clear(),
+            Err(error) => {
+                tracing::warn!(message = "Acknowledgement failed; will retry.", %error);
+            }
+        }
+        self.metrics.messages_unacked.set(self.unacked.len() as i64);
+    }
+
+    async fn finish(mut self) -> Result<Summary, ProcessorError> {
+        self.commit_and_ack().await?;
+        if let Some(datasets) = self.datasets.take() {
+            self.summary.files = datasets.paths();
+            tokio::task::spawn_blocking(move || datasets.close())
+                .await
+                .map_err(|e| ProcessorError::Internal(e.to_string()))??;
+        }
+        self.consumer.close().await;
+        tracing::info!(
+            message = "Processor finished.",
+            packets = self.summary.packets,
+            commits = self.summary.commits,
+            duplicates = self.summary.duplicates,
+            dead_letters = self.summary.dead_letters,
+        );
+        Ok(self.summary)
+    }
+}

@@ -1,0 +1,144 @@
+//! Logging and tracing set-up: `RUST_LOG` filter (default `info`), text or JSON logs, and span
+//! export over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//!
+//! The exporter uses the blocking reqwest client with the SDK's default batch processor, which
+//! runs on its own thread (an async client there panics with "no reactor running"). Shutting the
+//! provider down flushes synchronously, so [`TelemetryGuard::shutdown`] runs it on a blocking
+//! thread.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::{EnvFilter, filter_fn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, fmt};
+
+/// How to set up telemetry for one service.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// Service name (OpenTelemetry `service.name` fallback; `OTEL_SERVICE_NAME` wins).
+    pub service: String,
+    /// One JSON object per log line instead of human-readable text.
+    pub json: bool,
+    /// OTLP/HTTP endpoint, usually from `OTEL_EXPORTER_OTLP_ENDPOINT`; `None` = no export.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryConfig {
+    /// `json` from the caller's flag or `LOG_JSON=1|true`; endpoint from the environment.
+    pub fn from_env(service: &str, json_flag: bool) -> Self {
+        let json_env = std::env::var("LOG_JSON")
+            .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
+            .unwrap_or(false);
+        TelemetryConfig {
+            service: service.to_string(),
+            json: json_flag || json_env,
+            otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("invalid RUST_LOG: {0}")]
+    Filter(String),
+    #[error("cannot build the OTLP exporter for {endpoint}: {reason}")]
+    Exporter { endpoint: String, reason: String },
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Keeps the trace exporter alive; call [`TelemetryGuard::shutdown`] before exiting to flush.
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Flushes and stops the exporter on a blocking thread. Errors are logged, not returned:
+    /// a failed final export must not change the exit code.
+    pub async fn shutdown(mut self) {
+        let Some(provider) = self.provider.take() else {
+            return;
+        };
+        let result = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "trace exporter shutdown failed"),
+            Err(e) => tracing::warn!(error = %e, "trace exporter shutdown task failed"),
+        }
+    }
+
+    pub fn exporting(&self) -> bool {
+        self.provider.is_some()
+    }
+}
+
+/// Installs the global subscriber. Call once, early in `main`.
+pub fn init_telemetry(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => {
+            EnvFilter::try_new(&value).map_err(|e| TelemetryError::Filter(e.to_string()))?
+        }
+        _ => EnvFilter::new("info"),
+    };
+    let fmt_layer = if config.json {
+        fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_target(true)
+            .boxed()
+    } else {
+        fmt::layer().with_target(true).boxed()
+    };
+
+    let mut provider = None;
+    let otel_layer = match &config.otlp_endpoint {
+        Some(endpoint) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()
+                .map_err(|e| TelemetryError::Exporter {
+                    endpoint: endpoint.clone(),
+                    reason: e.to_string(),
+                })?;
+            let sdk = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(
+                    Resource::builder()
+                        .with_service_name(config.service.clone())
+                        .build(),
+                )
+                .build();
+            let tracer = sdk.tracer(config.service.clone());
+            provider = Some(sdk);
+            // Exporter plumbing must not be exported as spans (feedback loop).
+            let not_plumbing = filter_fn(|meta| {
+                let target = meta.target();
+                !["h2", "hyper", "reqwest", "tower", "opentelemetry"]
+                    .iter()
+                    .any(|prefix| target.starts_with(prefix))
+            });
+            Some(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_filter(not_plumbing),
+            )
+        }
+        None => None,
+    };
+
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt_layer)
+        .with(otel_layer)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    if let Some(endpoint) = &config.otlp_endpoint {
+        tracing::info!(%endpoint, "exporting traces over OTLP/HTTP");
+    }
+    Ok(TelemetryGuard { provider })
+}
