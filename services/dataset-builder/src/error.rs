@@ -17,7 +17,10 @@ pub enum BuildError {
     Config(String),
 
     #[error("label rules {source_name}: {message}")]
-    Rules { source_name: String, message: String },
+    Rules {
+        source_name: String,
+        message: String,
+    },
 
     #[error("no input files: {0}")]
     NoInputs(String),
@@ -89,7 +92,11 @@ impl BuildError {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, action: &'static str, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        path: impl Into<PathBuf>,
+        action: &'static str,
+        source: std::io::Error,
+    ) -> Self {
         BuildError::Io {
             path: path.into(),
             action,

@@ -97,11 +97,11 @@ pub fn run(config: &Config) -> Result<Summary, BuildError> {
         .map_or(0.0, |d| d.as_secs_f64());
     let text = metrics::render(&stats, now);
     let mut metrics_error = None;
-    if let Some(path) = &config.prom_file {
-        if let Err(e) = metrics::write_prom_file(path, &text) {
-            tracing::error!(path = %path.display(), error = %e, "cannot write the .prom file");
-            metrics_error = Some(format!("{}: {e}", path.display()));
-        }
+    if let Some(path) = &config.prom_file
+        && let Err(e) = metrics::write_prom_file(path, &text)
+    {
+        tracing::error!(path = %path.display(), error = %e, "cannot write the .prom file");
+        metrics_error = Some(format!("{}: {e}", path.display()));
     }
     if let Some(url) = &config.pushgateway_url {
         match metrics::push(url, &config.pushgateway_job, &text) {
@@ -386,12 +386,12 @@ fn validate(config: &Config) -> Result<(), BuildError> {
             config.missing_value
         )));
     }
-    if let Some(r) = config.test_ratio {
-        if !(0.0..=1.0).contains(&r) {
-            return Err(BuildError::Config(format!(
-                "--test-ratio {r} is not between 0 and 1"
-            )));
-        }
+    if let Some(r) = config.test_ratio
+        && !(0.0..=1.0).contains(&r)
+    {
+        return Err(BuildError::Config(format!(
+            "--test-ratio {r} is not between 0 and 1"
+        )));
     }
     Ok(())
 }
@@ -415,10 +415,7 @@ fn parent(path: &Path) -> PathBuf {
 /// An output's name as recorded in metadata: relative to the metadata's directory when it
 /// is inside it, so moving a dataset directory keeps its metadata valid.
 fn relative_name(dir: &Path, path: &Path) -> String {
-    path.strip_prefix(dir)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(dir).unwrap_or(path).display().to_string()
 }
 
 /// `created` of the metadata: --created, else SOURCE_DATE_EPOCH, else the newest input's

@@ -63,11 +63,26 @@ pub fn render(stats: &RunStats, now_unix: f64) -> String {
     gauge(
         "duration_seconds",
         "Wall time of the last run.",
-        &[(String::new(), (stats.elapsed_secs * 1000.0).round() / 1000.0)],
+        &[(
+            String::new(),
+            (stats.elapsed_secs * 1000.0).round() / 1000.0,
+        )],
     );
-    gauge("input_files", "Input CSV files read.", &one(stats.input_files));
-    gauge("input_bytes", "Bytes of input read.", &one(stats.input_bytes));
-    gauge("rows_read", "Data rows in the inputs.", &one(stats.rows_read));
+    gauge(
+        "input_files",
+        "Input CSV files read.",
+        &one(stats.input_files),
+    );
+    gauge(
+        "input_bytes",
+        "Bytes of input read.",
+        &one(stats.input_bytes),
+    );
+    gauge(
+        "rows_read",
+        "Data rows in the inputs.",
+        &one(stats.rows_read),
+    );
     let outputs = [
         ("fulldata", stats.rows_fulldata),
         ("cleaned", stats.rows_cleaned),
@@ -86,7 +101,9 @@ pub fn render(stats: &RunStats, now_unix: f64) -> String {
             let name = escape(name);
             [
                 (
-                    format!("{{label_value=\"{value}\",label_name=\"{name}\",output=\"fulldata\"}}"),
+                    format!(
+                        "{{label_value=\"{value}\",label_name=\"{name}\",output=\"fulldata\"}}"
+                    ),
                     *full as f64,
                 ),
                 (
@@ -106,8 +123,14 @@ pub fn render(stats: &RunStats, now_unix: f64) -> String {
         "bad_input",
         "Bad input found: ragged rows, non-numeric cells in numeric columns.",
         &[
-            ("{kind=\"ragged_row\"}".to_string(), stats.ragged_rows as f64),
-            ("{kind=\"non_numeric_cell\"}".to_string(), stats.bad_cells as f64),
+            (
+                "{kind=\"ragged_row\"}".to_string(),
+                stats.ragged_rows as f64,
+            ),
+            (
+                "{kind=\"non_numeric_cell\"}".to_string(),
+                stats.bad_cells as f64,
+            ),
         ],
     );
     gauge(

@@ -72,11 +72,7 @@ impl Drop for Staging {
 }
 
 /// Flushes, fsyncs and describes a finished output.
-pub fn finish(
-    path: &Path,
-    temp: PathBuf,
-    out: HashingWriter<File>,
-) -> Result<Written, BuildError> {
+pub fn finish(path: &Path, temp: PathBuf, out: HashingWriter<File>) -> Result<Written, BuildError> {
     let (file, sha256, bytes) = out.finish();
     file.sync_all()
         .map_err(|e| BuildError::io(&temp, "sync", e))?;

@@ -241,7 +241,10 @@ impl Labeler {
                     message: "label_name is empty".into(),
                 });
             }
-            match labels.iter().position(|l| l.label_value == label.label_value) {
+            match labels
+                .iter()
+                .position(|l| l.label_value == label.label_value)
+            {
                 Some(i) if labels.get(i) == Some(&label) => Ok(i),
                 Some(i) => Err(BuildError::Rules {
                     source_name: source.to_string(),
@@ -397,7 +400,7 @@ impl FileLabeler {
     }
 }
 
-fn cell<'r>(record: &'r csv::ByteRecord, col: usize) -> &'r [u8] {
+fn cell(record: &csv::ByteRecord, col: usize) -> &[u8] {
     record.get(col).unwrap_or_default()
 }
 
@@ -558,9 +561,7 @@ fn compile(spec: &RuleSpec, label: usize) -> Result<Rule, String> {
     };
     let time = |t: &Option<String>| -> Result<Option<i128>, String> {
         t.as_deref()
-            .map(|s| {
-                rfc3339_ns(s).ok_or_else(|| format!("`{s}` is not an RFC 3339 time"))
-            })
+            .map(|s| rfc3339_ns(s).ok_or_else(|| format!("`{s}` is not an RFC 3339 time")))
             .transpose()
     };
     Ok(Rule {
@@ -665,9 +666,9 @@ pub fn cell_time_ns(cell: &[u8]) -> Option<i128> {
 pub fn parse_flag_rule(text: &str) -> Result<RuleSpec, String> {
     let mut parts = text.splitn(3, ':');
     let value = parts.next().unwrap_or_default().trim();
-    let label_value: i64 = value
-        .parse()
-        .map_err(|_| format!("label value `{value}` is not an integer (VALUE:NAME[:CONDITIONS])"))?;
+    let label_value: i64 = value.parse().map_err(|_| {
+        format!("label value `{value}` is not an integer (VALUE:NAME[:CONDITIONS])")
+    })?;
     let label_name = parts.next().unwrap_or_default().trim().to_string();
     if label_name.is_empty() {
         return Err("missing label name (VALUE:NAME[:CONDITIONS])".into());
@@ -788,7 +789,10 @@ mod tests {
         let f = l.for_file(&netpipe, Path::new("x.csv"));
         assert_eq!(name_of(&l, f.label(&record(&["1", "", ""]), 0)), "icmp");
         assert_eq!(name_of(&l, f.label(&record(&["17", "", "53"]), 0)), "udp");
-        assert_eq!(name_of(&l, f.label(&record(&["6", "", ""]), 0)), "not_attack");
+        assert_eq!(
+            name_of(&l, f.label(&record(&["6", "", ""]), 0)),
+            "not_attack"
+        );
         // The original's files have no ip_proto: presence of an icmp_ value decides.
         let legacy = header(&["icmp_id", "icmp_type"]);
         let f = l.for_file(&legacy, Path::new("x.csv"));
@@ -833,6 +837,9 @@ mod tests {
         let good = r#"{"default":{"label_value":0,"label_name":"n"},
             "rules":[{"label_value":1,"label_name":"a","port":[8080,"9000-9100"],"protocol":["tcp",17]}]}"#;
         let file: RulesFile = serde_json::from_str(good).unwrap();
-        assert_eq!(file.rules[0].port, vec![Scalar::Number(8080), Scalar::Text("9000-9100".into())]);
+        assert_eq!(
+            file.rules[0].port,
+            vec![Scalar::Number(8080), Scalar::Text("9000-9100".into())]
+        );
     }
 }

@@ -230,10 +230,15 @@ pub fn read_header<R: std::io::Read>(
             .map_err(|_| at_line1(format!("column {} of the header is not UTF-8", i + 1)))?
             .to_string();
         if column.is_empty() {
-            return Err(at_line1(format!("column {} of the header has no name", i + 1)));
+            return Err(at_line1(format!(
+                "column {} of the header has no name",
+                i + 1
+            )));
         }
         if header.contains(&column) {
-            return Err(at_line1(format!("column `{column}` appears twice in the header")));
+            return Err(at_line1(format!(
+                "column `{column}` appears twice in the header"
+            )));
         }
         header.push(column);
     }

@@ -125,7 +125,7 @@ pub fn write_csv<W: Write>(mut out: W, spec: &SynthSpec) -> io::Result<SynthStat
             None => {
                 packet += 1;
                 let row = Row::random(&mut rng);
-                if spec.duplicate_every > 0 && packet % spec.duplicate_every == 0 {
+                if spec.duplicate_every > 0 && packet.is_multiple_of(spec.duplicate_every) {
                     repeat = Some(row.clone());
                 }
                 row
@@ -176,8 +176,8 @@ impl Row {
             _ => Kind::Tcp6,
         };
         let r2 = next(rng);
-        let attacker = matches!(kind, Kind::Tcp | Kind::Icmp) && r2 % 5 == 0;
-        let payload_len = if kind == Kind::Tcp && !attacker && r2 % 3 == 0 {
+        let attacker = matches!(kind, Kind::Tcp | Kind::Icmp) && r2.is_multiple_of(5);
+        let payload_len = if kind == Kind::Tcp && !attacker && r2.is_multiple_of(3) {
             (r2 >> 8) % 48 + 1
         } else {
             0
@@ -213,10 +213,12 @@ impl Row {
     fn write(&self, out: &mut Vec<u8>, ts_ns: i64, agent: &str, seq: u64) {
         let mut cells: [Cell; 45] = std::array::from_fn(|_| Cell::Empty);
         let set = |cells: &mut [Cell; 45], name: &str, value: Cell| {
-            if let Some(i) = COLUMNS.iter().position(|c| *c == name) {
-                if let Some(slot) = cells.get_mut(i) {
-                    *slot = value;
-                }
+            if let Some(slot) = COLUMNS
+                .iter()
+                .position(|c| *c == name)
+                .and_then(|i| cells.get_mut(i))
+            {
+                *slot = value;
             }
         };
         let time = chrono::DateTime::from_timestamp_nanos(ts_ns)
@@ -262,8 +264,16 @@ impl Row {
             }
             Kind::Tcp6 => {
                 set(&mut cells, "eth_type", Int(34525));
-                set(&mut cells, "ipv6_src", Text(format!("fd00::{:x}", self.host)));
-                set(&mut cells, "ipv6_dst", Text(format!("fd00::{:x}", self.peer)));
+                set(
+                    &mut cells,
+                    "ipv6_src",
+                    Text(format!("fd00::{:x}", self.host)),
+                );
+                set(
+                    &mut cells,
+                    "ipv6_dst",
+                    Text(format!("fd00::{:x}", self.peer)),
+                );
                 set(&mut cells, "ipv6_nh", Int(6));
                 set(&mut cells, "ipv6_hlim", Int(64));
             }

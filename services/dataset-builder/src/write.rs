@@ -4,8 +4,8 @@ use std::fs::File;
 
 use csv::ByteRecord;
 
-use crate::config::Config;
 use crate::columns::is_numeric;
+use crate::config::Config;
 use crate::error::BuildError;
 use crate::output::{CsvOut, Staging, Written, csv_writer, finish_csv, write_error};
 use crate::progress::{Progress, ROWS_PER_CHECK};
@@ -81,7 +81,9 @@ pub fn write(plan: &Plan, staging: &mut Staging) -> Result<Written2, BuildError>
         .filter_map(|u| scan.columns.get(*u).map(|c| c.as_bytes()))
         .collect();
     clean_header.push(b"label_value");
-    clean.write_record(&clean_header).map_err(werr(&clean_temp))?;
+    clean
+        .write_record(&clean_header)
+        .map_err(werr(&clean_temp))?;
 
     let mut out = Written2Builder {
         per_file: Vec::with_capacity(scan.files.len()),
