@@ -1,0 +1,113 @@
+//! Every way a build can fail, each with the exit code the job reports.
+
+use std::path::PathBuf;
+
+/// Exit code of a successful build.
+pub const EXIT_OK: u8 = 0;
+/// Exit code when writing outputs (or another local I/O step) failed.
+pub const EXIT_IO: u8 = 1;
+/// Exit code for an invalid configuration: flags, label rules, output paths.
+pub const EXIT_CONFIG: u8 = 3;
+/// Exit code for bad input: no input file, an unreadable or malformed file, bad rows.
+pub const EXIT_BAD_INPUT: u8 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    #[error("label rules {source_name}: {message}")]
+    Rules {
+        source_name: String,
+        message: String,
+    },
+
+    #[error("no input files: {0}")]
+    NoInputs(String),
+
+    #[error("cannot read input {path}: {source}")]
+    ReadInput {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A problem at one place of one input file (header, CSV syntax, file changed).
+    #[error("{path}:{line}: {message}")]
+    Input {
+        path: String,
+        line: u64,
+        message: String,
+    },
+
+    /// Rows that would make a wrong dataset; listed with file:line, and refused unless
+    /// `--allow-bad-rows` says to skip them.
+    #[error(
+        "bad input: {ragged_rows} ragged row(s), {bad_cells} non-numeric cell(s) in numeric columns; \
+         rerun with --allow-bad-rows to skip those rows{}",
+        list(examples)
+    )]
+    BadRows {
+        ragged_rows: u64,
+        bad_cells: u64,
+        examples: Vec<String>,
+    },
+
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list(examples: &[String]) -> String {
+    examples.iter().map(|e| format!("\n  {e}")).collect()
+}
+
+impl BuildError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            BuildError::Config(_) | BuildError::Rules { .. } => EXIT_CONFIG,
+            BuildError::NoInputs(_)
+            | BuildError::ReadInput { .. }
+            | BuildError::Input { .. }
+            | BuildError::BadRows { .. } => EXIT_BAD_INPUT,
+            BuildError::Io { .. } => EXIT_IO,
+        }
+    }
+
+    /// A short machine-friendly name, used as a metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BuildError::Config(_) => "config",
+            BuildError::Rules { .. } => "rules",
+            BuildError::NoInputs(_) => "no_inputs",
+            BuildError::ReadInput { .. } => "read_input",
+            BuildError::Input { .. } => "input",
+            BuildError::BadRows { .. } => "bad_rows",
+            BuildError::Io { .. } => "io",
+        }
+    }
+
+    pub(crate) fn io(
+        path: impl Into<PathBuf>,
+        action: &'static str,
+        source: std::io::Error,
+    ) -> Self {
+        BuildError::Io {
+            path: path.into(),
+            action,
+            source,
+        }
+    }
+
+    pub(crate) fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        BuildError::ReadInput {
+            path: path.into(),
+            source,
+        }
+    }
+}
