@@ -1,0 +1,204 @@
+//! The JWT: log in once, renew shortly before `exp`, log in again after a 401. One login at a
+//! time; failed logins back off (wrong credentials never become a busy loop).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{Api, LoginError};
+use crate::backoff::{Backoff, sleep_or_shutdown};
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+
+/// A token and the generation it belongs to (bumped at every login), so that many requests
+/// failing with the same stale token cause one login, not one each.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub value: Secret,
+    pub generation: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    token: Option<Secret>,
+    renew_at: Option<Instant>,
+    generation: u64,
+}
+
+#[derive(Debug)]
+pub struct Auth {
+    api: Api,
+    state: Mutex<State>,
+    login: tokio::sync::Mutex<Backoff>,
+    renew_before: Duration,
+    metrics: Metrics,
+    /// False after a refused or failed login until the next success (drives /ready).
+    healthy: AtomicBool,
+}
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    exp: Option<f64>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// How long until the token should be renewed, read from its `exp` claim without verifying the
+/// signature (the client has no key). `None`: no `exp`, unreadable, or already past by our clock.
+pub fn renew_in(token: &str, renew_before: Duration) -> Option<Duration> {
+    let claims: Claims = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
+    let remaining = claims.exp? - unix_now();
+    if !remaining.is_finite() || remaining <= 0.0 {
+        return None;
+    }
+    let margin = renew_before.as_secs_f64().min(remaining / 5.0);
+    Some(Duration::from_secs_f64(remaining - margin))
+}
+
+impl Auth {
+    pub fn new(api: Api, metrics: Metrics, renew_before: Duration, retry: Backoff) -> Self {
+        Auth {
+            api,
+            state: Mutex::new(State::default()),
+            login: tokio::sync::Mutex::new(retry),
+            renew_before,
+            metrics,
+            healthy: AtomicBool::new(true),
+        }
+    }
+
+    /// True unless the last login failed.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn current(&self) -> Option<Token> {
+        let state = self.lock();
+        let fresh = state.renew_at.is_none_or(|at| Instant::now() < at);
+        match (&state.token, fresh) {
+            (Some(value), true) => Some(Token {
+                value: value.clone(),
+                generation: state.generation,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A usable token, logging in when there is none or it is about to expire.
+    /// `None` only when shutdown came first.
+    pub async fn token(&self, shutdown: &CancellationToken) -> Option<Token> {
+        loop {
+            if let Some(token) = self.current() {
+                return Some(token);
+            }
+            let mut backoff = tokio::select! {
+                guard = self.login.lock() => guard,
+                _ = shutdown.cancelled() => return None,
+            };
+            // Another task may have logged in while we waited for the lock.
+            if let Some(token) = self.current() {
+                return Some(token);
+            }
+            let renewal = self.lock().token.is_some();
+            match self.api.login().await {
+                Ok(value) => {
+                    let renew_after = renew_in(value.expose(), self.renew_before);
+                    if renew_after.is_none() {
+                        tracing::debug!("token has no usable exp claim; relying on 401 to renew");
+                    }
+                    let mut state = self.lock();
+                    state.token = Some(value);
+                    state.renew_at = renew_after.map(|d| Instant::now() + d);
+                    state.generation += 1;
+                    drop(state);
+                    backoff.reset();
+                    self.healthy.store(true, Ordering::Relaxed);
+                    self.metrics.logins.with_label_values(&["ok"]).inc();
+                    if renewal {
+                        self.metrics.token_renewals.inc();
+                    }
+                }
+                Err(error) => {
+                    self.healthy.store(false, Ordering::Relaxed);
+                    let delay = backoff.next_delay();
+                    match &error {
+                        LoginError::Refused { status, excerpt } => {
+                            self.metrics.logins.with_label_values(&["refused"]).inc();
+                            tracing::error!(
+                                url = self.api.base(),
+                                status,
+                                response = excerpt.as_str(),
+                                retry_in_ms = delay.as_millis() as u64,
+                                "AntiNex login refused: check ANTINEX_USER and ANTINEX_PASSWORD"
+                            );
+                        }
+                        LoginError::Transport(e) => {
+                            self.metrics.logins.with_label_values(&[e.label()]).inc();
+                            tracing::warn!(
+                                url = self.api.base(),
+                                error = %e,
+                                retry_in_ms = delay.as_millis() as u64,
+                                "AntiNex login failed"
+                            );
+                        }
+                    }
+                    if !sleep_or_shutdown(delay, shutdown).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The server refused this token (401): forget it unless a newer one already replaced it.
+    pub fn reject(&self, token: &Token) {
+        let mut state = self.lock();
+        if state.generation == token.generation {
+            state.token = None;
+            state.renew_at = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_with_exp(exp: f64) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.sig",
+            b64.encode(br#"{"typ":"JWT","alg":"HS256"}"#),
+            b64.encode(format!(
+                r#"{{"user_id":1,"username":"root","exp":{exp},"email":"e"}}"#
+            ))
+        )
+    }
+
+    #[test]
+    fn renewal_comes_before_exp() {
+        let now = unix_now().floor();
+        let d = renew_in(&token_with_exp(now + 300.0), Duration::from_secs(30)).unwrap();
+        assert!(
+            d > Duration::from_secs(260) && d <= Duration::from_secs(270),
+            "{d:?}"
+        );
+        // Short tokens renew at four fifths of what is left.
+        let d = renew_in(&token_with_exp(now + 10.0), Duration::from_secs(30)).unwrap();
+        assert!(d <= Duration::from_secs(8), "{d:?}");
+        assert!(renew_in(&token_with_exp(now - 5.0), Duration::from_secs(30)).is_none());
+        assert!(renew_in("garbage", Duration::from_secs(30)).is_none());
+    }
+}

@@ -1,0 +1,283 @@
+//! Every setting, from flags or the environment. The `ANTINEX_*` names and defaults are the
+//! original antinex-client's (`consts.py`), so an existing env file keeps working.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::secret::Secret;
+
+/// `1`, `true`, `yes`, `on` (any case) are true; `0`, `false`, `no`, `off` and empty are false.
+/// The original only accepted `"1"`; the example env's `false` meant off there and here.
+pub fn parse_flag(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("expected 1/0/true/false, got {other:?}")),
+    }
+}
+
+/// A comma list as the original reads it, with surrounding spaces and empty items removed.
+pub fn split_list(value: &Option<String>) -> Vec<String> {
+    value
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_millis(value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|e| format!("milliseconds: {e}"))
+}
+
+fn parse_secs(value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("seconds: expected a non-negative number, got {value:?}"))
+}
+
+/// When to poll for predictions after a batch was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PollPredictions {
+    /// Poll when the server returned a job id and a result id (the default).
+    Auto,
+    /// Never poll.
+    Off,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "publisher",
+    about = "Streams rows to the AntiNex REST API (JWT) and writes predictions back"
+)]
+pub struct Config {
+    // ---- input: the rows stream --------------------------------------------------------
+    /// Broker holding the rows stream (redis://, amqp://, memory://NAME).
+    #[arg(
+        long,
+        env = "ROWS_BROKER_URL",
+        default_value = "redis://127.0.0.1:6379/0"
+    )]
+    pub rows_url: String,
+    /// Rows stream / queue name.
+    #[arg(long, env = "ROWS_STREAM", default_value = "netpipe.rows")]
+    pub rows_stream: String,
+    /// Consumer group on the rows stream.
+    #[arg(long, env = "ROWS_GROUP", default_value = "netpipe-publisher")]
+    pub rows_group: String,
+    /// This consumer's name in the group (default: host-pid).
+    #[arg(long, env = "ROWS_CONSUMER")]
+    pub rows_consumer: Option<String>,
+    /// Where rows the API refused (4xx) go, with the response.
+    #[arg(long, env = "ROWS_DEAD_LETTER", default_value = "netpipe.rows.dead")]
+    pub rows_dead_letter: String,
+    /// How long one broker read waits for new messages (ms); also bounds ack latency.
+    #[arg(long, env = "ROWS_BLOCK_MS", default_value = "200", value_parser = parse_millis)]
+    pub rows_block: Duration,
+    /// Messages read from the broker at once.
+    #[arg(long, env = "ROWS_PREFETCH", default_value_t = 64)]
+    pub rows_prefetch: u16,
+
+    // ---- batching ------------------------------------------------------------------------
+    /// Rows per POST /ml/ at most.
+    #[arg(long, env = "PUBLISH_BATCH_ROWS", default_value_t = 500)]
+    pub batch_rows: usize,
+    /// A batch is sent at the latest this long after its first row arrived (ms).
+    #[arg(long, env = "PUBLISH_BATCH_DELAY_MS", default_value = "1000", value_parser = parse_millis)]
+    pub batch_delay: Duration,
+    /// POST /ml/ requests in flight at once.
+    #[arg(long, env = "PUBLISH_MAX_IN_FLIGHT", default_value_t = 4)]
+    pub max_in_flight: usize,
+
+    // ---- HTTP behaviour ------------------------------------------------------------------
+    /// Whole-request timeout (s), for every request.
+    #[arg(long, env = "ANTINEX_REQUEST_TIMEOUT_SECS", default_value = "30", value_parser = parse_secs)]
+    pub request_timeout: Duration,
+    /// TCP/TLS connect timeout (s).
+    #[arg(long, env = "ANTINEX_CONNECT_TIMEOUT_SECS", default_value = "5", value_parser = parse_secs)]
+    pub connect_timeout: Duration,
+    /// First retry delay (ms); doubles per attempt, with jitter.
+    #[arg(long, env = "ANTINEX_RETRY_INITIAL_MS", default_value = "200", value_parser = parse_millis)]
+    pub retry_initial: Duration,
+    /// Longest retry delay (ms).
+    #[arg(long, env = "ANTINEX_RETRY_MAX_MS", default_value = "30000", value_parser = parse_millis)]
+    pub retry_max: Duration,
+    /// Log in again this long before the token's `exp` (s); capped at a fifth of its lifetime.
+    #[arg(long, env = "ANTINEX_TOKEN_RENEW_BEFORE_SECS", default_value = "30", value_parser = parse_secs)]
+    pub token_renew_before: Duration,
+
+    // ---- predictions -----------------------------------------------------------------------
+    #[arg(
+        long,
+        env = "ANTINEX_POLL_PREDICTIONS",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub poll_predictions: PollPredictions,
+    /// First delay before polling /mlresults/{id}/ (ms); doubles up to the max.
+    #[arg(long, env = "ANTINEX_POLL_INITIAL_MS", default_value = "500", value_parser = parse_millis)]
+    pub poll_initial: Duration,
+    #[arg(long, env = "ANTINEX_POLL_MAX_MS", default_value = "5000", value_parser = parse_millis)]
+    pub poll_max: Duration,
+    /// Give up on one job's predictions after this long (s); counted.
+    #[arg(long, env = "ANTINEX_POLL_TIMEOUT_SECS", default_value = "600", value_parser = parse_secs)]
+    pub poll_timeout: Duration,
+    /// Jobs polled at once; further jobs wait (bounded by the batches in flight).
+    #[arg(long, env = "ANTINEX_MAX_POLLS", default_value_t = 16)]
+    pub max_polls: usize,
+    /// Append predictions (agent, seq, model, ...) to this CSV, fsynced per job.
+    #[arg(long, env = "PREDICTIONS_CSV")]
+    pub predictions_csv: Option<PathBuf>,
+    /// Also publish predictions to this broker (one JSON message per job).
+    #[arg(long, env = "PREDICTIONS_BROKER_URL")]
+    pub predictions_url: Option<String>,
+    #[arg(
+        long,
+        env = "PREDICTIONS_STREAM",
+        default_value = "netpipe.predictions"
+    )]
+    pub predictions_stream: String,
+
+    // ---- ops -------------------------------------------------------------------------------
+    /// /health, /ready and /metrics listen here; `off` disables them.
+    #[arg(long, env = "PUBLISHER_OPS_ADDR", default_value = "0.0.0.0:9103")]
+    pub ops_addr: String,
+
+    // ---- the original's ANTINEX_* variables ------------------------------------------------
+    /// Master switch; when off the publisher consumes nothing and exits at once.
+    #[arg(long, env = "ANTINEX_PUBLISH_ENABLED", default_value = "1", value_parser = parse_flag)]
+    pub publish_enabled: bool,
+    /// REST base URL, without a trailing slash.
+    #[arg(long, env = "ANTINEX_URL", default_value = "http://localhost:8010")]
+    pub url: String,
+    #[arg(long, env = "ANTINEX_USER", default_value = "root")]
+    pub user: String,
+    #[arg(
+        long,
+        env = "ANTINEX_PASSWORD",
+        default_value = "123321",
+        hide_env_values = true
+    )]
+    pub password: Secret,
+    /// Stored only, as in the original (never sent).
+    #[arg(long, env = "ANTINEX_EMAIL", default_value = "notreal@test.com")]
+    pub email: String,
+    /// CA bundle file or directory of PEM files for the server certificate.
+    #[arg(long, env = "ANTINEX_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (with ANTINEX_KEY_FILE); alone it is used as the CA bundle, as the original did.
+    #[arg(long, env = "ANTINEX_CERT_FILE")]
+    pub cert_file: Option<PathBuf>,
+    #[arg(long, env = "ANTINEX_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// JSON template for POST /ml/ bodies; built-in Full-Django template when unset.
+    #[arg(long, env = "ANTINEX_PUBLISH_REQUEST_FILE")]
+    pub request_file: Option<PathBuf>,
+    #[arg(
+        long,
+        env = "ANTINEX_USE_MODEL_NAME",
+        default_value = "Full-Django-AntiNex-Simple-Scaler-DNN"
+    )]
+    pub model_name: String,
+    /// Comma list; the template's `features_to_process` when unset.
+    #[arg(long, env = "ANTINEX_FEATURES_TO_PROCESS")]
+    pub features_to_process: Option<String>,
+    #[arg(long, env = "ANTINEX_IGNORE_FEATURES")]
+    pub ignore_features: Option<String>,
+    #[arg(long, env = "ANTINEX_SORT_VALUES")]
+    pub sort_values: Option<String>,
+    #[arg(long, env = "ANTINEX_ML_TYPE", default_value = "classification")]
+    pub ml_type: String,
+    #[arg(long, env = "ANTINEX_PREDICT_FEATURE", default_value = "label_value")]
+    pub predict_feature: String,
+    #[arg(long, env = "ANTINEX_SEED", default_value_t = 42)]
+    pub seed: i64,
+    #[arg(long, env = "ANTINEX_TEST_SIZE", default_value_t = 0.2)]
+    pub test_size: f64,
+    #[arg(long, env = "ANTINEX_BATCH_SIZE", default_value_t = 32)]
+    pub batch_size: i64,
+    #[arg(long, env = "ANTINEX_EPOCHS", default_value_t = 15)]
+    pub epochs: i64,
+    #[arg(long, env = "ANTINEX_NUM_SPLITS", default_value_t = 3)]
+    pub num_splits: i64,
+    #[arg(long, env = "ANTINEX_LOSS", default_value = "binary_crossentropy")]
+    pub loss: String,
+    #[arg(long, env = "ANTINEX_OPTIMIZER", default_value = "adam")]
+    pub optimizer: String,
+    /// Comma list; the template's value is kept when unset.
+    #[arg(long, env = "ANTINEX_METRICS")]
+    pub metrics: Option<String>,
+    /// Comma list; the template's value is kept when unset.
+    #[arg(long, env = "ANTINEX_HISTORIES")]
+    pub histories: Option<String>,
+    /// Body `version` (the original accepted it but never applied it); the template's when unset.
+    #[arg(long, env = "ANTINEX_VERSION")]
+    pub version: Option<i64>,
+    #[arg(long, env = "ANTINEX_CONVERT_DATA", default_value = "1", value_parser = parse_flag)]
+    pub convert_data: bool,
+    #[arg(long, env = "ANTINEX_CONVERT_DATA_TYPE", default_value = "float")]
+    pub convert_data_type: String,
+    #[arg(long, env = "ANTINEX_INCLUDE_FAILED_CONVERSIONS", default_value = "0", value_parser = parse_flag)]
+    pub include_failed_conversions: bool,
+    /// Sent, as a JSON number, for absent and unconvertible cells.
+    #[arg(long, env = "ANTINEX_MISSING_VALUE", default_value = "-1.0")]
+    pub missing_value: String,
+    /// Add the predict feature to every row, set to the missing value.
+    #[arg(long, env = "ANTINEX_CHECK_MISSING_PREDICT", default_value = "1", value_parser = parse_flag)]
+    pub check_missing_predict: bool,
+    #[arg(long, env = "ANTINEX_PUBLISH_TO_CORE", default_value = "1", value_parser = parse_flag)]
+    pub publish_to_core: bool,
+}
+
+impl Config {
+    /// Defaults with every value from flags only (ignores the environment): for tests.
+    pub fn for_tests(rows_url: &str, antinex_url: &str) -> Self {
+        let mut config = Config::parse_from(["publisher"]);
+        config.rows_url = rows_url.to_string();
+        config.url = antinex_url.to_string();
+        config.ops_addr = "off".into();
+        config
+    }
+
+    /// The base URL without trailing slashes (a slash would give `//ml/`, a 404 on the real server).
+    pub fn base_url(&self) -> String {
+        self.url.trim_end_matches('/').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_lists_parse_like_the_original() {
+        assert_eq!(parse_flag("1"), Ok(true));
+        assert_eq!(parse_flag("false"), Ok(false));
+        assert!(parse_flag("maybe").is_err());
+        assert_eq!(
+            split_list(&Some("a, b,,c".into())),
+            vec!["a".to_string(), "b".into(), "c".into()]
+        );
+        assert!(split_list(&None).is_empty());
+    }
+
+    #[test]
+    fn password_is_hidden_in_debug() {
+        let config = Config::parse_from(["publisher", "--password", "s3cr3t-pw"]);
+        assert!(!format!("{config:?}").contains("s3cr3t-pw"));
+        assert_eq!(config.num_splits, 3);
+        assert_eq!(config.base_url(), "http://localhost:8010");
+    }
+}

@@ -1,0 +1,22 @@
+//! What can stop the publisher. Per-batch HTTP failures are not errors here: they are retried,
+//! dead-lettered or left unacknowledged, and counted.
+
+use shared::broker::BrokerError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublisherError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot read the request template {path}: {reason}")]
+    Template { path: String, reason: String },
+    #[error("TLS set-up failed: {0}")]
+    Tls(String),
+    #[error("broker: {0}")]
+    Broker(#[from] BrokerError),
+    #[error("predictions file {path}: {reason}")]
+    Predictions { path: String, reason: String },
+    #[error("ops endpoint {addr}: {reason}")]
+    Ops { addr: String, reason: String },
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
