@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::decode_cmd::{self, DecodeArgs};
+use crate::run_cmd::{self, RunArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,6 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Decode a capture file and print one row (csv) or frame (jsonl) per packet, like `tshark -T fields`.
     Decode(DecodeArgs),
+    /// The embedded pipeline: capture (file or interface) -> decode -> CSV snapshots in --out,
+    /// no broker needed.
+    Run(RunArgs),
     /// Write the project's sample capture (TCP with options and HTTP, DNS, ICMP, ARP, IPv6, VLAN).
     Fixture(FixtureArgs),
 }
@@ -36,6 +40,7 @@ pub struct FixtureArgs {
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Decode(args) => decode_cmd::run(&args),
+        Command::Run(args) => run_cmd::run(&args),
         Command::Fixture(args) => {
             let packets = shared::fixtures::write_sample_pcap(&args.out)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;

@@ -2,3 +2,4 @@
 
 pub mod cli;
 pub mod decode_cmd;
+pub mod run_cmd;

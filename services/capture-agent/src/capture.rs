@@ -220,7 +220,7 @@ fn run_file(
             let program = match programs.entry(packet.link) {
                 std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                 std::collections::hash_map::Entry::Vacant(entry) => {
-                    entry.insert(compile_filter(filter, packet.link, snaplen)?)
+                    entry.insert(compile_filter(filter, packet.link)?)
                 }
             };
             if !program.filter(packet.data) {

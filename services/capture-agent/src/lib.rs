@@ -245,7 +245,7 @@ fn open_source(config: &Config) -> Result<(Source, String), AgentError> {
             let file = CaptureFile::open(path)?;
             if !base_filter.is_empty() {
                 let link = file.link_type().unwrap_or(LinkType::ETHERNET);
-                compile_filter(&base_filter, link, config.snaplen)?;
+                compile_filter(&base_filter, link)?;
             }
             let source = Source::File {
                 file,
