@@ -57,7 +57,7 @@ impl RedisStreamPublisher {
     /// so nothing published before the first consumer starts is skipped, and trimming of
     /// unread entries can be measured from the first message on.
     pub async fn connect(url: &str, config: &BrokerConfig) -> Result<Self, BrokerError> {
-        let endpoint = RedisEndpoint::open(url, config.connect_timeout)?;
+        let endpoint = RedisEndpoint::open(url, config)?;
         let pool = endpoint.pool(url, PUBLISHER_POOL_SIZE)?;
         let mut conn = endpoint.pooled(&pool).await?;
         ensure_group(&mut conn, &config.stream, &config.group)
@@ -256,7 +256,7 @@ impl std::fmt::Debug for RedisStreamConsumer {
 
 impl RedisStreamConsumer {
     pub async fn connect(url: &str, config: &BrokerConfig) -> Result<Self, BrokerError> {
-        let endpoint = RedisEndpoint::open(url, config.connect_timeout)?;
+        let endpoint = RedisEndpoint::open(url, config)?;
         let mut consumer = RedisStreamConsumer {
             endpoint,
             conn: None,
