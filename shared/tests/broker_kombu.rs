@@ -68,6 +68,14 @@ async fn list(key: &str) -> Vec<Vec<u8>> {
     raw().await.lrange(key, 0, -1).await.unwrap()
 }
 
+/// Deletes what a test created (a failed test leaves its keys for inspection).
+async fn cleanup(config: &BrokerConfig) {
+    let mut conn = raw().await;
+    let mut keys: Vec<String> = conn.keys(format!("{}*", config.stream)).await.unwrap();
+    keys.push(format!("_kombu.binding.{}", config.exchange));
+    let _: () = conn.del(keys).await.unwrap();
+}
+
 #[tokio::test]
 async fn the_list_holds_the_originals_envelope_in_db_15() {
     let config = config("envelope").await;
@@ -109,6 +117,7 @@ async fn the_list_holds_the_originals_envelope_in_db_15() {
         members,
         vec![format!("{s}\x06\x16^{}$\x06\x16{s}", s.replace('-', "\\-"))]
     );
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -136,6 +145,7 @@ async fn messages_are_consumed_in_order_and_acked_once() {
         consumer.ack(&tokens(&got[..1])).await.is_err(),
         "twice is a bug"
     );
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -155,6 +165,7 @@ async fn a_python_kombu_element_is_consumed() {
     );
     consumer.ack(&tokens(&got)).await.unwrap();
     assert!(list(&processing(&config, "c1")).await.is_empty());
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -181,6 +192,7 @@ async fn unacked_messages_come_back_after_a_restart() {
     );
     restarted.ack(&tokens(&got)).await.unwrap();
     assert!(list(&processing(&config, "c1")).await.is_empty());
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -213,6 +225,7 @@ async fn a_dead_consumers_messages_are_taken_over() {
     survivor.ack(&tokens(&got)).await.unwrap();
     assert!(list(&processing(&config, "c1")).await.is_empty());
     assert!(list(&processing(&config, "c2")).await.is_empty());
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -242,6 +255,7 @@ async fn two_consumers_split_the_list() {
     let all: HashSet<_> = seen_a.iter().chain(&seen_b).collect();
     assert_eq!(seen_a.len() + seen_b.len(), 30);
     assert_eq!(all.len(), 30);
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -291,6 +305,7 @@ async fn garbage_elements_are_dead_lettered_and_counted() {
         kept.contains(&"not json at all".to_string()),
         "raw element kept"
     );
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -311,6 +326,7 @@ async fn dead_letter_keeps_body_and_reason() {
     assert_eq!(decoded.body, b"{\"bad\": true}");
     assert_eq!(decoded.headers["x-netpipe-reason"], "no data key");
     assert_eq!(decoded.headers["x-netpipe-queue"], config.stream.as_str());
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -321,6 +337,7 @@ async fn a_long_block_does_not_hit_the_response_timeout() {
     let started = std::time::Instant::now();
     assert!(consumer.receive(10).await.unwrap().is_empty());
     assert!(started.elapsed() >= Duration::from_millis(1900));
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -341,4 +358,5 @@ async fn unreachable_and_bad_urls() {
         "{err}"
     );
     assert!(!err.to_string().contains("pw@"), "{err}");
+    assert!(err.to_string().contains("kombu+redis://"), "{err}");
 }

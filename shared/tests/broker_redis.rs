@@ -74,6 +74,15 @@ async fn receive_all(consumer: &mut Consumer, want: usize) -> Vec<Message> {
     got
 }
 
+/// Deletes what a test created (a failed test leaves its keys for inspection).
+async fn cleanup(config: &BrokerConfig) {
+    let _: () = raw()
+        .await
+        .del(&[&config.stream, &config.dead_letter])
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn batches_are_delivered_and_acked_exactly_once() {
     let config = config("exactly-once").await;
@@ -98,6 +107,7 @@ async fn batches_are_delivered_and_acked_exactly_once() {
     let mut again = Consumer::connect(&config).await.unwrap();
     assert!(again.receive(10).await.unwrap().is_empty());
     assert_eq!(again.stats().received, 0);
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -126,6 +136,7 @@ async fn concurrent_publishes_all_arrive() {
         .into_iter()
         .collect();
     assert_eq!(got.len(), 80);
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -158,6 +169,7 @@ async fn unacked_entries_are_reclaimed_after_claim_idle() {
     survivor.ack(&tokens(&reclaimed)).await.unwrap();
     assert_eq!(pending_count(&config).await, 0);
     assert_eq!(survivor.stats().redelivered, 5);
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -183,6 +195,7 @@ async fn restarted_consumer_gets_its_unacked_entries_back() {
         got.iter().map(|m| m.redelivered).collect::<Vec<_>>(),
         vec![true, true, true, false]
     );
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -213,6 +226,7 @@ async fn two_consumers_in_one_group_split_the_stream() {
     let all: HashSet<String> = seen_a.iter().chain(&seen_b).cloned().collect();
     assert_eq!(seen_a.len() + seen_b.len(), 40, "no duplicates");
     assert_eq!(all.len(), 40);
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -242,6 +256,7 @@ async fn dead_letter_keeps_body_and_reason() {
         panic!("redis token expected")
     };
     assert_eq!(&text("id"), id);
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -274,6 +289,7 @@ async fn a_full_stream_counts_entries_trimmed_unread() {
             .unwrap();
     }
     assert_eq!(publisher.stats().trimmed_unread, before);
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -288,6 +304,7 @@ async fn a_long_block_does_not_hit_the_response_timeout() {
         started.elapsed() >= Duration::from_millis(1900),
         "really blocked"
     );
+    cleanup(&config).await;
 }
 
 #[tokio::test]
@@ -316,4 +333,51 @@ async fn bad_urls_are_one_line_errors_without_passwords() {
         assert!(!text.contains("secret"), "{text}");
         assert!(!text.contains('\n'), "{text}");
     }
+}
+
+#[tokio::test]
+async fn a_live_consumer_keeps_entries_it_holds_for_long() {
+    let mut config = config("hold").await;
+    config.claim_idle = Duration::from_millis(600);
+    config.block = Duration::from_millis(100);
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..3 {
+        publisher
+            .publish(format!("h{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut holder = Consumer::connect(&config).await.unwrap();
+    let held = receive_all(&mut holder, 3).await;
+    assert_eq!(held.len(), 3);
+
+    let mut other_config = config.clone();
+    other_config.consumer = "c2".into();
+    let mut other = Consumer::connect(&other_config).await.unwrap();
+    // Both keep polling for three claim periods; the holder keeps its entries fresh.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1800);
+    let holder_loop = async {
+        let mut again = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            again.extend(holder.receive(10).await.unwrap());
+        }
+        again
+    };
+    let other_loop = async {
+        let mut stolen = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            stolen.extend(other.receive(10).await.unwrap());
+        }
+        stolen
+    };
+    let (again, stolen) = tokio::join!(holder_loop, other_loop);
+    assert!(
+        again.is_empty(),
+        "no duplicates to the holder: {:?}",
+        bodies(&again)
+    );
+    assert!(stolen.is_empty(), "nothing stolen: {:?}", bodies(&stolen));
+    holder.ack(&tokens(&held)).await.unwrap();
+    assert_eq!(pending_count(&config).await, 0);
+    cleanup(&config).await;
 }

@@ -149,7 +149,8 @@ impl LiveCapture {
             Ok(packet) => {
                 let ts = packet.header.ts;
                 // Precision::Nano: tv_usec holds nanoseconds.
-                let ts_ns = i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_usec);
+                // (timeval fields are i64 on 64-bit Linux.)
+                let ts_ns = ts.tv_sec.saturating_mul(1_000_000_000).saturating_add(ts.tv_usec);
                 Ok(Some(RawPacket {
                     ts_ns,
                     wire_len: packet.header.len,
