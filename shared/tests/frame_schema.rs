@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use boon::{Compiler, Draft, Schemas, SchemaIndex};
+use boon::{Compiler, Draft, SchemaIndex, Schemas};
 use serde_json::{Value, json};
 use shared::schema::samples;
 
@@ -47,28 +47,61 @@ fn broken_documents_fail() {
     let (schemas, index) = compiled();
     let good = serde_json::to_value(samples::every_field()).unwrap();
     let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("missing seq", Box::new(|d| {
-            d.as_object_mut().unwrap().remove("seq");
-        })),
+        (
+            "missing seq",
+            Box::new(|d| {
+                d.as_object_mut().unwrap().remove("seq");
+            }),
+        ),
         ("seq as string", Box::new(|d| d["seq"] = json!("1"))),
         ("negative wire_len", Box::new(|d| d["wire_len"] = json!(-1))),
         ("unknown top-level key", Box::new(|d| d["extra"] = json!(1))),
         ("null layer", Box::new(|d| d["tcp"] = Value::Null)),
-        ("unknown issue", Box::new(|d| d["errors"] = json!(["exploded"]))),
+        (
+            "unknown issue",
+            Box::new(|d| d["errors"] = json!(["exploded"])),
+        ),
         ("empty errors", Box::new(|d| d["errors"] = json!([]))),
-        ("bad MAC", Box::new(|d| d["eth"]["src"] = json!("00:11:22:33:44"))),
-        ("bad IPv4", Box::new(|d| d["ipv4"]["src"] = json!("10.0.0.256"))),
-        ("bad IPv6", Box::new(|d| d["ipv6"]["dst"] = json!("fe80:::1"))),
-        ("port out of range", Box::new(|d| d["tcp"]["sport"] = json!(65536))),
-        ("unknown TCP key", Box::new(|d| d["tcp"]["bogus"] = json!(0))),
-        ("uppercase hex", Box::new(|d| d["payload"]["hex"] = json!("FF"))),
+        (
+            "bad MAC",
+            Box::new(|d| d["eth"]["src"] = json!("00:11:22:33:44")),
+        ),
+        (
+            "bad IPv4",
+            Box::new(|d| d["ipv4"]["src"] = json!("10.0.0.256")),
+        ),
+        (
+            "bad IPv6",
+            Box::new(|d| d["ipv6"]["dst"] = json!("fe80:::1")),
+        ),
+        (
+            "port out of range",
+            Box::new(|d| d["tcp"]["sport"] = json!(65536)),
+        ),
+        (
+            "unknown TCP key",
+            Box::new(|d| d["tcp"]["bogus"] = json!(0)),
+        ),
+        (
+            "uppercase hex",
+            Box::new(|d| d["payload"]["hex"] = json!("FF")),
+        ),
         ("odd hex", Box::new(|d| d["payload"]["hex"] = json!("abc"))),
-        ("SACK block of 3", Box::new(|d| d["tcp"]["opts"]["sack"] = json!([[1, 2, 3]]))),
-        ("VLAN id > 4095", Box::new(|d| d["vlan"][0]["id"] = json!(4096))),
+        (
+            "SACK block of 3",
+            Box::new(|d| d["tcp"]["opts"]["sack"] = json!([[1, 2, 3]])),
+        ),
+        (
+            "VLAN id > 4095",
+            Box::new(|d| d["vlan"][0]["id"] = json!(4096)),
+        ),
         ("wrong version", Box::new(|d| d["v"] = json!(2))),
-        ("missing udp.len", Box::new(|d| {
-            d["udp"].as_object_mut().unwrap().remove("len");
-        })),
+        (
+            "missing udp.len",
+            Box::new(|d| {
+                d["udp"].as_object_mut().unwrap().remove("len");
+            }),
+        ),
         ("dns flag as int", Box::new(|d| d["dns"]["qr"] = json!(1))),
     ];
     for (what, mutate) in mutations {
@@ -86,7 +119,11 @@ fn instance_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
             for (k, child) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 out.push(p.clone());
                 instance_paths(child, &p, out);
             }
@@ -105,7 +142,11 @@ fn schema_paths(root: &Value, node: &Value, prefix: &str, out: &mut Vec<String>)
     let node = resolve(root, node);
     if let Some(props) = node.get("properties").and_then(Value::as_object) {
         for (k, child) in props {
-            let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             out.push(p.clone());
             schema_paths(root, child, &p, out);
         }
@@ -124,7 +165,11 @@ fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
     match node.get("$ref").and_then(Value::as_str) {
         Some(r) => {
             let pointer = r.strip_prefix('#').unwrap();
-            resolve(root, root.pointer(pointer).unwrap_or_else(|| panic!("bad $ref {r}")))
+            resolve(
+                root,
+                root.pointer(pointer)
+                    .unwrap_or_else(|| panic!("bad $ref {r}")),
+            )
         }
         None => node,
     }
@@ -144,7 +189,10 @@ fn schema_and_serde_declare_the_same_keys() {
     declared.dedup();
     let not_in_schema: Vec<_> = emitted.iter().filter(|p| !declared.contains(p)).collect();
     let not_emitted: Vec<_> = declared.iter().filter(|p| !emitted.contains(p)).collect();
-    assert!(not_in_schema.is_empty(), "serde emits keys the schema lacks: {not_in_schema:?}");
+    assert!(
+        not_in_schema.is_empty(),
+        "serde emits keys the schema lacks: {not_in_schema:?}"
+    );
     assert!(
         not_emitted.is_empty(),
         "schema declares keys samples::every_field() does not set: {not_emitted:?}"
@@ -161,7 +209,10 @@ fn decode_issue_enum_matches_the_code() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    let ours: Vec<&str> = shared::frame::DecodeIssue::ALL.iter().map(|i| i.as_str()).collect();
+    let ours: Vec<&str> = shared::frame::DecodeIssue::ALL
+        .iter()
+        .map(|i| i.as_str())
+        .collect();
     assert_eq!(listed, ours);
 }
 
@@ -196,7 +247,14 @@ fn corpus_frames_validate() {
         let mut seq = 0u64;
         while let Ok(Some(packet)) = file.next_packet() {
             for options in [DecodeOptions::default(), DecodeOptions { payload_bytes: 0 }] {
-                let frame = decode(&packet, &FrameMeta { seq, ..meta.clone() }, &options);
+                let frame = decode(
+                    &packet,
+                    &FrameMeta {
+                        seq,
+                        ..meta.clone()
+                    },
+                    &options,
+                );
                 let doc = serde_json::to_value(&frame).unwrap();
                 if let Err(e) = schemas.validate(&doc, index) {
                     panic!("{} packet {seq}: {e}\n{doc}", path.display());
