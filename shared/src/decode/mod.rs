@@ -1,9 +1,26 @@
 //! Decoder: raw packet bytes to a [`Frame`]. Pure: no I/O, no clock, no logging.
+//!
+//! One pass from the link header down to DNS. Fixed headers are validated with etherparse's
+//! header slices; length handling is lax in the same way as etherparse's `LaxSlicedPacket`
+//! (a truncated capture keeps every layer that parsed). See docs/decoding.md for what is
+//! decoded per layer and every [`DecodeIssue`](crate::frame::DecodeIssue).
+//!
+//! Every read goes through the bounds-checked helpers in `bytes`, so malformed input ends a
+//! layer with an issue in `Frame::errors` instead of a panic.
+
+mod arp;
+mod bytes;
+mod dns;
+mod ip;
+mod link;
+mod payload;
+mod tcp_options;
+mod transport;
 
 use std::sync::Arc;
 
 use crate::capture::RawPacket;
-use crate::frame::Frame;
+use crate::frame::{DecodeIssue, Frame};
 
 /// Decoder settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,14 +45,40 @@ pub struct FrameMeta {
 
 /// Decodes one packet. Never panics; what cannot be decoded is listed in `Frame::errors`.
 pub fn decode(packet: &RawPacket<'_>, meta: &FrameMeta, options: &DecodeOptions) -> Frame {
-    let _ = options;
-    Frame::new(
+    let cap_len = u32::try_from(packet.data.len()).unwrap_or(u32::MAX);
+    let frame = Frame::new(
         meta.agent.clone(),
         meta.boot,
         meta.seq,
         packet.ts_ns,
         packet.wire_len,
-        u32::try_from(packet.data.len()).unwrap_or(u32::MAX),
+        cap_len,
         packet.link.0,
-    )
+    );
+    let mut ctx = Ctx {
+        frame,
+        payload_bytes: options.payload_bytes,
+        whole_packet: packet.wire_len <= cap_len,
+    };
+    link::decode_link(&mut ctx, packet.link, packet.data);
+    ctx.frame
+}
+
+/// Decoding state shared by the layer decoders.
+pub(crate) struct Ctx {
+    frame: Frame,
+    /// Hex byte limit for payload and padding (0 = off).
+    payload_bytes: usize,
+    /// The capture holds every byte of the wire packet (no snaplen cut), so a length field
+    /// that points past the end is a lie, not a truncation.
+    whole_packet: bool,
+}
+
+impl Ctx {
+    fn issue(&mut self, issue: DecodeIssue) {
+        // One entry per problem kind is enough (a chain of 40 bad headers is one problem).
+        if !self.frame.errors.contains(&issue) {
+            self.frame.errors.push(issue);
+        }
+    }
 }
