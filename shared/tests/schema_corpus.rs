@@ -10,6 +10,9 @@ use shared::decode::{DecodeOptions, FrameMeta, decode};
 use shared::schema::legacy::{antinex_cells_from_message, message_from_frame};
 use shared::schema::{RowContext, by_name};
 
+/// Packets taken per corpus file.
+const PER_FILE: usize = 3000;
+
 fn corpus_frames(data: &std::path::Path) -> Vec<Frame> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(data.join("pcaps"))
         .unwrap()
@@ -31,7 +34,12 @@ fn corpus_frames(data: &std::path::Path) -> Vec<Frame> {
         let Ok(mut file) = CaptureFile::open(&path) else {
             continue;
         };
-        while let Ok(Some(packet)) = file.next_packet() {
+        let mut in_file = 0;
+        // Every file, at most PER_FILE packets each (a few large captures dominate the corpus).
+        while in_file < PER_FILE
+            && let Ok(Some(packet)) = file.next_packet()
+        {
+            in_file += 1;
             let seq = frames.len() as u64;
             frames.push(decode(
                 &packet,
