@@ -143,6 +143,70 @@ fn flatten(c: &mut Criterion<ThreadCpuTime>) {
     group.finish();
 }
 
+/// The first packets of `../shared/data/pcaps/large-100k.pcap`, owned, when the data is there.
+fn corpus_packets(max: usize) -> Option<Vec<(shared::capture::LinkType, u32, Vec<u8>)>> {
+    let path = shared::paths::shared_data_dir()?.join("pcaps/large-100k.pcap");
+    let mut capture = shared::capture::CaptureFile::open(&path).ok()?;
+    let mut packets = Vec::new();
+    while packets.len() < max
+        && let Ok(Some(p)) = capture.next_packet()
+    {
+        packets.push((p.link, p.wire_len, p.data.to_vec()));
+    }
+    Some(packets)
+}
+
+/// Real traffic: flatten of decoded corpus frames, and decode + flatten together (the
+/// processor-side cost per packet with payload capture off).
+fn corpus(c: &mut Criterion<ThreadCpuTime>) {
+    use shared::capture::RawPacket;
+    use shared::decode::{DecodeOptions, FrameMeta, decode};
+    let Some(packets) = corpus_packets(20_000) else {
+        eprintln!("corpus flatten bench skipped: ../shared/data/pcaps/large-100k.pcap is absent");
+        return;
+    };
+    let meta = FrameMeta {
+        agent: "bench".into(),
+        boot: 1,
+        seq: 0,
+    };
+    let options = DecodeOptions { payload_bytes: 0 };
+    fn raw(p: &(shared::capture::LinkType, u32, Vec<u8>)) -> RawPacket<'_> {
+        RawPacket {
+            ts_ns: 1_517_180_765_123_456_789,
+            wire_len: p.1,
+            link: p.0,
+            data: &p.2,
+        }
+    }
+    let frames: Vec<_> = packets.iter().map(|p| decode(&raw(p), &meta, &options)).collect();
+    let schema = by_name("netpipe").unwrap();
+    let mut group = c.benchmark_group("corpus_20k");
+    group.throughput(Throughput::Elements(packets.len() as u64));
+    group.sample_size(20);
+    let mut out = Vec::with_capacity(16 << 20);
+    group.bench_function("netpipe_flatten/payload_off", |b| {
+        b.iter(|| {
+            out.clear();
+            for (i, f) in frames.iter().enumerate() {
+                schema.write_row(f, &RowContext { idx: i as u64 }, &mut out);
+            }
+            black_box(out.len())
+        })
+    });
+    group.bench_function("decode+netpipe_flatten/payload_off", |b| {
+        b.iter(|| {
+            out.clear();
+            for (i, p) in packets.iter().enumerate() {
+                let frame = decode(&raw(p), &meta, &options);
+                schema.write_row(&frame, &RowContext { idx: i as u64 }, &mut out);
+            }
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion<ThreadCpuTime> {
     Criterion::default().with_measurement(ThreadCpuTime)
 }
@@ -150,6 +214,6 @@ fn config() -> Criterion<ThreadCpuTime> {
 criterion_group! {
     name = benches;
     config = config();
-    targets = flatten
+    targets = flatten, corpus
 }
 criterion_main!(benches);
