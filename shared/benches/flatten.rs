@@ -179,7 +179,10 @@ fn corpus(c: &mut Criterion<ThreadCpuTime>) {
             data: &p.2,
         }
     }
-    let frames: Vec<_> = packets.iter().map(|p| decode(&raw(p), &meta, &options)).collect();
+    let frames: Vec<_> = packets
+        .iter()
+        .map(|p| decode(&raw(p), &meta, &options))
+        .collect();
     let schema = by_name("netpipe").unwrap();
     let mut group = c.benchmark_group("corpus_20k");
     group.throughput(Throughput::Elements(packets.len() as u64));

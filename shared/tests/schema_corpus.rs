@@ -43,7 +43,10 @@ fn corpus_frames(data: &std::path::Path) -> Vec<Frame> {
             let seq = frames.len() as u64;
             frames.push(decode(
                 &packet,
-                &FrameMeta { seq, ..meta.clone() },
+                &FrameMeta {
+                    seq,
+                    ..meta.clone()
+                },
                 &DecodeOptions::default(),
             ));
         }
@@ -53,7 +56,8 @@ fn corpus_frames(data: &std::path::Path) -> Vec<Frame> {
 
 #[test]
 fn corpus_rows_round_trip_under_both_schemas() {
-    let Some(data) = shared::paths::shared_data_or_skip("corpus_rows_round_trip_under_both_schemas")
+    let Some(data) =
+        shared::paths::shared_data_or_skip("corpus_rows_round_trip_under_both_schemas")
     else {
         return;
     };
@@ -134,7 +138,11 @@ fn corpus_cells_match_the_frames() {
             .into_iter()
             .rfind(|v| *v != 0)
             .unwrap_or(0);
-            assert_eq!(legacy[col(antinex, "ip_len")], ip_len.to_string(), "row {i}");
+            assert_eq!(
+                legacy[col(antinex, "ip_len")],
+                ip_len.to_string(),
+                "row {i}"
+            );
             let tcp_seq = [
                 tcp.seq,
                 tcp.ack,
@@ -146,7 +154,11 @@ fn corpus_cells_match_the_frames() {
             .into_iter()
             .rfind(|v| *v != 0)
             .unwrap_or(0);
-            assert_eq!(legacy[col(antinex, "tcp_seq")], tcp_seq.to_string(), "row {i}");
+            assert_eq!(
+                legacy[col(antinex, "tcp_seq")],
+                tcp_seq.to_string(),
+                "row {i}"
+            );
         }
     }
     // With the stub decoder there are no TCP frames; the real one decodes hundreds.
