@@ -138,7 +138,14 @@ fn live_capture_on_loopback_until_ctrl_c() {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = socket.local_addr().unwrap().port();
     let mut child = netpipe()
-        .args(["run", "--interface", "lo", "--save-after-num", "1000", "--filter"])
+        .args([
+            "run",
+            "--interface",
+            "lo",
+            "--save-after-num",
+            "1000",
+            "--filter",
+        ])
         .arg(format!("udp and dst port {port}"))
         .arg("--out")
         .arg(out.path())
@@ -152,11 +159,19 @@ fn live_capture_on_loopback_until_ctrl_c() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let sent = 50;
     for i in 0..sent {
-        socket.send_to(format!("datagram {i}").as_bytes(), ("127.0.0.1", port)).unwrap();
+        socket
+            .send_to(format!("datagram {i}").as_bytes(), ("127.0.0.1", port))
+            .unwrap();
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let files = csv_files(out.path());
@@ -165,10 +180,18 @@ fn live_capture_on_loopback_until_ctrl_c() {
     let header = reader.headers().unwrap().clone();
     let dport = header.iter().position(|h| h == "udp_dport").unwrap();
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
-    assert_eq!(rows.len(), sent, "each datagram once (loopback is seen twice unless inbound-only)");
+    assert_eq!(
+        rows.len(),
+        sent,
+        "each datagram once (loopback is seen twice unless inbound-only)"
+    );
     assert!(rows.iter().all(|r| r[dport] == *port.to_string()));
 }
 
 fn nix_is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }

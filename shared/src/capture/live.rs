@@ -150,7 +150,10 @@ impl LiveCapture {
                 let ts = packet.header.ts;
                 // Precision::Nano: tv_usec holds nanoseconds.
                 // (timeval fields are i64 on 64-bit Linux.)
-                let ts_ns = ts.tv_sec.saturating_mul(1_000_000_000).saturating_add(ts.tv_usec);
+                let ts_ns = ts
+                    .tv_sec
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(ts.tv_usec);
                 Ok(Some(RawPacket {
                     ts_ns,
                     wire_len: packet.header.len,

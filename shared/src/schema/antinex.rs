@@ -6,7 +6,7 @@
 //! semantics including its field mix-ups: they are computed by [`super::legacy`] (Frame -> original
 //! message -> original flatten), so the live path and the archive path share one implementation.
 
-use super::{Column, ColumnSchema, RowInput};
+use super::{Column, ColumnSchema, Layer, RowInput};
 
 /// The cell of column `index`, taken from the row's legacy cells.
 fn legacy_cell(input: &RowInput<'_>, index: usize, out: &mut super::CellOut<'_>) {
@@ -19,7 +19,7 @@ macro_rules! antinex_columns {
     ($($name:literal),* $(,)?) => {
         /// The antinex-v1 column names, in header order.
         pub static ANTINEX_V1_NAMES: &[&str] = &[$($name),*];
-        static ANTINEX_V1_COLUMNS: &[Column] = &[$(Column { name: $name, write: legacy_cell }),*];
+        static ANTINEX_V1_COLUMNS: &[Column] = &[$(Column { name: $name, layer: Layer::Always, write: legacy_cell }),*];
     };
 }
 

@@ -60,10 +60,69 @@ impl<'a> RowInput<'a> {
 /// Writes one column's cell. The `usize` is the column's index in its schema.
 pub type WriteCell = fn(&RowInput<'_>, usize, &mut CellOut<'_>);
 
-/// One column: its header name and how to write its cell from a frame.
+/// One column: its header name, the frame layer it reads and how to write its cell.
 pub struct Column {
     pub name: &'static str,
+    /// The writer runs only when this layer is present; otherwise the cell is empty without a
+    /// call (most columns of a row belong to absent layers, so this is the hot path).
+    pub layer: Layer,
     pub write: WriteCell,
+}
+
+/// Which part of a frame a column needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Layer {
+    /// Always call the writer.
+    Always,
+    Eth,
+    Sll,
+    Vlan,
+    Arp,
+    Ipv4,
+    Ipv6,
+    /// IPv4 or IPv6.
+    Ip,
+    Tcp,
+    Udp,
+    Icmp,
+    Icmpv6,
+    Dns,
+    Payload,
+    Padding,
+    Errors,
+}
+
+impl Layer {
+    const fn bit(self) -> u32 {
+        1 << self as u8
+    }
+
+    /// Bit set of the layers present in `frame` (`Always` is always set).
+    fn present_in(frame: &Frame) -> u32 {
+        let mut m = Layer::Always.bit();
+        let mut set = |cond: bool, l: Layer| {
+            if cond {
+                m |= l.bit();
+            }
+        };
+        set(frame.eth.is_some(), Layer::Eth);
+        set(frame.sll.is_some(), Layer::Sll);
+        set(!frame.vlan.is_empty(), Layer::Vlan);
+        set(frame.arp.is_some(), Layer::Arp);
+        set(frame.ipv4.is_some(), Layer::Ipv4);
+        set(frame.ipv6.is_some(), Layer::Ipv6);
+        set(frame.ipv4.is_some() || frame.ipv6.is_some(), Layer::Ip);
+        set(frame.tcp.is_some(), Layer::Tcp);
+        set(frame.udp.is_some(), Layer::Udp);
+        set(frame.icmp.is_some(), Layer::Icmp);
+        set(frame.icmpv6.is_some(), Layer::Icmpv6);
+        set(frame.dns.is_some(), Layer::Dns);
+        set(frame.payload.is_some(), Layer::Payload);
+        set(frame.padding.is_some(), Layer::Padding);
+        set(!frame.errors.is_empty(), Layer::Errors);
+        m
+    }
 }
 
 /// A named, versioned, ordered list of columns.
@@ -107,11 +166,16 @@ impl ColumnSchema {
     /// they contain `,` `"` CR or LF.
     pub fn write_row(&self, frame: &Frame, ctx: &RowContext, out: &mut Vec<u8>) {
         let input = RowInput::new(frame, ctx);
+        let present = Layer::present_in(frame);
+        // One byte per separator plus a typical cell: a single reservation for most rows.
+        out.reserve(self.columns.len() * 4);
         for (i, col) in self.columns.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            (col.write)(&input, i, &mut CellOut::csv(out));
+            if present & col.layer.bit() != 0 {
+                (col.write)(&input, i, &mut CellOut::csv(out));
+            }
         }
         out.push(b'\n');
     }
@@ -119,13 +183,16 @@ impl ColumnSchema {
     /// The same cells as [`Self::write_row`], unquoted, one String each.
     pub fn row_cells(&self, frame: &Frame, ctx: &RowContext) -> Vec<String> {
         let input = RowInput::new(frame, ctx);
+        let present = Layer::present_in(frame);
         let mut scratch = Vec::with_capacity(64);
         self.columns
             .iter()
             .enumerate()
             .map(|(i, col)| {
                 scratch.clear();
-                (col.write)(&input, i, &mut CellOut::raw(&mut scratch));
+                if present & col.layer.bit() != 0 {
+                    (col.write)(&input, i, &mut CellOut::raw(&mut scratch));
+                }
                 String::from_utf8_lossy(&scratch).into_owned()
             })
             .collect()

@@ -420,7 +420,7 @@ fn payload_bytes(p: &Payload, offset: usize, n: usize) -> Option<Vec<u8>> {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     hex.as_bytes()
