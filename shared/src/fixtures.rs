@@ -224,10 +224,10 @@ pub fn sample_packets() -> Vec<FixturePacket> {
         .tcp(40_000, 443, 77, 64_800)
         .syn()
         .options(&syn_options);
-    if let Ok(builder) = builder {
-        if builder.write(&mut v6, &[]).is_ok() {
-            push(v6);
-        }
+    if let Ok(builder) = builder
+        && builder.write(&mut v6, &[]).is_ok()
+    {
+        push(v6);
     }
     // VLAN-tagged UDP.
     push(udp(
