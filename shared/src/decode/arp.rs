@@ -38,10 +38,13 @@ pub(crate) fn decode(ctx: &mut Ctx, bytes: &[u8]) {
     };
     // Text only for the one pair everybody reads (Ethernet MAC / IPv4); hex otherwise.
     let as_text = hwtype == HW_ETHERNET && hwlen == 6 && ptype == link::ETHERTYPE_IPV4 && plen == 4;
-    let (hw_str, p_str): (fn(&[u8]) -> String, fn(&[u8]) -> String) = if as_text {
-        (mac_text, ipv4_text)
-    } else {
-        (hex, hex)
+    let hw_str = |bytes: &[u8]| if as_text { mac_text(bytes) } else { hex(bytes) };
+    let p_str = |bytes: &[u8]| {
+        if as_text {
+            ipv4_text(bytes)
+        } else {
+            hex(bytes)
+        }
     };
     ctx.frame.arp = Some(Arp {
         hwtype,

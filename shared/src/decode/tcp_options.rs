@@ -73,7 +73,7 @@ fn decode_known(kind: u8, body: &[u8], out: &mut TcpOptions) -> bool {
             out.sackok = true;
         }
         SACK => {
-            if body.is_empty() || body.len() % SACK_BLOCK_LEN != 0 {
+            if body.is_empty() || !body.len().is_multiple_of(SACK_BLOCK_LEN) {
                 return false;
             }
             for block in body.chunks_exact(SACK_BLOCK_LEN) {
