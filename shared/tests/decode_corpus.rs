@@ -75,7 +75,8 @@ fn malformed_captures_report_their_problems() {
         .find(|f| !f.errors.is_empty())
         .expect("a frame with issues");
     assert!(
-        has(&frame, DecodeIssue::TruncatedTransport) || has(&frame, DecodeIssue::MalformedTcpOption),
+        has(&frame, DecodeIssue::TruncatedTransport)
+            || has(&frame, DecodeIssue::MalformedTcpOption),
         "{frame:?}"
     );
     // The fixed TCP header parsed and is kept.
@@ -108,7 +109,10 @@ fn malformed_captures_report_their_problems() {
         "tcpdump-ipv6_frag6_negative_len.pcap",
     ] {
         let frame = only(name);
-        assert!(has(&frame, DecodeIssue::MalformedIpv6Ext), "{name}: {frame:?}");
+        assert!(
+            has(&frame, DecodeIssue::MalformedIpv6Ext),
+            "{name}: {frame:?}"
+        );
         assert!(frame.ipv6.is_some(), "{name}");
     }
 
@@ -119,7 +123,11 @@ fn malformed_captures_report_their_problems() {
     assert!(frame.ipv4.is_some() && frame.udp.is_none());
 
     let counts = issue_counts(&frames_of(&bad, "pcpp-ipv4-malformed.pcap"));
-    assert_eq!(counts.get(&DecodeIssue::MalformedIp), Some(&2), "{counts:?}");
+    assert_eq!(
+        counts.get(&DecodeIssue::MalformedIp),
+        Some(&2),
+        "{counts:?}"
+    );
 }
 
 #[test]
@@ -130,7 +138,13 @@ fn linux_sll2_header_is_decoded() {
     let frames = frames_of(&dir, "pcpp-sll2.pcap");
     let sll = frames[0].sll.as_ref().expect("sll2");
     assert_eq!(
-        (sll.version, sll.pkttype, sll.hatype, sll.protocol, sll.ifindex),
+        (
+            sll.version,
+            sll.pkttype,
+            sll.hatype,
+            sll.protocol,
+            sll.ifindex
+        ),
         (2, 0, 1, 0x0800, Some(20))
     );
     assert_eq!(sll.addr, "f03f958f8263");
@@ -145,8 +159,7 @@ fn linux_sll2_header_is_decoded() {
 
 #[test]
 fn null_loopback_picks_ip_version_from_family() {
-    let Some(dir) = decode_support::pcaps_dir("null_loopback_picks_ip_version_from_family")
-    else {
+    let Some(dir) = decode_support::pcaps_dir("null_loopback_picks_ip_version_from_family") else {
         return;
     };
     let frames = frames_of(&dir, "pcpp-null_loopback.pcap");
@@ -216,7 +229,10 @@ fn only_first_fragments_carry_transport() {
     };
     let frames = frames_of(&dir, "pcpp-ip4_fragments.pcap");
     let first = &frames[0];
-    assert_eq!(first.udp.map(|u| (u.sport, u.dport, u.len)), Some((789, 2049, 8320)));
+    assert_eq!(
+        first.udp.map(|u| (u.sport, u.dport, u.len)),
+        Some((789, 2049, 8320))
+    );
     assert!(first.errors.is_empty(), "{:?}", first.errors);
     assert!(first.is_fragment());
     for later in &frames[1..5] {
@@ -228,7 +244,11 @@ fn only_first_fragments_carry_transport() {
 
     let frames = frames_of(&dir, "pcpp-ip6_fragments.pcap");
     let first = &frames[0];
-    let frag = first.ipv6.as_ref().and_then(|ip| ip.frag).expect("frag header");
+    let frag = first
+        .ipv6
+        .as_ref()
+        .and_then(|ip| ip.frag)
+        .expect("frag header");
     assert_eq!((frag.offset, frag.more), (0, true));
     assert_eq!(first.udp.map(|u| u.dport), Some(5353));
     // The mDNS header and first question are in the first fragment.
@@ -256,9 +276,16 @@ fn tcp_options_are_decoded_in_wire_order() {
     assert_eq!(syn.opts.mss, Some(1460));
     assert_eq!(syn.opts.wscale, Some(6));
     assert!(syn.opts.sackok);
-    assert_eq!((syn.opts.ts_val, syn.opts.ts_ecr), (Some(1948436430), Some(0)));
+    assert_eq!(
+        (syn.opts.ts_val, syn.opts.ts_ecr),
+        (Some(1948436430), Some(0))
+    );
     // Somewhere in the session the receiver reports holes with SACK blocks.
-    assert!(frames.iter().any(|f| f.tcp.as_ref().is_some_and(|t| !t.opts.sack.is_empty())));
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.tcp.as_ref().is_some_and(|t| !t.opts.sack.is_empty()))
+    );
 
     let frames = frames_of(&dir, "zeek-tcp-option-sack.pcap");
     let blocks: Vec<usize> = frames
@@ -272,7 +299,10 @@ fn tcp_options_are_decoded_in_wire_order() {
     assert_eq!(last.opts.kinds, vec![5, 0]);
 
     let frames = frames_of(&dir, "zeek-tcp-window-scale-range.pcap");
-    assert_eq!(frames[0].tcp.as_ref().and_then(|t| t.opts.wscale), Some(255));
+    assert_eq!(
+        frames[0].tcp.as_ref().and_then(|t| t.opts.wscale),
+        Some(255)
+    );
 }
 
 #[test]
@@ -291,5 +321,9 @@ fn dns_questions_are_decoded() {
     let answer = dns[1];
     assert!(answer.qr && answer.ra);
     assert_eq!(answer.ancount, 5);
-    assert!(frames.iter().all(|f| !f.errors.contains(&DecodeIssue::MalformedDns)));
+    assert!(
+        frames
+            .iter()
+            .all(|f| !f.errors.contains(&DecodeIssue::MalformedDns))
+    );
 }

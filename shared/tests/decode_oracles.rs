@@ -110,7 +110,9 @@ fn expected_gap(frame: &Frame, field: &str) -> bool {
     }
     // Deliberate: tshark also reads LLMNR (port 5355) as DNS; the frame contract decodes DNS on
     // ports 53 and 5353 only.
-    let llmnr = frame.udp.is_some_and(|u| u.sport == 5355 || u.dport == 5355);
+    let llmnr = frame
+        .udp
+        .is_some_and(|u| u.sport == 5355 || u.dport == 5355);
     if llmnr && field.starts_with("dns.") {
         return true;
     }

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use shared::paths::shared_data_or_skip;
+use shared::schema::RowContext;
 use shared::schema::antinex::ANTINEX_V1_NAMES;
 use shared::schema::legacy::antinex_cells_from_message;
-use shared::schema::RowContext;
 
 fn same_cell(ours: &str, recorded: &str) -> bool {
     if ours == recorded {
@@ -28,7 +28,12 @@ fn check_pair(archive: &Path, csv_path: &Path) {
     let packets = archive_json["packets"].as_array().unwrap();
 
     let mut reader = csv::Reader::from_path(csv_path).unwrap();
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     let ours_index: HashMap<&str, usize> = ANTINEX_V1_NAMES
         .iter()
         .enumerate()
@@ -52,9 +57,9 @@ fn check_pair(archive: &Path, csv_path: &Path) {
     let mut non_empty_cells = 0usize;
     for (i, record) in reader.records().enumerate() {
         let record = record.unwrap();
-        let msg = packets
-            .get(i)
-            .unwrap_or_else(|| panic!("{}: CSV has more rows than the archive", csv_path.display()));
+        let msg = packets.get(i).unwrap_or_else(|| {
+            panic!("{}: CSV has more rows than the archive", csv_path.display())
+        });
         let cells = antinex_cells_from_message(msg, &RowContext { idx: i as u64 }).unwrap();
         for (name, recorded) in header.iter().zip(record.iter()) {
             let ours = &cells[ours_index[name.as_str()]];
@@ -79,7 +84,10 @@ fn check_pair(archive: &Path, csv_path: &Path) {
         rows += 1;
     }
     assert_eq!(rows, packets.len(), "{}: row count", csv_path.display());
-    assert!(non_empty_cells > rows * 10, "suspiciously empty: {non_empty_cells} cells");
+    assert!(
+        non_empty_cells > rows * 10,
+        "suspiciously empty: {non_empty_cells} cells"
+    );
 }
 
 #[test]
@@ -117,8 +125,14 @@ fn every_recorded_header_is_within_antinex_v1() {
         "flask-restplus/netdata-2018-01-29-11-30-02.csv",
         "react-redux/netdata-2018-01-29-13-36-35.csv",
     ] {
-        let mut reader = csv::Reader::from_path(data.join("original-datasets").join(csv_path)).unwrap();
-        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+        let mut reader =
+            csv::Reader::from_path(data.join("original-datasets").join(csv_path)).unwrap();
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
         assert_eq!(header[0], "idx");
         // Our order is theirs: the recorded header is a subsequence of antinex-v1.
         let mut ours = ANTINEX_V1_NAMES.iter();

@@ -80,12 +80,24 @@ fn shadowing_takes_the_last_non_zero_field() {
 #[test]
 fn payload_and_padding_hex_keys() {
     let d = data(&samples::tcp_http_data());
-    assert_eq!(d["raw"], json!({"load": "485454502f312e3120323030204f4b0d0a"}));
+    assert_eq!(
+        d["raw"],
+        json!({"load": "485454502f312e3120323030204f4b0d0a"})
+    );
     assert_eq!(d["padding"], json!({"load": "0000"}));
-    assert_eq!(d["tcp"]["fields_options"], json!({"NOP": null, "SAck": [100, 200, 300, 400]}));
+    assert_eq!(
+        d["tcp"]["fields_options"],
+        json!({"NOP": null, "SAck": [100, 200, 300, 400]})
+    );
     let cells = antinex(&samples::tcp_http_data(), 3);
-    assert_eq!(cell(&cells, "tcp_fields_options.SAck"), "[100, 200, 300, 400]");
-    assert_eq!(cell(&cells, "raw_load"), "485454502f312e3120323030204f4b0d0a");
+    assert_eq!(
+        cell(&cells, "tcp_fields_options.SAck"),
+        "[100, 200, 300, 400]"
+    );
+    assert_eq!(
+        cell(&cells, "raw_load"),
+        "485454502f312e3120323030204f4b0d0a"
+    );
     assert_eq!(cell(&cells, "pad_load"), "0000");
     assert_eq!(cell(&cells, "raw_hex_field_load"), "");
 
@@ -219,7 +231,10 @@ fn antinex_row_has_the_original_semantics() {
     }
     let mut line = Vec::new();
     schema.write_row(&samples::udp_dns(), &RowContext { idx: 0 }, &mut line);
-    assert_eq!(line.iter().filter(|b| **b == b',').count(), schema.columns.len() - 1);
+    assert_eq!(
+        line.iter().filter(|b| **b == b',').count(),
+        schema.columns.len() - 1
+    );
 }
 
 #[test]
@@ -234,5 +249,9 @@ fn ipv6_layer() {
     assert_eq!(cell(&cells, "ipv6_nh"), "0");
     assert_eq!(cell(&cells, "ipv6_version"), "6");
     assert_eq!(cell(&cells, "ip_version"), "");
-    assert_eq!(cell(&cells, "tcp_seq"), "1000", "window is the last non-zero");
+    assert_eq!(
+        cell(&cells, "tcp_seq"),
+        "1000",
+        "window is the last non-zero"
+    );
 }

@@ -27,7 +27,10 @@ fn header_is_the_documented_v1_header() {
     let names = schema.column_names();
     let mut it = names.iter();
     for r in required.split(',') {
-        assert!(it.any(|n| *n == r), "required column {r} missing or out of order");
+        assert!(
+            it.any(|n| *n == r),
+            "required column {r} missing or out of order"
+        );
     }
 }
 

@@ -66,7 +66,12 @@ pub struct Config {
     pub snaplen: i32,
 
     /// Promiscuous mode (needs CAP_NET_ADMIN).
-    #[arg(long, env = "CAP_PROMISC", default_value_t = false, overrides_with = "no_promisc")]
+    #[arg(
+        long,
+        env = "CAP_PROMISC",
+        default_value_t = false,
+        overrides_with = "no_promisc"
+    )]
     pub promisc: bool,
 
     /// Turn promiscuous mode off (the default).
@@ -92,7 +97,11 @@ pub struct Config {
 
     /// Broker URL: redis:// (Redis Streams), amqp:// (RabbitMQ), kombu+redis:// (the
     /// original's message format), memory://NAME (in-process).
-    #[arg(long, env = "FORWARD_BROKER_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        env = "FORWARD_BROKER_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
     pub broker_url: String,
 
     /// Redis stream / AMQP queue / kombu list.

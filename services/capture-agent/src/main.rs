@@ -6,13 +6,14 @@ use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals};
 #[tokio::main]
 async fn main() {
     let config = capture_agent::Config::parse();
-    let telemetry = match init_telemetry(&TelemetryConfig::from_env("capture-agent", config.log_json)) {
-        Ok(guard) => guard,
-        Err(e) => {
-            eprintln!("capture-agent: {e}");
-            std::process::exit(2);
-        }
-    };
+    let telemetry =
+        match init_telemetry(&TelemetryConfig::from_env("capture-agent", config.log_json)) {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("capture-agent: {e}");
+                std::process::exit(2);
+            }
+        };
     let shutdown = shutdown_token_on_signals();
     let result = capture_agent::run(config, shutdown).await;
     telemetry.shutdown().await;

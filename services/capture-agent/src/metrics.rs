@@ -82,10 +82,8 @@ impl AgentMetrics {
                 "packets_filtered_total",
                 "Packets of a replayed file left out by the filter",
             )?,
-            frames_published: ops.counter(
-                "frames_published_total",
-                "Frames the broker accepted",
-            )?,
+            frames_published: ops
+                .counter("frames_published_total", "Frames the broker accepted")?,
             batches_published: ops.counter(
                 "batches_published_total",
                 "Messages (batches of frames) the broker accepted",
@@ -104,10 +102,7 @@ impl AgentMetrics {
                 "buffered_frames",
                 "Frames waiting in the buffer between capture and broker",
             )?,
-            broker_up: ops.gauge(
-                "broker_up",
-                "1 when the last broker operation succeeded",
-            )?,
+            broker_up: ops.gauge("broker_up", "1 when the last broker operation succeeded")?,
             kernel_drops: CountedEvent::new(
                 packets_dropped.with_label_values(&[drop_reason::KERNEL]),
                 log_every,

@@ -163,11 +163,7 @@ impl PublishTask {
     }
 
     /// Publishes one message, retrying while the broker is unreachable.
-    async fn deliver(
-        &self,
-        connection: &mut Connection,
-        body: Vec<u8>,
-    ) -> Result<(), Undelivered> {
+    async fn deliver(&self, connection: &mut Connection, body: Vec<u8>) -> Result<(), Undelivered> {
         let mut grace_deadline: Option<Instant> = None;
         loop {
             if self.shutdown.is_cancelled() {

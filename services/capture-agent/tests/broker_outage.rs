@@ -86,7 +86,11 @@ async fn broker_down_and_back_loses_only_what_overflowed_the_buffer() {
     let group_b = receive_frames(&mut second, expected_b, Duration::from_secs(20)).await;
     let extra = receive_more(&mut second, Duration::from_millis(500)).await;
     assert!(extra.is_empty(), "{} unexpected extra frames", extra.len());
-    assert_eq!(group_b.len(), expected_b, "everything within the buffer arrives");
+    assert_eq!(
+        group_b.len(),
+        expected_b,
+        "everything within the buffer arrives"
+    );
     assert!(
         wait_until(Duration::from_secs(5), || async {
             ops_get(ops, "/ready").await.0 == 200
@@ -98,14 +102,20 @@ async fn broker_down_and_back_loses_only_what_overflowed_the_buffer() {
     let summary = agent.wait().await.unwrap();
     assert_eq!(summary.packets_captured, (GROUP_A + GROUP_B) as u64);
     assert_eq!(summary.dropped[drop_reason::BUFFER_FULL], dropped);
-    assert_eq!(summary.frames_published + dropped, (GROUP_A + GROUP_B) as u64);
+    assert_eq!(
+        summary.frames_published + dropped,
+        (GROUP_A + GROUP_B) as u64
+    );
     assert!(summary.publish_failures > 0);
 
     // No duplicates, and every sequence number is either delivered or counted as dropped.
     let seqs: BTreeSet<u64> = group_a.iter().chain(&group_b).map(|f| f.seq).collect();
     assert_eq!(seqs.len(), group_a.len() + group_b.len());
     let boot = group_a[0].boot;
-    assert!(seqs.iter().all(|s| (boot..boot + (GROUP_A + GROUP_B) as u64).contains(s)));
+    assert!(
+        seqs.iter()
+            .all(|s| (boot..boot + (GROUP_A + GROUP_B) as u64).contains(s))
+    );
 }
 
 #[tokio::test]
@@ -128,12 +138,25 @@ async fn unreachable_broker_keeps_ready_at_503_while_retrying() {
         assert_eq!(json["ready"], false);
         let reasons = json["reasons"].as_array().unwrap();
         assert_eq!(reasons.len(), 1, "{body}");
-        assert!(reasons[0].as_str().unwrap().starts_with("broker reachable:"), "{body}");
+        assert!(
+            reasons[0]
+                .as_str()
+                .unwrap()
+                .starts_with("broker reachable:"),
+            "{body}"
+        );
         assert_eq!(ops_get(ops, "/health").await.0, 200);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let failures_before = agent.metrics.publish_failures.with_label_values(&["unreachable"]).get();
-    assert!(failures_before >= 2, "reconnects are attempted: {failures_before}");
+    let failures_before = agent
+        .metrics
+        .publish_failures
+        .with_label_values(&["unreachable"])
+        .get();
+    assert!(
+        failures_before >= 2,
+        "reconnects are attempted: {failures_before}"
+    );
     shutdown.cancel();
     let summary = agent.wait().await.unwrap();
     // Nothing could be published; everything is accounted for as lost at shutdown.

@@ -18,8 +18,14 @@ const UDP_V4: usize = 200;
 const UDP_V6: usize = 20;
 
 fn is_port(frame: &Frame, port: u16) -> bool {
-    frame.udp.as_ref().is_some_and(|u| u.sport == port || u.dport == port)
-        || frame.tcp.as_ref().is_some_and(|t| t.sport == port || t.dport == port)
+    frame
+        .udp
+        .as_ref()
+        .is_some_and(|u| u.sport == port || u.dport == port)
+        || frame
+            .tcp
+            .as_ref()
+            .is_some_and(|t| t.sport == port || t.dport == port)
 }
 
 #[tokio::test]
@@ -52,7 +58,9 @@ async fn live_capture_on_lo_sees_test_traffic_but_not_its_broker() {
         Err(e) => panic!("{e}"),
     };
     assert!(
-        agent.effective_filter.contains(&format!("not ((host 127.0.0.1) and port {})", redis.port)),
+        agent
+            .effective_filter
+            .contains(&format!("not ((host 127.0.0.1) and port {})", redis.port)),
         "{}",
         agent.effective_filter
     );
@@ -97,23 +105,38 @@ async fn live_capture_on_lo_sees_test_traffic_but_not_its_broker() {
     let mut all_udp = false;
     while !all_udp && std::time::Instant::now() < deadline {
         frames.extend(receive_frames(&mut consumer, usize::MAX, Duration::from_millis(200)).await);
-        let udp = frames.iter().filter(|f| is_port(f, udp_port) && f.udp.is_some()).count();
+        let udp = frames
+            .iter()
+            .filter(|f| is_port(f, udp_port) && f.udp.is_some())
+            .count();
         all_udp = udp >= UDP_V4 + UDP_V6
-            && frames.iter().any(|f| is_port(f, tcp_port) && f.payload.is_some());
+            && frames
+                .iter()
+                .any(|f| is_port(f, tcp_port) && f.payload.is_some());
     }
     // Let anything late (broker traffic, if it were captured) arrive too.
     frames.extend(receive_more(&mut consumer, Duration::from_millis(500)).await);
     shutdown.cancel();
     let summary = agent.wait().await.unwrap();
 
-    let udp: Vec<&Frame> = frames.iter().filter(|f| f.udp.is_some() && is_port(f, udp_port)).collect();
+    let udp: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| f.udp.is_some() && is_port(f, udp_port))
+        .collect();
     let udp_v6 = udp.iter().filter(|f| f.ipv6.is_some()).count();
     assert!(all_udp, "received {} UDP frames", udp.len());
     assert_eq!(udp.len(), UDP_V4 + udp_v6, "each UDP packet exactly once");
     let tcp: Vec<&Frame> = frames.iter().filter(|f| is_port(f, tcp_port)).collect();
-    let syn = tcp.iter().any(|f| f.tcp.as_ref().is_some_and(|t| t.flags & 0x02 != 0 && t.dport == tcp_port));
+    let syn = tcp.iter().any(|f| {
+        f.tcp
+            .as_ref()
+            .is_some_and(|t| t.flags & 0x02 != 0 && t.dport == tcp_port)
+    });
     assert!(syn, "the SYN to the test port was captured");
-    assert!(tcp.iter().any(|f| f.payload.is_some()), "the data segment was captured");
+    assert!(
+        tcp.iter().any(|f| f.payload.is_some()),
+        "the data segment was captured"
+    );
     let broker = frames.iter().filter(|f| is_port(f, redis.port)).count();
     assert_eq!(broker, 0, "the agent captured its own broker traffic");
     assert_eq!(summary.dropped_total(), 0);

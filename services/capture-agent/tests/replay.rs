@@ -19,7 +19,12 @@ async fn replay_and_compare(path: &Path, url: &str, stream: &str) -> usize {
     config.batch_size = 64;
     let summary = run(config, CancellationToken::new()).await.unwrap();
 
-    let mut frames = receive_frames(&mut consumer, summary.frames_published as usize, Duration::from_secs(20)).await;
+    let mut frames = receive_frames(
+        &mut consumer,
+        summary.frames_published as usize,
+        Duration::from_secs(20),
+    )
+    .await;
     frames.extend(receive_more(&mut consumer, Duration::from_millis(300)).await);
     frames.sort_by_key(|f| f.seq);
     assert!(!frames.is_empty(), "{}: nothing received", path.display());
@@ -28,7 +33,12 @@ async fn replay_and_compare(path: &Path, url: &str, stream: &str) -> usize {
     assert_eq!(summary.packets_captured, expected.len() as u64);
     assert_eq!(summary.frames_published, expected.len() as u64);
     assert_eq!(summary.dropped_total(), 0);
-    assert_eq!(frames.len(), expected.len(), "{}: one frame per packet", path.display());
+    assert_eq!(
+        frames.len(),
+        expected.len(),
+        "{}: one frame per packet",
+        path.display()
+    );
     for (got, want) in frames.iter().zip(&expected) {
         assert_eq!(got, want, "{}: frame seq {}", path.display(), want.seq);
     }
@@ -123,6 +133,9 @@ async fn kombu_redis_gets_the_original_message_per_packet() {
         assert_eq!(body["source"], "kombu-agent");
         let want = shared::schema::legacy::message_from_frame(frame, "", "kombu-agent");
         assert_eq!(body["data"], want["data"]);
-        assert_eq!(body["created"].as_str().unwrap().len(), "2018-01-28 22:58:16".len());
+        assert_eq!(
+            body["created"].as_str().unwrap().len(),
+            "2018-01-28 22:58:16".len()
+        );
     }
 }

@@ -8,21 +8,13 @@ pub(crate) fn u8_at(bytes: &[u8], at: usize) -> Option<u8> {
 #[inline]
 pub(crate) fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
     let end = at.checked_add(2)?;
-    bytes
-        .get(at..end)?
-        .try_into()
-        .ok()
-        .map(u16::from_be_bytes)
+    bytes.get(at..end)?.try_into().ok().map(u16::from_be_bytes)
 }
 
 #[inline]
 pub(crate) fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     let end = at.checked_add(4)?;
-    bytes
-        .get(at..end)?
-        .try_into()
-        .ok()
-        .map(u32::from_be_bytes)
+    bytes.get(at..end)?.try_into().ok().map(u32::from_be_bytes)
 }
 
 #[inline]

@@ -15,22 +15,14 @@ const MAX_POINTERS: usize = 128;
 /// Decodes one DNS message. `partial` is true for the first fragment of a fragmented
 /// datagram: a message cut there is expected, not malformed.
 pub(crate) fn decode(ctx: &mut Ctx, msg: &[u8], partial: bool) {
-    let (
-        Some(id),
-        Some(flags),
-        Some(qdcount),
-        Some(ancount),
-        Some(nscount),
-        Some(arcount),
-    ) = (
+    let (Some(id), Some(flags), Some(qdcount), Some(ancount), Some(nscount), Some(arcount)) = (
         u16_at(msg, 0),
         u16_at(msg, 2),
         u16_at(msg, 4),
         u16_at(msg, 6),
         u16_at(msg, 8),
         u16_at(msg, 10),
-    )
-    else {
+    ) else {
         if !partial {
             ctx.issue(DecodeIssue::MalformedDns);
         }

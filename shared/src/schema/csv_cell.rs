@@ -67,10 +67,8 @@ impl<'a> CellOut<'a> {
 
     /// Arbitrary text: quoted (RFC 4180) in CSV mode when it contains `,` `"` CR or LF.
     pub fn text(&mut self, s: &str) {
-        let needs_quotes = self.quote
-            && s
-                .bytes()
-                .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+        let needs_quotes =
+            self.quote && s.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
         if !needs_quotes {
             self.buf.extend_from_slice(s.as_bytes());
             return;
@@ -194,7 +192,12 @@ mod tests {
 
     #[test]
     fn ipv4_matches_std_for_edge_octets() {
-        for a in [[0, 0, 0, 0], [255, 255, 255, 255], [10, 0, 2, 15], [9, 99, 100, 199]] {
+        for a in [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [10, 0, 2, 15],
+            [9, 99, 100, 199],
+        ] {
             let addr = Ipv4Addr::from(a);
             assert_eq!(csv(|o| o.ipv4(addr)), addr.to_string());
         }

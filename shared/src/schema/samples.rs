@@ -9,7 +9,15 @@ use crate::frame::*;
 const TS: i64 = 1_517_180_765_123_456_789; // 2018-01-28T23:06:05.123456789Z
 
 fn base(seq: u64, wire_len: u32) -> Frame {
-    let mut f = Frame::new(Arc::from("agent-1"), 1_700_000_000_000_000_000, seq, TS, wire_len, wire_len, 1);
+    let mut f = Frame::new(
+        Arc::from("agent-1"),
+        1_700_000_000_000_000_000,
+        seq,
+        TS,
+        wire_len,
+        wire_len,
+        1,
+    );
     f.eth = Some(Ethernet {
         src: MacAddr([0x08, 0x00, 0x27, 0x89, 0x2d, 0x02]),
         dst: MacAddr([0x52, 0x54, 0x00, 0x12, 0x35, 0x02]),

@@ -68,9 +68,7 @@ pub fn capture_files(dir: &Path) -> Vec<PathBuf> {
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    p.is_file()
-                        && p.extension()
-                            .is_some_and(|e| e == "pcap" || e == "pcapng")
+                    p.is_file() && p.extension().is_some_and(|e| e == "pcap" || e == "pcapng")
                 })
                 .collect()
         })

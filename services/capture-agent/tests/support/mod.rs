@@ -113,7 +113,11 @@ pub async fn consumer(url: &str, stream: &str) -> Consumer {
 }
 
 /// Receives frame batches until `count` frames arrived or `timeout` passed.
-pub async fn receive_frames(consumer: &mut Consumer, count: usize, timeout: Duration) -> Vec<Frame> {
+pub async fn receive_frames(
+    consumer: &mut Consumer,
+    count: usize,
+    timeout: Duration,
+) -> Vec<Frame> {
     let deadline = Instant::now() + timeout;
     let mut frames = Vec::new();
     while frames.len() < count && Instant::now() < deadline {
