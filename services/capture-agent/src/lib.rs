@@ -336,7 +336,13 @@ impl Supervisor {
                 }
             }
         }
-        self.log_summary(last, interval);
+        let totals = Totals::read(&self.metrics);
+        tracing::info!(
+            captured = totals.captured,
+            published = totals.published,
+            dropped = totals.dropped,
+            "final summary"
+        );
         self.ops_shutdown.cancel();
         let _ = self.ops_task.await;
         capture_result?;
