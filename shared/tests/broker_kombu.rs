@@ -341,4 +341,5 @@ async fn unreachable_and_bad_urls() {
         "{err}"
     );
     assert!(!err.to_string().contains("pw@"), "{err}");
+    assert!(err.to_string().contains("kombu+redis://"), "{err}");
 }

@@ -317,3 +317,49 @@ async fn bad_urls_are_one_line_errors_without_passwords() {
         assert!(!text.contains('\n'), "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_live_consumer_keeps_entries_it_holds_for_long() {
+    let mut config = config("hold").await;
+    config.claim_idle = Duration::from_millis(600);
+    config.block = Duration::from_millis(100);
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..3 {
+        publisher
+            .publish(format!("h{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut holder = Consumer::connect(&config).await.unwrap();
+    let held = receive_all(&mut holder, 3).await;
+    assert_eq!(held.len(), 3);
+
+    let mut other_config = config.clone();
+    other_config.consumer = "c2".into();
+    let mut other = Consumer::connect(&other_config).await.unwrap();
+    // Both keep polling for three claim periods; the holder keeps its entries fresh.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1800);
+    let holder_loop = async {
+        let mut again = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            again.extend(holder.receive(10).await.unwrap());
+        }
+        again
+    };
+    let other_loop = async {
+        let mut stolen = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            stolen.extend(other.receive(10).await.unwrap());
+        }
+        stolen
+    };
+    let (again, stolen) = tokio::join!(holder_loop, other_loop);
+    assert!(
+        again.is_empty(),
+        "no duplicates to the holder: {:?}",
+        bodies(&again)
+    );
+    assert!(stolen.is_empty(), "nothing stolen: {:?}", bodies(&stolen));
+    holder.ack(&tokens(&held)).await.unwrap();
+    assert_eq!(pending_count(&config).await, 0);
+}

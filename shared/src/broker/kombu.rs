@@ -75,7 +75,7 @@ impl std::fmt::Debug for KombuPublisher {
 
 impl KombuPublisher {
     pub async fn connect(url: &str, config: &BrokerConfig) -> Result<Self, BrokerError> {
-        let endpoint = RedisEndpoint::open(url, config.connect_timeout)?;
+        let endpoint = RedisEndpoint::open(url, config)?;
         let pool = endpoint.pool(url, PUBLISHER_POOL_SIZE)?;
         let mut conn = endpoint.pooled(&pool).await?;
         if !config.exchange.is_empty() {
@@ -164,7 +164,7 @@ impl std::fmt::Debug for KombuConsumer {
 
 impl KombuConsumer {
     pub async fn connect(url: &str, config: &BrokerConfig) -> Result<Self, BrokerError> {
-        let endpoint = RedisEndpoint::open(url, config.connect_timeout)?;
+        let endpoint = RedisEndpoint::open(url, config)?;
         let now = Instant::now();
         let mut consumer = KombuConsumer {
             endpoint,

@@ -11,10 +11,14 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use super::stats::PublisherCounters;
 use super::{AckToken, BrokerConfig, BrokerError, ConsumerStats, Message, PublisherStats};
 
+/// Dead-lettered bodies with their reasons.
+type DeadLetters = Arc<Mutex<Vec<(Vec<u8>, String)>>>;
+type SharedReceiver = Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>;
+
 struct Channel {
     sender: mpsc::Sender<Vec<u8>>,
-    receiver: Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>,
-    dead: Arc<Mutex<Vec<(Vec<u8>, String)>>>,
+    receiver: SharedReceiver,
+    dead: DeadLetters,
 }
 
 /// Process-wide registry: the same name joins the same channel.
@@ -23,14 +27,7 @@ fn registry() -> &'static Mutex<HashMap<String, Channel>> {
     REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-fn channel(
-    name: &str,
-    capacity: usize,
-) -> (
-    mpsc::Sender<Vec<u8>>,
-    Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>,
-    Arc<Mutex<Vec<(Vec<u8>, String)>>>,
-) {
+fn channel(name: &str, capacity: usize) -> (mpsc::Sender<Vec<u8>>, SharedReceiver, DeadLetters) {
     let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
     let entry = map.entry(name.to_string()).or_insert_with(|| {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
@@ -102,8 +99,8 @@ impl MemoryPublisher {
 
 pub struct MemoryConsumer {
     name: String,
-    receiver: Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>,
-    dead: Arc<Mutex<Vec<(Vec<u8>, String)>>>,
+    receiver: SharedReceiver,
+    dead: DeadLetters,
     block: std::time::Duration,
     next_id: AtomicU64,
     dead_lettered: AtomicU64,

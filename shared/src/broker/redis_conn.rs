@@ -7,7 +7,7 @@ use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError, Value};
 use deadpool_redis::{Manager, Pool, PoolError, Runtime};
 
-use super::{BrokerError, redact_url};
+use super::{BrokerConfig, BrokerError, redact_url};
 
 /// Extra time on top of a blocking command's own timeout before the client gives up on it.
 const RESPONSE_MARGIN: Duration = Duration::from_secs(5);
@@ -23,8 +23,11 @@ pub(crate) struct RedisEndpoint {
 }
 
 impl RedisEndpoint {
-    pub fn open(url: &str, connect_timeout: Duration) -> Result<Self, BrokerError> {
-        let redacted = redact_url(url);
+    /// `url` is what the redis crate connects to; errors show `config.url` (redacted), which
+    /// differs for `kombu+redis://`.
+    pub fn open(url: &str, config: &BrokerConfig) -> Result<Self, BrokerError> {
+        let connect_timeout = config.connect_timeout;
+        let redacted = redact_url(&config.url);
         let password = password_of(url);
         let client = redis::Client::open(url).map_err(|e| BrokerError::BadUrl {
             url: redacted.clone(),

@@ -6,8 +6,11 @@
 //! Consumer: its own pending entries first (a restart with the same name gets its unacked
 //! messages back), then entries other consumers left pending longer than `claim_idle`
 //! (`XAUTOCLAIM`), then new ones (`XREADGROUP … BLOCK` on a dedicated connection whose response
-//! timeout exceeds the block time).
+//! timeout exceeds the block time). While the caller holds entries unacknowledged, the consumer
+//! resets their idle time every third of `claim_idle` (`XCLAIM … JUSTID` to itself), so a live
+//! consumer that holds entries for long (until a snapshot is durable) keeps them.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -54,7 +57,7 @@ impl RedisStreamPublisher {
     /// so nothing published before the first consumer starts is skipped, and trimming of
     /// unread entries can be measured from the first message on.
     pub async fn connect(url: &str, config: &BrokerConfig) -> Result<Self, BrokerError> {
-        let endpoint = RedisEndpoint::open(url, config.connect_timeout)?;
+        let endpoint = RedisEndpoint::open(url, config)?;
         let pool = endpoint.pool(url, PUBLISHER_POOL_SIZE)?;
         let mut conn = endpoint.pooled(&pool).await?;
         ensure_group(&mut conn, &config.stream, &config.group)
@@ -234,6 +237,9 @@ pub struct RedisStreamConsumer {
     own_pending_after: Option<String>,
     claim_cursor: String,
     next_claim: Instant,
+    /// Entries handed out and not yet acknowledged or dead-lettered.
+    held: HashSet<String>,
+    next_touch: Instant,
     stats: ConsumerStats,
 }
 
@@ -250,7 +256,7 @@ impl std::fmt::Debug for RedisStreamConsumer {
 
 impl RedisStreamConsumer {
     pub async fn connect(url: &str, config: &BrokerConfig) -> Result<Self, BrokerError> {
-        let endpoint = RedisEndpoint::open(url, config.connect_timeout)?;
+        let endpoint = RedisEndpoint::open(url, config)?;
         let mut consumer = RedisStreamConsumer {
             endpoint,
             conn: None,
@@ -265,6 +271,8 @@ impl RedisStreamConsumer {
             own_pending_after: None,
             claim_cursor: "0-0".into(),
             next_claim: Instant::now(),
+            held: HashSet::new(),
+            next_touch: Instant::now() + config.claim_idle / 3,
             stats: ConsumerStats::default(),
         };
         consumer.connection().await?;
@@ -308,6 +316,9 @@ impl RedisStreamConsumer {
     pub async fn receive(&mut self, max: usize) -> Result<Vec<Message>, BrokerError> {
         let count = max.clamp(1, self.prefetch);
         self.connection().await?;
+        if Instant::now() >= self.next_touch {
+            self.touch_held().await?;
+        }
         while let Some(after) = self.own_pending_after.clone() {
             let entries = self.read_own_pending(&after, count).await?;
             match entries.last() {
@@ -360,6 +371,23 @@ impl RedisStreamConsumer {
         Ok(parse_read_reply(&reply))
     }
 
+    /// Resets the idle time of the entries this consumer holds, so nobody reclaims them.
+    async fn touch_held(&mut self) -> Result<(), BrokerError> {
+        let held: Vec<String> = self.held.iter().cloned().collect();
+        for chunk in held.chunks(1000) {
+            let mut cmd = redis::cmd("XCLAIM");
+            cmd.arg(&self.stream)
+                .arg(&self.group)
+                .arg(&self.consumer)
+                .arg(0)
+                .arg(chunk)
+                .arg("JUSTID");
+            self.query(&cmd).await?;
+        }
+        self.next_touch = Instant::now() + self.claim_idle / 3;
+        Ok(())
+    }
+
     /// Takes over entries idle longer than `claim_idle` (their consumer died or hangs).
     async fn claim_abandoned(&mut self, count: usize) -> Result<Vec<Message>, BrokerError> {
         let mut cmd = redis::cmd("XAUTOCLAIM");
@@ -401,12 +429,19 @@ impl RedisStreamConsumer {
         let mut gone = Vec::new();
         let mut messages = Vec::with_capacity(entries.len());
         for entry in entries {
+            if self.held.contains(&entry.id) {
+                // Already out with the caller (seen again after a reconnect or a reclaim).
+                continue;
+            }
             match entry.body {
-                Some(body) => messages.push(Message {
-                    body,
-                    token: AckToken::Redis(entry.id),
-                    redelivered,
-                }),
+                Some(body) => {
+                    self.held.insert(entry.id.clone());
+                    messages.push(Message {
+                        body,
+                        token: AckToken::Redis(entry.id),
+                        redelivered,
+                    });
+                }
                 None => gone.push(entry.id),
             }
         }
@@ -435,6 +470,9 @@ impl RedisStreamConsumer {
         // Keep each command a reasonable size.
         for chunk in ids.chunks(1000) {
             self.xack(chunk).await?;
+            for id in chunk {
+                self.held.remove(id);
+            }
         }
         Ok(())
     }
@@ -482,6 +520,7 @@ impl RedisStreamConsumer {
             }
             self.endpoint.error(e)
         })?;
+        self.held.remove(id);
         self.stats.dead_lettered += 1;
         Ok(())
     }
