@@ -11,7 +11,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET/release/capture-agent
+BIN=${AGENT_BIN:-$TARGET/release/capture-agent}
 PCAP=${1:-$ROOT/../shared/data/pcaps/large-100k.pcap}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
