@@ -145,6 +145,8 @@ fn run_live(
                 }
             }
             Ok(None) => {}
+            // A shutdown interrupts a blocked read (breakloop), which reads as an error.
+            Err(_) if shutdown.is_cancelled() => break CaptureEnd::Shutdown,
             Err(e) => return Err(AgentError::Capture(e)),
         }
         if last_poll.elapsed() >= STATS_POLL {

@@ -139,6 +139,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         overflow = ?config.overflow(),
         "capture-agent starting"
     );
+    let mut source = source;
+    if let Source::Live(live) = &mut source {
+        // Wake a capture blocked on an idle interface when it is time to stop.
+        let breakloop = live.breakloop_handle();
+        let stop = capture_stop.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            breakloop.breakloop();
+        });
+    }
     let capture = CaptureTask {
         source,
         tx,
@@ -326,7 +336,13 @@ impl Supervisor {
                 }
             }
         }
-        self.log_summary(last, interval);
+        let totals = Totals::read(&self.metrics);
+        tracing::info!(
+            captured = totals.captured,
+            published = totals.published,
+            dropped = totals.dropped,
+            "final summary"
+        );
         self.ops_shutdown.cancel();
         let _ = self.ops_task.await;
         capture_result?;

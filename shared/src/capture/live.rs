@@ -169,6 +169,14 @@ impl LiveCapture {
         }
     }
 
+    /// A handle that wakes a blocked [`LiveCapture::next_packet`] from another thread
+    /// (`pcap_breakloop`); that call then returns an error. Needed for shutdown: on Linux with
+    /// TPACKET_V3 the read timeout only fires once a packet has arrived, so an idle capture
+    /// (nothing passes the filter) otherwise blocks forever.
+    pub fn breakloop_handle(&mut self) -> pcap::BreakLoop {
+        self.capture.breakloop_handle()
+    }
+
     /// libpcap's counters since the capture was opened.
     pub fn stats(&mut self) -> Result<LiveStats, LiveError> {
         let stat = self.capture.stats().map_err(|e| LiveError::Pcap {
