@@ -202,7 +202,8 @@ fn delta(previous: u64, now: u64) -> u64 {
 fn run_file(
     mut file: CaptureFile,
     filter: &str,
-    snaplen: i32,
+    // The file's own snaplen applies on replay; the flag only shapes live captures.
+    _snaplen: i32,
     speed: Option<f64>,
     sink: &mut FrameSink,
     shutdown: &CancellationToken,
