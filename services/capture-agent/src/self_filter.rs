@@ -134,6 +134,6 @@ mod tests {
         assert_eq!(live_filter("arp", "memory://t").unwrap(), "arp");
         // libpcap accepts what we build.
         let filter = live_filter("tcp and ( port 22 )", "amqp://localhost").unwrap();
-        shared::capture::compile_filter(&filter, shared::capture::LinkType(1), 65535).unwrap();
+        shared::capture::compile_filter(&filter, shared::capture::LinkType(1)).unwrap();
     }
 }
