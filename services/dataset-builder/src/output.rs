@@ -224,7 +224,10 @@ mod tests {
         let written = w.finish(&ours, ours.clone()).unwrap();
 
         let theirs = dir.path().join("theirs.csv");
-        let mut c = csv_writer(File::create(&theirs).unwrap());
+        let mut c = csv::WriterBuilder::new()
+            .flexible(true)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(HashingWriter::new(File::create(&theirs).unwrap()));
         c.write_record(cells).unwrap();
         c.write_record([b"x".as_slice(), b""]).unwrap();
         let reference = finish_csv(&theirs, theirs.clone(), c).unwrap();
