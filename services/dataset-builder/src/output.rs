@@ -84,32 +84,6 @@ pub fn finish(path: &Path, temp: PathBuf, out: HashingWriter<File>) -> Result<Wr
     })
 }
 
-pub type CsvOut = csv::Writer<HashingWriter<File>>;
-
-pub fn csv_writer(file: File) -> CsvOut {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .buffer_capacity(1 << 20)
-        .from_writer(HashingWriter::new(file))
-}
-
-/// Flushes a CSV writer and finishes its file.
-pub fn finish_csv(path: &Path, temp: PathBuf, writer: CsvOut) -> Result<Written, BuildError> {
-    let out = writer
-        .into_inner()
-        .map_err(|e| BuildError::io(&temp, "write", e.into_error()))?;
-    finish(path, temp, out)
-}
-
-/// Maps a CSV write error.
-pub fn write_error(path: &Path, err: csv::Error) -> BuildError {
-    let io = match err.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => std::io::Error::other(format!("{other:?}")),
-    };
-    BuildError::io(path, "write", io)
-}
-
 /// A CSV row writer for the big outputs: cells are appended to a line buffer (quoted only
 /// when they hold a comma, quote, CR or LF, as the csv crate's `QuoteStyle::Necessary`), and
 /// whole lines go to a large buffer that is hashed in big chunks.
@@ -230,7 +204,7 @@ mod tests {
             .from_writer(HashingWriter::new(File::create(&theirs).unwrap()));
         c.write_record(cells).unwrap();
         c.write_record([b"x".as_slice(), b""]).unwrap();
-        let reference = finish_csv(&theirs, theirs.clone(), c).unwrap();
+        let reference = finish(&theirs, theirs.clone(), c.into_inner().unwrap()).unwrap();
         assert_eq!(
             std::fs::read(&ours).unwrap(),
             std::fs::read(&theirs).unwrap()
