@@ -132,7 +132,12 @@ fn build(config: &Config, stats: &mut RunStats) -> Result<Summary, BuildError> {
     outputs.push(config.cleaned_metadata_path());
     check_distinct(&outputs)?;
 
-    let inputs = inputs::discover(config, &outputs)?;
+    // Never read a previous run's train/test files as input, even when not splitting now.
+    let mut not_inputs = outputs.clone();
+    if split_ratio.is_none() {
+        not_inputs.extend([config.train_path(), config.test_path()]);
+    }
+    let inputs = inputs::discover(config, &not_inputs)?;
     let created = created(config, &inputs)?;
     stats.input_files = inputs.len() as u64;
     tracing::info!(files = inputs.len(), "pass 1/2: scanning inputs");
@@ -193,6 +198,7 @@ fn build(config: &Config, stats: &mut RunStats) -> Result<Summary, BuildError> {
         scan: &scan,
         labeler: &labeler,
         features: &features,
+        check_numeric: bad_cells > 0,
     };
     let written = write::write(&plan, &mut staging)?;
     let sum = |f: fn(&write::FileCounts) -> u64| written.per_file.iter().map(f).sum::<u64>();

@@ -84,28 +84,131 @@ pub fn finish(path: &Path, temp: PathBuf, out: HashingWriter<File>) -> Result<Wr
     })
 }
 
-pub type CsvOut = csv::Writer<HashingWriter<File>>;
-
-pub fn csv_writer(file: File) -> CsvOut {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .buffer_capacity(1 << 20)
-        .from_writer(HashingWriter::new(file))
+/// A CSV row writer for the big outputs: cells are appended to a line buffer (quoted only
+/// when they hold a comma, quote, CR or LF, as the csv crate's `QuoteStyle::Necessary`), and
+/// whole lines go to a large buffer that is hashed in big chunks.
+pub struct RowWriter {
+    out: std::io::BufWriter<HashingWriter<File>>,
+    line: Vec<u8>,
+    first: bool,
 }
 
-/// Flushes a CSV writer and finishes its file.
-pub fn finish_csv(path: &Path, temp: PathBuf, writer: CsvOut) -> Result<Written, BuildError> {
-    let out = writer
-        .into_inner()
-        .map_err(|e| BuildError::io(&temp, "write", e.into_error()))?;
-    finish(path, temp, out)
+/// Does any of these bytes (e.g. all cells of a record, `ByteRecord::as_slice`) need quoting?
+pub fn needs_quoting(bytes: &[u8]) -> bool {
+    memchr::memchr3(b',', b'"', b'\n', bytes).is_some() || memchr::memchr(b'\r', bytes).is_some()
 }
 
-/// Maps a CSV write error.
-pub fn write_error(path: &Path, err: csv::Error) -> BuildError {
-    let io = match err.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => std::io::Error::other(format!("{other:?}")),
-    };
-    BuildError::io(path, "write", io)
+/// Bytes that force a cell to be quoted.
+const NEEDS_QUOTE: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b',' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t
+};
+
+impl RowWriter {
+    pub fn new(file: File) -> Self {
+        RowWriter {
+            out: std::io::BufWriter::with_capacity(1 << 20, HashingWriter::new(file)),
+            line: Vec::with_capacity(4096),
+            first: true,
+        }
+    }
+
+    /// Appends a cell, quoting it when needed.
+    pub fn field(&mut self, cell: &[u8]) {
+        if cell.iter().any(|b| NEEDS_QUOTE[usize::from(*b)]) {
+            self.quoted(cell);
+        } else {
+            self.plain(cell);
+        }
+    }
+
+    /// Appends a cell known to need no quoting (see [`needs_quoting`]).
+    pub fn plain(&mut self, cell: &[u8]) {
+        if !self.first {
+            self.line.push(b',');
+        }
+        self.first = false;
+        self.line.extend_from_slice(cell);
+    }
+
+    fn quoted(&mut self, cell: &[u8]) {
+        if !self.first {
+            self.line.push(b',');
+        }
+        self.first = false;
+        {
+            self.line.push(b'"');
+            for b in cell {
+                if *b == b'"' {
+                    self.line.push(b'"');
+                }
+                self.line.push(*b);
+            }
+            self.line.push(b'"');
+        }
+    }
+
+    /// Ends the row (`\n`). A row is never a single empty cell here (labels follow).
+    pub fn end(&mut self) -> std::io::Result<()> {
+        self.line.push(b'\n');
+        self.first = true;
+        let result = self.out.write_all(&self.line);
+        self.line.clear();
+        result
+    }
+
+    /// Flushes, fsyncs and describes the finished output.
+    pub fn finish(self, path: &Path, temp: PathBuf) -> Result<Written, BuildError> {
+        let out = self
+            .out
+            .into_inner()
+            .map_err(|e| BuildError::io(&temp, "write", e.into_error()))?;
+        finish(path, temp, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_writer_quotes_like_the_csv_crate() {
+        let dir = tempfile::tempdir().unwrap();
+        let cells: [&[u8]; 6] = [
+            b"plain",
+            b"a,b",
+            b"say \"hi\"",
+            b"two\nlines",
+            b"",
+            b"\xff\xfe",
+        ];
+        let ours = dir.path().join("ours.csv");
+        let mut w = RowWriter::new(File::create(&ours).unwrap());
+        for c in cells {
+            w.field(c);
+        }
+        w.end().unwrap();
+        w.field(b"x");
+        w.field(b"");
+        w.end().unwrap();
+        let written = w.finish(&ours, ours.clone()).unwrap();
+
+        let theirs = dir.path().join("theirs.csv");
+        let mut c = csv::WriterBuilder::new()
+            .flexible(true)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(HashingWriter::new(File::create(&theirs).unwrap()));
+        c.write_record(cells).unwrap();
+        c.write_record([b"x".as_slice(), b""]).unwrap();
+        let reference = finish(&theirs, theirs.clone(), c.into_inner().unwrap()).unwrap();
+        assert_eq!(
+            std::fs::read(&ours).unwrap(),
+            std::fs::read(&theirs).unwrap()
+        );
+        assert_eq!(written.sha256, reference.sha256);
+    }
 }

@@ -831,6 +831,37 @@ mod tests {
     }
 
     #[test]
+    fn documented_example_rules_file_is_valid() {
+        let text = include_str!("../../../docs/label-rules.example.json");
+        let file: RulesFile = serde_json::from_str(text).unwrap();
+        let default = file.default.clone().unwrap();
+        let l = Labeler::from_specs(file.rules, default, None).unwrap();
+        assert_eq!(l.meta().labels, ["not_attack", "attack", "syn_probe"]);
+        let h = header(&["ts", "ip_src", "ip_proto", "tcp_dport", "tcp_flags"]);
+        let f = l.for_file(&h, Path::new("/data/agent-1/a.csv"));
+        let row = |src: &str, ts: &str, dport: &str, flags: &str| {
+            let r = record(&[ts, src, "6", dport, flags]);
+            name_of(&l, f.label(&r, 0)).to_string()
+        };
+        assert_eq!(
+            row("10.66.1.2", "2026-02-01T00:00:00Z", "22", "16"),
+            "attack"
+        );
+        assert_eq!(
+            row("10.1.1.2", "2026-01-01T09:30:00Z", "8080", "2"),
+            "attack"
+        );
+        assert_eq!(
+            row("10.1.1.2", "2026-01-01T11:00:00Z", "8080", "2"),
+            "syn_probe"
+        );
+        assert_eq!(
+            row("10.1.1.2", "2026-01-01T11:00:00Z", "8080", "16"),
+            "not_attack"
+        );
+    }
+
+    #[test]
     fn rules_file_rejects_unknown_keys() {
         let bad = r#"{"rules":[{"label_value":1,"label_name":"a","sourc":["1.2.3.4"]}]}"#;
         assert!(serde_json::from_str::<RulesFile>(bad).is_err());

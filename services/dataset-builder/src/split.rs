@@ -14,7 +14,7 @@ use csv::ByteRecord;
 use serde::Serialize;
 
 use crate::error::BuildError;
-use crate::output::{Staging, Written, csv_writer, finish_csv, write_error};
+use crate::output::{RowWriter, Staging, Written};
 use crate::random::{DOMAIN_SPLIT, below, draw};
 use crate::scan::{csv_error, csv_reader, read_header};
 
@@ -50,17 +50,21 @@ pub fn split(
 ) -> Result<SplitOutcome, BuildError> {
     let (train_temp, train_file) = staging.create(train_path)?;
     let (test_temp, test_file) = staging.create(test_path)?;
-    let mut train = csv_writer(train_file);
-    let mut test = csv_writer(test_file);
+    let mut train = RowWriter::new(train_file);
+    let mut test = RowWriter::new(test_file);
     let file = File::open(cleaned_temp).map_err(|e| BuildError::read(cleaned_temp, e))?;
     let mut reader = csv_reader(std::io::BufReader::with_capacity(1 << 16, file));
     let mut record = ByteRecord::new();
     let header = read_header(&mut reader, &mut record, cleaned_temp)?;
+    for name in &header {
+        train.field(name.as_bytes());
+        test.field(name.as_bytes());
+    }
     train
-        .write_record(&header)
-        .map_err(|e| write_error(&train_temp, e))?;
-    test.write_record(&header)
-        .map_err(|e| write_error(&test_temp, e))?;
+        .end()
+        .map_err(|e| BuildError::io(&train_temp, "write", e))?;
+    test.end()
+        .map_err(|e| BuildError::io(&test_temp, "write", e))?;
     let label_col = header.len().saturating_sub(1);
     let wanted: Vec<u64> = label_rows.iter().map(|n| test_rows(*n, ratio)).collect();
     let mut seen = vec![0u64; label_values.len()];
@@ -96,20 +100,22 @@ pub fn split(
         let value = label_values.get(label).copied().unwrap_or(0) as u64;
         let coin = below(draw(seed, DOMAIN_SPLIT, value, *seen_l), remaining);
         *seen_l += 1;
-        if coin < need {
+        // The cleaned set holds only numbers, so no cell needs quoting.
+        let (out, temp) = if coin < need {
             split_l.test += 1;
-            test.write_byte_record(&record)
-                .map_err(|e| write_error(&test_temp, e))?;
+            (&mut test, &test_temp)
         } else {
             split_l.train += 1;
-            train
-                .write_byte_record(&record)
-                .map_err(|e| write_error(&train_temp, e))?;
+            (&mut train, &train_temp)
+        };
+        for cell in &record {
+            out.plain(cell);
         }
+        out.end().map_err(|e| BuildError::io(temp, "write", e))?;
     }
     Ok(SplitOutcome {
-        train: finish_csv(train_path, train_temp, train)?,
-        test: finish_csv(test_path, test_temp, test)?,
+        train: train.finish(train_path, train_temp)?,
+        test: test.finish(test_path, test_temp)?,
         per_label,
     })
 }

@@ -7,7 +7,7 @@ use csv::ByteRecord;
 use crate::columns::is_numeric;
 use crate::config::Config;
 use crate::error::BuildError;
-use crate::output::{CsvOut, Staging, Written, csv_writer, finish_csv, write_error};
+use crate::output::{RowWriter, Staging, Written, needs_quoting};
 use crate::progress::{Progress, ROWS_PER_CHECK};
 use crate::rules::Labeler;
 use crate::scan::{Finding, Scan, csv_error, csv_reader, read_header, shorten};
@@ -41,6 +41,9 @@ pub struct Plan<'a> {
     pub labeler: &'a Labeler,
     /// Union indices of the cleaned set's feature columns, in union order.
     pub features: &'a [usize],
+    /// Pass 1 found non-numeric cells in feature columns, so pass 2 must look at every cell
+    /// to skip those rows (otherwise the emptiness check is all it needs).
+    pub check_numeric: bool,
 }
 
 pub fn write(plan: &Plan, staging: &mut Staging) -> Result<Written2, BuildError> {
@@ -49,13 +52,14 @@ pub fn write(plan: &Plan, staging: &mut Staging) -> Result<Written2, BuildError>
         scan,
         labeler,
         features,
+        check_numeric,
     } = *plan;
     let fulldata_path = config.fulldata_path();
     let cleaned_path = config.cleaned_path();
     let (full_temp, full_file) = staging.create(&fulldata_path)?;
     let (clean_temp, clean_file) = staging.create(&cleaned_path)?;
-    let mut full = csv_writer(full_file);
-    let mut clean = csv_writer(clean_file);
+    let mut full = RowWriter::new(full_file);
+    let mut clean = RowWriter::new(clean_file);
 
     let label_values: Vec<Vec<u8>> = labeler
         .labels()
@@ -68,22 +72,21 @@ pub fn write(plan: &Plan, staging: &mut Staging) -> Result<Written2, BuildError>
         .map(|l| l.label_name.as_bytes())
         .collect();
 
-    let werr = |temp: &std::path::Path| {
-        let temp = temp.to_path_buf();
-        move |e: csv::Error| write_error(&temp, e)
-    };
-    let mut header: Vec<&[u8]> = vec![b"src_file"];
-    header.extend(scan.columns.iter().map(|c| c.as_bytes()));
-    header.extend([b"label_value".as_slice(), b"label_name"]);
-    full.write_record(&header).map_err(werr(&full_temp))?;
-    let mut clean_header: Vec<&[u8]> = features
-        .iter()
-        .filter_map(|u| scan.columns.get(*u).map(|c| c.as_bytes()))
-        .collect();
-    clean_header.push(b"label_value");
+    full.field(b"src_file");
+    for c in &scan.columns {
+        full.field(c.as_bytes());
+    }
+    full.field(b"label_value");
+    full.field(b"label_name");
+    full.end()
+        .map_err(|e| BuildError::io(&full_temp, "write", e))?;
+    for c in features.iter().filter_map(|u| scan.columns.get(*u)) {
+        clean.field(c.as_bytes());
+    }
+    clean.field(b"label_value");
     clean
-        .write_record(&clean_header)
-        .map_err(werr(&clean_temp))?;
+        .end()
+        .map_err(|e| BuildError::io(&clean_temp, "write", e))?;
 
     let mut out = Written2Builder {
         per_file: Vec::with_capacity(scan.files.len()),
@@ -93,6 +96,7 @@ pub fn write(plan: &Plan, staging: &mut Staging) -> Result<Written2, BuildError>
     };
     let ctx = RowContext {
         config,
+        check_numeric,
         label_values: &label_values,
         label_names: &label_names,
     };
@@ -114,8 +118,8 @@ pub fn write(plan: &Plan, staging: &mut Staging) -> Result<Written2, BuildError>
         progress.file_done(scanned.input.size);
         out.per_file.push(counts);
     }
-    let fulldata = finish_csv(&fulldata_path, full_temp, full)?;
-    let cleaned = finish_csv(&cleaned_path, clean_temp, clean)?;
+    let fulldata = full.finish(&fulldata_path, full_temp)?;
+    let cleaned = clean.finish(&cleaned_path, clean_temp)?;
     Ok(Written2 {
         fulldata,
         cleaned,
@@ -135,6 +139,7 @@ struct Written2Builder {
 
 struct RowContext<'a> {
     config: &'a Config,
+    check_numeric: bool,
     label_values: &'a [Vec<u8>],
     label_names: &'a [&'a [u8]],
 }
@@ -146,7 +151,7 @@ fn write_file(
     labeler: &Labeler,
     features: &[usize],
     file_no: usize,
-    (full, clean): (&mut CsvOut, &mut CsvOut),
+    (full, clean): (&mut RowWriter, &mut RowWriter),
     (full_temp, clean_temp): (&std::path::Path, &std::path::Path),
     out: &mut Written2Builder,
     ordinal: &mut u64,
@@ -190,8 +195,8 @@ fn write_file(
     let mut key: Vec<u8> = Vec::new();
     let mut previous: Vec<u8> = Vec::new();
     let mut have_previous = false;
-    let full_err = |e| write_error(full_temp, e);
-    let clean_err = |e| write_error(clean_temp, e);
+    let full_err = |e| BuildError::io(full_temp, "write", e);
+    let clean_err = |e| BuildError::io(clean_temp, "write", e);
     while reader
         .read_byte_record(&mut record)
         .map_err(|e| csv_error(path, e))?
@@ -228,7 +233,7 @@ fn write_file(
             let cell = pos.and_then(|p| record.get(p)).unwrap_or_default();
             if cell.is_empty() {
                 complete = false;
-            } else if !is_numeric(cell) {
+            } else if ctx.check_numeric && !is_numeric(cell) {
                 non_numeric = Some((f, cell));
                 break;
             }
@@ -263,14 +268,20 @@ fn write_file(
         let value = ctx.label_values.get(label).map_or(&[][..], Vec::as_slice);
         let name = ctx.label_names.get(label).copied().unwrap_or_default();
 
-        full.write_field(src_file).map_err(full_err)?;
-        for pos in &full_map {
-            let cell = pos.and_then(|p| record.get(p)).unwrap_or_default();
-            full.write_field(cell).map_err(full_err)?;
+        full.field(src_file);
+        // Cells parsed from CSV rarely need quoting: one scan of the record decides.
+        if needs_quoting(record.as_slice()) {
+            for pos in &full_map {
+                full.field(pos.and_then(|p| record.get(p)).unwrap_or_default());
+            }
+        } else {
+            for pos in &full_map {
+                full.plain(pos.and_then(|p| record.get(p)).unwrap_or_default());
+            }
         }
-        full.write_field(value).map_err(full_err)?;
-        full.write_field(name).map_err(full_err)?;
-        full.write_record(None::<&[u8]>).map_err(full_err)?;
+        full.field(value);
+        full.field(name);
+        full.end().map_err(full_err)?;
         counts.fulldata += 1;
         if let Some(n) = out.label_fulldata.get_mut(label) {
             *n += 1;
@@ -282,11 +293,11 @@ fn write_file(
         }
         for pos in &feature_map {
             let cell = pos.and_then(|p| record.get(p)).unwrap_or_default();
-            let cell = if cell.is_empty() { missing } else { cell };
-            clean.write_field(cell).map_err(clean_err)?;
+            // Feature cells are numbers (checked) or the numeric missing value.
+            clean.plain(if cell.is_empty() { missing } else { cell });
         }
-        clean.write_field(value).map_err(clean_err)?;
-        clean.write_record(None::<&[u8]>).map_err(clean_err)?;
+        clean.field(value);
+        clean.end().map_err(clean_err)?;
         counts.cleaned += 1;
         if let Some(n) = out.label_cleaned.get_mut(label) {
             *n += 1;
