@@ -23,7 +23,12 @@ fn cpu_seconds() -> f64 {
     // Fields after the command name, which is in parentheses.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the full line: 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -72,7 +77,13 @@ async fn main() {
     columns.extend(["eth_src", "eth_dst", "ip_src", "ip_dst", "label_value"].map(String::from));
     columns.sort();
     let messages: Vec<Vec<u8>> = (0..rows.div_ceil(per_message))
-        .map(|m| message(m * per_message, per_message.min(rows - m * per_message), &columns))
+        .map(|m| {
+            message(
+                m * per_message,
+                per_message.min(rows - m * per_message),
+                &columns,
+            )
+        })
         .collect();
 
     let stream = format!("memory://publisher-bench-{}", std::process::id());
@@ -92,7 +103,11 @@ async fn main() {
 
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let run = tokio::spawn(publisher::run_with_metrics(config, shutdown.clone(), metrics.clone()));
+    let run = tokio::spawn(publisher::run_with_metrics(
+        config,
+        shutdown.clone(),
+        metrics.clone(),
+    ));
     for body in messages {
         feeder.publish(body).await.expect("feed");
     }

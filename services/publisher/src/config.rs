@@ -280,7 +280,9 @@ mod tests {
         assert!(!format!("{config:?}").contains("s3cr3t-pw"));
         assert_eq!(config.num_splits, 3);
         assert_eq!(config.base_url(), "http://localhost:8010");
-        assert!(config.publish_enabled && config.convert_data && !config.include_failed_conversions);
+        assert!(
+            config.publish_enabled && config.convert_data && !config.include_failed_conversions
+        );
     }
 
     #[test]

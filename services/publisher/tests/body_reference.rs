@@ -18,7 +18,9 @@ fn body_for_the_recorded_snapshot_matches_the_python_stack_except_the_fixes() {
     let env = std::fs::read_to_string(dir.join("requests/example-prediction.env")).unwrap();
     let mut args = vec!["publisher".to_string()];
     for line in env.lines() {
-        let Some((key, value)) = line.trim_start_matches("export ").split_once('=') else { continue };
+        let Some((key, value)) = line.trim_start_matches("export ").split_once('=') else {
+            continue;
+        };
         let flag = match key {
             "ANTINEX_FEATURES_TO_PROCESS" => "--features-to-process",
             "ANTINEX_NUM_SPLITS" => "--num-splits",
@@ -36,8 +38,14 @@ fn body_for_the_recorded_snapshot_matches_the_python_stack_except_the_fixes() {
     .unwrap();
     let builder = BodyBuilder::new(&config, template).unwrap();
 
-    let mut reader = csv::Reader::from_path(dir.join("pipeline/netdata-2018-01-28-23-06-05.csv")).unwrap();
-    let columns: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let mut reader =
+        csv::Reader::from_path(dir.join("pipeline/netdata-2018-01-28-23-06-05.csv")).unwrap();
+    let columns: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
     let records: Vec<Vec<String>> = reader
         .records()
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
@@ -56,14 +64,23 @@ fn body_for_the_recorded_snapshot_matches_the_python_stack_except_the_fixes() {
     )
     .unwrap();
 
-    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<BTreeSet<_>>();
+    let keys = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    };
     assert_eq!(keys(&ours), keys(&theirs), "same top-level fields");
     for key in keys(&theirs) {
         if key != "predict_rows" {
             assert_eq!(ours[&key], theirs[&key], "field {key}");
         }
     }
-    let (ours, theirs) = (ours["predict_rows"].as_array().unwrap(), theirs["predict_rows"].as_array().unwrap());
+    let (ours, theirs) = (
+        ours["predict_rows"].as_array().unwrap(),
+        theirs["predict_rows"].as_array().unwrap(),
+    );
     assert_eq!(ours.len(), 10);
     assert_eq!(ours.len(), theirs.len());
     let cell = |row: usize, column: &str| -> Option<&str> {
@@ -75,18 +92,32 @@ fn body_for_the_recorded_snapshot_matches_the_python_stack_except_the_fixes() {
         assert_eq!(keys(o), keys(t), "row {r}: same columns");
         for (name, t_value) in t.as_object().unwrap() {
             let o_value = &o[name];
-            assert!(o_value.is_number(), "row {r} {name}: numbers only, got {o_value}");
+            assert!(
+                o_value.is_number(),
+                "row {r} {name}: numbers only, got {o_value}"
+            );
             if name == "idx" {
-                assert_eq!(o_value.as_f64(), cell(r, "idx").and_then(|c| c.parse().ok()), "real idx");
+                assert_eq!(
+                    o_value.as_f64(),
+                    cell(r, "idx").and_then(|c| c.parse().ok()),
+                    "real idx"
+                );
             } else if t_value == "-1.0" {
                 assert_eq!(o_value, -1.0, "row {r} {name}: missing is the number");
             } else if cell(r, name) == Some("0") {
-                assert_eq!((t_value.as_f64(), o_value.as_f64()), (Some(-1.0), Some(0.0)), "row {r} {name}");
+                assert_eq!(
+                    (t_value.as_f64(), o_value.as_f64()),
+                    (Some(-1.0), Some(0.0)),
+                    "row {r} {name}"
+                );
                 zeros_kept += 1;
             } else {
                 assert_eq!(o_value, t_value, "row {r} {name}");
             }
         }
     }
-    assert!(zeros_kept >= 10, "ip_tos = 0 in every row is kept: {zeros_kept}");
+    assert!(
+        zeros_kept >= 10,
+        "ip_tos = 0 in every row is kept: {zeros_kept}"
+    );
 }

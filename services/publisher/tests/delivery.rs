@@ -16,10 +16,17 @@ async fn rows_arrive_exactly_once_in_batches() {
     let server = standin(StandinConfig::default()).await;
     let url = stream("once");
     let _feeder = feed(&url, 25, 100).await;
-    let summary = run_until(config(&url, &server.url()), "2,500 rows", || accepted(&server) >= 2500).await;
+    let summary = run_until(config(&url, &server.url()), "2,500 rows", || {
+        accepted(&server) >= 2500
+    })
+    .await;
     assert_exactly_once(&server, 2500);
     let jobs = server.state.jobs();
-    assert!(jobs.len() >= 3, "2,500 rows in batches of at most 1,000: {} jobs", jobs.len());
+    assert!(
+        jobs.len() >= 3,
+        "2,500 rows in batches of at most 1,000: {} jobs",
+        jobs.len()
+    );
     assert!(jobs.iter().all(|j| j.row_count <= 1000 && j.row_count > 0));
     assert_eq!(summary.rows_sent, 2500);
     assert_eq!(summary.rows_received, 2500);
@@ -35,7 +42,10 @@ async fn request_body_follows_the_template_and_features() {
     let server = standin(StandinConfig::default()).await;
     let url = stream("body");
     let _feeder = feed(&url, 1, 10).await;
-    run_until(config(&url, &server.url()), "10 rows", || accepted(&server) >= 10).await;
+    run_until(config(&url, &server.url()), "10 rows", || {
+        accepted(&server) >= 10
+    })
+    .await;
     let jobs = server.state.jobs();
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
@@ -44,8 +54,14 @@ async fn request_body_follows_the_template_and_features() {
     expected.insert("publish_to_core".into());
     expected.remove("predict_rows");
     let sent: BTreeSet<String> = job.body.keys().cloned().collect();
-    assert_eq!(sent, expected, "same field set as the template (+ publish_to_core)");
-    assert_eq!(job.body["features_to_process"], serde_json::json!(SENT_FEATURES));
+    assert_eq!(
+        sent, expected,
+        "same field set as the template (+ publish_to_core)"
+    );
+    assert_eq!(
+        job.body["features_to_process"],
+        serde_json::json!(SENT_FEATURES)
+    );
     assert_eq!(job.body["label"], "Full-Django-AntiNex-Simple-Scaler-DNN");
     assert_eq!(job.body["predict_feature"], "label_value");
     assert_eq!(job.body["publish_to_core"], true);
@@ -58,11 +74,20 @@ async fn request_body_follows_the_template_and_features() {
         let mut want: BTreeSet<&str> = SENT_FEATURES.into_iter().collect();
         want.insert("label_value");
         assert_eq!(keys, want, "only the features (+ predict column)");
-        assert!(row.values().all(Value::is_f64), "numbers as JSON numbers: {row:?}");
+        assert!(
+            row.values().all(Value::is_f64),
+            "numbers as JSON numbers: {row:?}"
+        );
         assert_eq!(row["idx"], i as f64);
         assert_eq!(row["ip_tos"], 0.0, "a real zero stays 0");
-        assert_eq!(row["tcp_fields_options.MSS"], -1.0, "missing becomes ANTINEX_MISSING_VALUE");
-        assert_eq!(row["label_value"], -1.0, "the row's own label is not leaked");
+        assert_eq!(
+            row["tcp_fields_options.MSS"], -1.0,
+            "missing becomes ANTINEX_MISSING_VALUE"
+        );
+        assert_eq!(
+            row["label_value"], -1.0,
+            "the row's own label is not leaked"
+        );
         assert_eq!(row["eth_type"], 2048.0);
     }
 }
@@ -82,7 +107,10 @@ async fn one_second_tokens_renew_without_a_401_storm() {
     // 4.5 s of traffic: several token lifetimes.
     let feeder = feed(&url, 0, 0).await;
     for m in 0..45u64 {
-        feeder.publish(row_batch(m * 20, 20).encode()).await.unwrap();
+        feeder
+            .publish(row_batch(m * 20, 20).encode())
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     close(&url, feeder);
@@ -90,12 +118,18 @@ async fn one_second_tokens_renew_without_a_401_storm() {
     assert_exactly_once(&server, 900);
     let logins = server.state.count(&server.state.counters.logins_ok);
     let unauthorized = server.state.count(&server.state.counters.unauthorized);
-    assert!(logins >= 4, "tokens expired and were renewed: {logins} logins");
+    assert!(
+        logins >= 4,
+        "tokens expired and were renewed: {logins} logins"
+    );
     assert!(
         unauthorized <= logins,
         "at most one failed request per expiry: {unauthorized} 401s for {logins} logins"
     );
-    assert!(summary.token_renewals >= 1, "renewed before exp: {summary:?}");
+    assert!(
+        summary.token_renewals >= 1,
+        "renewed before exp: {summary:?}"
+    );
     assert_eq!(summary.rows_sent, 900);
 }
 
@@ -133,7 +167,10 @@ async fn server_errors_are_retried_until_it_recovers() {
     server.state.faults.fail_next.store(3, Ordering::SeqCst);
     let url = stream("500");
     let _feeder = feed(&url, 4, 100).await;
-    let summary = run_until(config(&url, &server.url()), "400 rows", || accepted(&server) >= 400).await;
+    let summary = run_until(config(&url, &server.url()), "400 rows", || {
+        accepted(&server) >= 400
+    })
+    .await;
     assert_exactly_once(&server, 400);
     assert!(summary.retries >= 3, "{summary:?}");
     assert_eq!(summary.messages_acked, 4);
@@ -151,11 +188,15 @@ async fn a_slow_server_times_out_and_the_retry_is_not_a_duplicate() {
     c.request_timeout = Duration::from_millis(300);
     c.batch_rows = 100;
     let metrics = publisher::metrics::Metrics::new();
-    let summary = run_with_metrics_until(c, metrics.clone(), "300 rows", || accepted(&server) >= 300).await;
+    let summary =
+        run_with_metrics_until(c, metrics.clone(), "300 rows", || accepted(&server) >= 300).await;
     // Let the slow handlers finish: they must not create second jobs.
     tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_exactly_once(&server, 300);
-    assert!(metrics.batches.with_label_values(&["timeout"]).get() >= 1, "requests timed out");
+    assert!(
+        metrics.batches.with_label_values(&["timeout"]).get() >= 1,
+        "requests timed out"
+    );
     assert!(summary.retries >= 1);
     assert_eq!(summary.messages_acked, 3);
 }
@@ -182,7 +223,10 @@ async fn a_refused_batch_goes_to_the_dead_letter_stream_with_the_response() {
     let dead = shared::broker::memory_dead_letters(&name);
     let (body, reason) = &dead[0];
     assert!(reason.contains("HTTP 400"), "{reason}");
-    assert!(reason.contains("MLJob Failed"), "reason carries the body: {reason}");
+    assert!(
+        reason.contains("MLJob Failed"),
+        "reason carries the body: {reason}"
+    );
     let refused = shared::broker::codec::RowBatch::decode(body).unwrap();
     assert_eq!(refused.rows.len(), 100);
     let mut all: Vec<u64> = posted_idx(&server);
@@ -193,7 +237,11 @@ async fn a_refused_batch_goes_to_the_dead_letter_stream_with_the_response() {
     assert_eq!(summary.messages_dead_lettered, 1);
     assert_eq!(summary.rows_dead_lettered, 100);
     assert_eq!(summary.messages_acked, 2);
-    assert_eq!(server.state.count(&server.state.counters.ml_posts), 3, "a 400 is not retried");
+    assert_eq!(
+        server.state.count(&server.state.counters.ml_posts),
+        3,
+        "a 400 is not retried"
+    );
     shared::broker::forget_memory(&name);
 }
 
@@ -214,15 +262,29 @@ async fn wrong_password_is_a_clear_error_with_backoff_and_not_ready() {
     assert!(ready.text().await.unwrap().contains("login"));
     let health = reqwest::get(format!("http://{ops}/health")).await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    let metrics = reqwest::get(format!("http://{ops}/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("publisher_logins_total{outcome=\"refused\"}"), "{metrics}");
+    let metrics = reqwest::get(format!("http://{ops}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("publisher_logins_total{outcome=\"refused\"}"),
+        "{metrics}"
+    );
     let attempts = server.state.count(&server.state.counters.logins_refused);
     // 20 ms doubling to 200 ms over 1.5 s is about ten tries; a busy loop would be thousands.
-    assert!((2..=20).contains(&attempts), "{attempts} login attempts in 1.5 s");
+    assert!(
+        (2..=20).contains(&attempts),
+        "{attempts} login attempts in 1.5 s"
+    );
     shutdown.cancel();
     let summary = with_timeout(run).await.unwrap().unwrap();
     assert_eq!(summary.rows_sent, 0);
-    assert_eq!(summary.messages_acked, 0, "nothing acknowledged: the rows stay on the stream");
+    assert_eq!(
+        summary.messages_acked, 0,
+        "nothing acknowledged: the rows stay on the stream"
+    );
     assert_eq!(summary.rows_abandoned, 20);
     assert_eq!(server.state.count(&server.state.counters.ml_posts), 0);
     close(&url, feeder);
@@ -245,14 +307,23 @@ async fn predictions_are_written_beside_their_rows() {
     c.predictions_csv = Some(csv_path.clone());
     let path = csv_path.clone();
     let summary = run_until(c, "150 predictions", || {
-        std::fs::read_to_string(&path).map(|t| t.lines().count()).unwrap_or(0) >= 151
+        std::fs::read_to_string(&path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+            >= 151
     })
     .await;
     assert_eq!(summary.predictions_written, 150);
-    assert!(server.state.count(&server.state.counters.result_gets) >= 3, "polled");
+    assert!(
+        server.state.count(&server.state.counters.result_gets) >= 3,
+        "polled"
+    );
     let text = std::fs::read_to_string(&csv_path).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("agent,seq,model,job_id,result_id,prediction,label_name"));
+    assert_eq!(
+        lines.next(),
+        Some("agent,seq,model,job_id,result_id,prediction,label_name")
+    );
     let mut seqs = BTreeSet::new();
     for line in lines {
         let fields: Vec<&str> = line.split(',').collect();

@@ -83,7 +83,10 @@ async fn passwords_and_tokens_never_appear_in_logs() {
     assert_eq!(summary.rows_sent, 400);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("AntiNex login refused"), "the refusal is logged clearly");
+    assert!(
+        logs.contains("AntiNex login refused"),
+        "the refusal is logged clearly"
+    );
     assert!(logs.contains("publisher finished"));
     assert!(!logs.contains(GOOD), "password in logs");
     assert!(!logs.contains(WRONG), "wrong password in logs");

@@ -19,7 +19,8 @@ pub const COLUMNS: [&str; 8] = [
     "label_value",
     "eth_src",
 ];
-pub const FEATURES: &str = "idx,eth_type,ip_len,ip_tos,tcp_dport,tcp_fields_options.MSS,label_value";
+pub const FEATURES: &str =
+    "idx,eth_type,ip_len,ip_tos,tcp_dport,tcp_fields_options.MSS,label_value";
 pub const SENT_FEATURES: [&str; 6] = [
     "idx",
     "eth_type",
@@ -128,7 +129,10 @@ pub fn assert_exactly_once(standin: &Standin, n: u64) {
 pub async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -162,7 +166,11 @@ pub async fn run_with_metrics_until(
     condition: impl FnMut() -> bool,
 ) -> publisher::Summary {
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(publisher::run_with_metrics(config, shutdown.clone(), metrics));
+    let run = tokio::spawn(publisher::run_with_metrics(
+        config,
+        shutdown.clone(),
+        metrics,
+    ));
     wait_for(what, condition).await;
     shutdown.cancel();
     with_timeout(run).await.unwrap().unwrap()
