@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::frame::Frame;
 
+pub use super::kombu_envelope::{
+    KombuEnvelopeError, KombuMessage, decode_kombu_envelope, encode_kombu_envelope,
+};
+
 /// Encodes frames as one message body: a JSON array of Frame documents.
 pub fn encode_frames(frames: &[Frame]) -> Vec<u8> {
     // Serializing our own types into a Vec cannot fail.

@@ -8,12 +8,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 
-use super::{AckToken, BrokerConfig, BrokerError, Message};
+use super::stats::PublisherCounters;
+use super::{AckToken, BrokerConfig, BrokerError, ConsumerStats, Message, PublisherStats};
+
+/// Dead-lettered bodies with their reasons.
+type DeadLetters = Arc<Mutex<Vec<(Vec<u8>, String)>>>;
+type SharedReceiver = Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>;
 
 struct Channel {
     sender: mpsc::Sender<Vec<u8>>,
-    receiver: Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>,
-    dead: Arc<Mutex<Vec<(Vec<u8>, String)>>>,
+    receiver: SharedReceiver,
+    dead: DeadLetters,
 }
 
 /// Process-wide registry: the same name joins the same channel.
@@ -22,14 +27,7 @@ fn registry() -> &'static Mutex<HashMap<String, Channel>> {
     REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-fn channel(
-    name: &str,
-    capacity: usize,
-) -> (
-    mpsc::Sender<Vec<u8>>,
-    Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>,
-    Arc<Mutex<Vec<(Vec<u8>, String)>>>,
-) {
+fn channel(name: &str, capacity: usize) -> (mpsc::Sender<Vec<u8>>, SharedReceiver, DeadLetters) {
     let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
     let entry = map.entry(name.to_string()).or_insert_with(|| {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
@@ -59,6 +57,7 @@ pub fn forget(name: &str) {
 pub struct MemoryPublisher {
     name: String,
     sender: mpsc::Sender<Vec<u8>>,
+    counters: Arc<PublisherCounters>,
 }
 
 impl MemoryPublisher {
@@ -67,6 +66,7 @@ impl MemoryPublisher {
         MemoryPublisher {
             name: name.to_string(),
             sender,
+            counters: Arc::default(),
         }
     }
 
@@ -77,7 +77,13 @@ impl MemoryPublisher {
             .await
             .map_err(|_| BrokerError::Closed {
                 name: self.name.clone(),
-            })
+            })?;
+        self.counters.count_published();
+        Ok(())
+    }
+
+    pub fn stats(&self) -> PublisherStats {
+        self.counters.snapshot()
     }
 
     pub fn ping(&self) -> Result<(), BrokerError> {
@@ -93,10 +99,11 @@ impl MemoryPublisher {
 
 pub struct MemoryConsumer {
     name: String,
-    receiver: Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>,
-    dead: Arc<Mutex<Vec<(Vec<u8>, String)>>>,
+    receiver: SharedReceiver,
+    dead: DeadLetters,
     block: std::time::Duration,
     next_id: AtomicU64,
+    dead_lettered: AtomicU64,
 }
 
 impl std::fmt::Debug for MemoryConsumer {
@@ -116,6 +123,7 @@ impl MemoryConsumer {
             dead,
             block: config.block,
             next_id: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
         }
     }
 
@@ -153,7 +161,16 @@ impl MemoryConsumer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((message.body.clone(), reason.to_string()));
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    pub fn stats(&self) -> ConsumerStats {
+        ConsumerStats {
+            received: self.next_id.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            ..ConsumerStats::default()
+        }
     }
 }
 

@@ -6,18 +6,30 @@
 //! | `redis://`, `rediss://` | Redis Streams: `XADD` with approximate `MAXLEN`, consumer groups, `XACK`, `XAUTOCLAIM` |
 //! | `amqp://`, `amqps://` | RabbitMQ: durable quorum queue bound to a durable exchange, confirms, prefetch, DLQ |
 //! | `memory://NAME` | bounded in-process channel (embedded pipeline, tests) |
-//! | `kombu+redis://` | the original's kombu envelope on a Redis list (`NEW_PACKETS`) |
+//! | `kombu+redis://`, `kombu+rediss://` | the original's kombu envelope on a Redis list (`NEW_PACKETS`, db 15) |
 //!
 //! A message body is opaque bytes here; [`codec`] turns frames and rows into bodies and back.
+//! docs/brokers.md describes names, guarantees and the dead-letter format per backend.
 
+mod amqp;
+pub mod batch;
 pub mod codec;
+mod kombu;
+pub mod kombu_envelope;
 mod memory;
+mod redis_conn;
+mod redis_streams;
+mod stats;
 
 use std::time::Duration;
 
+pub use amqp::{AmqpConsumer, AmqpPublisher};
+pub use kombu::{KombuConsumer, KombuPublisher};
 pub use memory::{
     MemoryConsumer, MemoryPublisher, dead_letters as memory_dead_letters, forget as forget_memory,
 };
+pub use redis_streams::{RedisStreamConsumer, RedisStreamPublisher};
+pub use stats::{ConsumerStats, PublisherStats};
 
 /// Where and how to talk to a broker. Names default to the original's (`NEW_PACKETS`).
 #[derive(Debug, Clone)]
@@ -26,7 +38,7 @@ pub struct BrokerConfig {
     pub url: String,
     /// Redis stream / AMQP queue / kombu list to publish to or consume from.
     pub stream: String,
-    /// AMQP exchange (and kombu exchange name in the envelope).
+    /// AMQP exchange (and kombu exchange name in the envelope). Empty = AMQP default exchange.
     pub exchange: String,
     /// AMQP routing key.
     pub routing_key: String,
@@ -37,15 +49,19 @@ pub struct BrokerConfig {
     /// Where poison messages go, with their reason.
     pub dead_letter: String,
     /// Approximate cap on the stream length for producers (Redis `MAXLEN ~`); `None` = no cap.
+    /// Also caps the Redis dead-letter stream.
     pub max_len: Option<usize>,
     /// Messages a consumer may hold unacknowledged (AMQP prefetch; Redis `COUNT`).
     pub prefetch: u16,
-    /// Pending entries idle this long are reclaimed from a dead consumer (`XAUTOCLAIM`).
+    /// Pending entries idle this long are reclaimed from a dead consumer (`XAUTOCLAIM`; kombu:
+    /// a consumer silent this long is dead and its processing list is taken over).
     pub claim_idle: Duration,
     /// How long one `receive` waits for new messages before returning an empty batch.
     pub block: Duration,
     /// Capacity of a `memory://` channel, in messages.
     pub memory_capacity: usize,
+    /// Bound on establishing a connection (TCP + handshake); past it the broker is `Unreachable`.
+    pub connect_timeout: Duration,
 }
 
 impl BrokerConfig {
@@ -58,11 +74,13 @@ impl BrokerConfig {
             group: "netpipe-processor".into(),
             consumer: default_consumer_name(),
             dead_letter: "NEW_PACKETS.dead".into(),
-            max_len: Some(1_000_000),
+            // A message is a batch (hundreds of frames, ~200 kB): 10,000 of them is ~2 GB.
+            max_len: Some(10_000),
             prefetch: 64,
             claim_idle: Duration::from_secs(30),
             block: Duration::from_millis(1000),
             memory_capacity: 1024,
+            connect_timeout: Duration::from_secs(5),
         }
     }
 
@@ -83,7 +101,7 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
         return url.to_string();
     };
     match userinfo.split_once(':') {
@@ -127,8 +145,8 @@ impl BrokerError {
 pub enum AckToken {
     /// Redis stream entry id.
     Redis(String),
-    /// AMQP delivery tag.
-    Amqp(u64),
+    /// AMQP delivery tag, valid only on the connection (`session`) that delivered it.
+    Amqp { session: u64, tag: u64 },
     /// In-process message number.
     Memory(u64),
     /// kombu delivery tag (uuid) of a list element.
@@ -145,10 +163,14 @@ pub struct Message {
 }
 
 /// Publishes message bodies. Returns only once the broker has accepted the message
-/// (Redis reply, AMQP publisher confirm, channel send).
+/// (Redis reply, AMQP publisher confirm, channel send). Clones share connections, and
+/// `publish` may run concurrently from several tasks (several messages in flight).
 #[derive(Debug, Clone)]
 pub enum Publisher {
     Memory(MemoryPublisher),
+    RedisStreams(RedisStreamPublisher),
+    Amqp(AmqpPublisher),
+    Kombu(KombuPublisher),
 }
 
 impl Publisher {
@@ -158,6 +180,13 @@ impl Publisher {
                 &name,
                 config.memory_capacity,
             ))),
+            Scheme::Redis(url) => Ok(Publisher::RedisStreams(
+                RedisStreamPublisher::connect(&url, config).await?,
+            )),
+            Scheme::Amqp(url) => Ok(Publisher::Amqp(AmqpPublisher::connect(&url, config).await?)),
+            Scheme::Kombu(url) => Ok(Publisher::Kombu(
+                KombuPublisher::connect(&url, config).await?,
+            )),
         }
     }
 
@@ -165,6 +194,9 @@ impl Publisher {
     pub async fn publish(&self, body: Vec<u8>) -> Result<(), BrokerError> {
         match self {
             Publisher::Memory(p) => p.publish(body).await,
+            Publisher::RedisStreams(p) => p.publish(body).await,
+            Publisher::Amqp(p) => p.publish(body).await,
+            Publisher::Kombu(p) => p.publish(body).await,
         }
     }
 
@@ -172,28 +204,55 @@ impl Publisher {
     pub async fn ping(&self) -> Result<(), BrokerError> {
         match self {
             Publisher::Memory(p) => p.ping(),
+            Publisher::RedisStreams(p) => p.ping().await,
+            Publisher::Amqp(p) => p.ping().await,
+            Publisher::Kombu(p) => p.ping().await,
+        }
+    }
+
+    /// Counters since connect (shared by clones), for metrics.
+    pub fn stats(&self) -> PublisherStats {
+        match self {
+            Publisher::Memory(p) => p.stats(),
+            Publisher::RedisStreams(p) => p.stats(),
+            Publisher::Amqp(p) => p.stats(),
+            Publisher::Kombu(p) => p.stats(),
         }
     }
 }
 
 /// Consumes messages; each must be acknowledged (or dead-lettered) once what it became is durable.
+// One consumer per service: its size does not matter, and boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Consumer {
     Memory(MemoryConsumer),
+    RedisStreams(RedisStreamConsumer),
+    Amqp(AmqpConsumer),
+    Kombu(KombuConsumer),
 }
 
 impl Consumer {
     pub async fn connect(config: &BrokerConfig) -> Result<Self, BrokerError> {
         match scheme(&config.url)? {
             Scheme::Memory(name) => Ok(Consumer::Memory(MemoryConsumer::connect(&name, config))),
+            Scheme::Redis(url) => Ok(Consumer::RedisStreams(
+                RedisStreamConsumer::connect(&url, config).await?,
+            )),
+            Scheme::Amqp(url) => Ok(Consumer::Amqp(AmqpConsumer::connect(&url, config).await?)),
+            Scheme::Kombu(url) => Ok(Consumer::Kombu(KombuConsumer::connect(&url, config).await?)),
         }
     }
 
     /// Up to `max` messages; waits at most `BrokerConfig::block` and returns an empty batch then.
     /// Returns `BrokerError::Closed` once a memory channel is closed and drained.
+    /// After a connection failure (`Unreachable`), the next call reconnects.
     pub async fn receive(&mut self, max: usize) -> Result<Vec<Message>, BrokerError> {
         match self {
             Consumer::Memory(c) => c.receive(max).await,
+            Consumer::RedisStreams(c) => c.receive(max).await,
+            Consumer::Amqp(c) => c.receive(max).await,
+            Consumer::Kombu(c) => c.receive(max).await,
         }
     }
 
@@ -201,6 +260,9 @@ impl Consumer {
     pub async fn ack(&mut self, tokens: &[AckToken]) -> Result<(), BrokerError> {
         match self {
             Consumer::Memory(c) => c.ack(tokens),
+            Consumer::RedisStreams(c) => c.ack(tokens).await,
+            Consumer::Amqp(c) => c.ack(tokens).await,
+            Consumer::Kombu(c) => c.ack(tokens).await,
         }
     }
 
@@ -212,41 +274,111 @@ impl Consumer {
     ) -> Result<(), BrokerError> {
         match self {
             Consumer::Memory(c) => c.dead_letter(message, reason),
+            Consumer::RedisStreams(c) => c.dead_letter(message, reason).await,
+            Consumer::Amqp(c) => c.dead_letter(message, reason).await,
+            Consumer::Kombu(c) => c.dead_letter(message, reason).await,
         }
     }
 
     pub async fn ping(&mut self) -> Result<(), BrokerError> {
         match self {
             Consumer::Memory(_) => Ok(()),
+            Consumer::RedisStreams(c) => c.ping().await,
+            Consumer::Amqp(c) => c.ping().await,
+            Consumer::Kombu(c) => c.ping().await,
+        }
+    }
+
+    /// Counters since connect, for metrics.
+    pub fn stats(&self) -> ConsumerStats {
+        match self {
+            Consumer::Memory(c) => c.stats(),
+            Consumer::RedisStreams(c) => c.stats(),
+            Consumer::Amqp(c) => c.stats(),
+            Consumer::Kombu(c) => c.stats(),
+        }
+    }
+
+    /// Closes the connection cleanly. AMQP requeues what was not acknowledged; the other
+    /// backends keep unacknowledged messages pending for this consumer name.
+    pub async fn close(self) {
+        if let Consumer::Amqp(c) = self {
+            c.close().await;
         }
     }
 }
 
 enum Scheme {
     Memory(String),
+    /// A `redis://` / `rediss://` URL for the redis crate.
+    Redis(String),
+    Amqp(String),
+    /// The `redis://` URL behind `kombu+redis://`, with the db defaulted to 15.
+    Kombu(String),
+}
+
+fn bad_url(url: &str, reason: impl Into<String>) -> BrokerError {
+    BrokerError::BadUrl {
+        url: redact_url(url),
+        reason: reason.into(),
+    }
 }
 
 fn scheme(url: &str) -> Result<Scheme, BrokerError> {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(BrokerError::BadUrl {
-            url: redact_url(url),
-            reason: "missing scheme://".into(),
-        });
+        return Err(bad_url(url, "missing scheme://"));
     };
     match scheme {
         "memory" => {
             let name = rest.trim_end_matches('/');
             if name.is_empty() {
-                return Err(BrokerError::BadUrl {
-                    url: url.into(),
-                    reason: "memory:// needs a name".into(),
-                });
+                return Err(bad_url(url, "memory:// needs a name"));
             }
             Ok(Scheme::Memory(name.to_string()))
+        }
+        "redis" | "rediss" => {
+            require_host(url, rest)?;
+            Ok(Scheme::Redis(url.to_string()))
+        }
+        "amqp" | "amqps" => {
+            require_host(url, rest)?;
+            Ok(Scheme::Amqp(url.to_string()))
+        }
+        "kombu+redis" | "kombu+rediss" => {
+            require_host(url, rest)?;
+            let inner_scheme = scheme.trim_start_matches("kombu+");
+            Ok(Scheme::Kombu(kombu_redis_url(inner_scheme, rest)))
         }
         _ => Err(BrokerError::UnsupportedScheme {
             url: redact_url(url),
         }),
+    }
+}
+
+/// `host[:port][/db]` must at least name a host.
+fn require_host(url: &str, rest: &str) -> Result<(), BrokerError> {
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() || host.starts_with(':') {
+        return Err(bad_url(url, "no host after scheme://"));
+    }
+    Ok(())
+}
+
+/// kombu's Redis transport defaults to db 0, but the original always used db 15.
+fn kombu_redis_url(inner_scheme: &str, rest: &str) -> String {
+    let (path_part, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, db) = match path_part.split_once('/') {
+        Some((a, db)) if !db.trim_matches('/').is_empty() => (a, db.trim_matches('/')),
+        Some((a, _)) => (a, "15"),
+        None => (path_part, "15"),
+    };
+    match query {
+        Some(q) => format!("{inner_scheme}://{authority}/{db}?{q}"),
+        None => format!("{inner_scheme}://{authority}/{db}"),
     }
 }
 
@@ -281,5 +413,36 @@ mod tests {
             scheme("memory://"),
             Err(BrokerError::BadUrl { .. })
         ));
+        assert!(matches!(
+            scheme("redis://"),
+            Err(BrokerError::BadUrl { .. })
+        ));
+        assert!(matches!(
+            scheme("amqp://user:pw@/vhost"),
+            Err(BrokerError::BadUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn kombu_urls_default_to_db_15() {
+        let url = |u: &str| match scheme(u) {
+            Ok(Scheme::Kombu(url)) => url,
+            _ => panic!("not a kombu url: {u}"),
+        };
+        assert_eq!(
+            url("kombu+redis://localhost:6379"),
+            "redis://localhost:6379/15"
+        );
+        assert_eq!(
+            url("kombu+redis://localhost:6379/"),
+            "redis://localhost:6379/15"
+        );
+        assert_eq!(url("kombu+redis://h:1/3"), "redis://h:1/3");
+        assert_eq!(url("kombu+rediss://:pw@h:1/3"), "rediss://:pw@h:1/3");
+    }
+
+    #[test]
+    fn passwords_with_at_signs_are_redacted() {
+        assert_eq!(redact_url("redis://u:p@ss@h:1/0"), "redis://u:***@h:1/0");
     }
 }

@@ -1,0 +1,365 @@
+//! Redis Streams backend against the real server on 127.0.0.1:6379.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, AsyncCommands};
+use shared::broker::{AckToken, BrokerConfig, BrokerError, Consumer, Message, Publisher};
+
+const URL: &str = "redis://127.0.0.1:6379/0";
+
+/// A config with names unique to this test and process; the keys are deleted first.
+async fn config(test: &str) -> BrokerConfig {
+    let mut config = BrokerConfig::new(URL);
+    let pid = std::process::id();
+    config.stream = format!("netpipe-test-{test}-{pid}");
+    config.dead_letter = format!("netpipe-test-{test}-{pid}.dead");
+    config.group = "processors".into();
+    config.consumer = "c1".into();
+    config.block = Duration::from_millis(200);
+    let mut conn = raw().await;
+    let _: () = conn
+        .del(&[&config.stream, &config.dead_letter])
+        .await
+        .unwrap();
+    config
+}
+
+async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+fn bodies(messages: &[Message]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| String::from_utf8(m.body.clone()).unwrap())
+        .collect()
+}
+
+fn tokens(messages: &[Message]) -> Vec<AckToken> {
+    messages.iter().map(|m| m.token.clone()).collect()
+}
+
+async fn pending_count(config: &BrokerConfig) -> i64 {
+    let reply: redis::Value = redis::cmd("XPENDING")
+        .arg(&config.stream)
+        .arg(&config.group)
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    match reply {
+        redis::Value::Array(items) => match items.first() {
+            Some(redis::Value::Int(n)) => *n,
+            other => panic!("unexpected XPENDING reply {other:?}"),
+        },
+        other => panic!("unexpected XPENDING reply {other:?}"),
+    }
+}
+
+/// Receives until `want` messages arrived or a few empty polls in a row.
+async fn receive_all(consumer: &mut Consumer, want: usize) -> Vec<Message> {
+    let mut got = Vec::new();
+    let mut empty = 0;
+    while got.len() < want && empty < 5 {
+        let batch = consumer.receive(want - got.len()).await.unwrap();
+        if batch.is_empty() {
+            empty += 1;
+        }
+        got.extend(batch);
+    }
+    got
+}
+
+#[tokio::test]
+async fn batches_are_delivered_and_acked_exactly_once() {
+    let config = config("exactly-once").await;
+    let publisher = Publisher::connect(&config).await.unwrap();
+    let sent: Vec<String> = (0..25).map(|i| format!("batch-{i}")).collect();
+    for body in &sent {
+        publisher.publish(body.clone().into_bytes()).await.unwrap();
+    }
+    assert_eq!(publisher.stats().published, 25);
+
+    let mut consumer = Consumer::connect(&config).await.unwrap();
+    let got = receive_all(&mut consumer, 25).await;
+    assert_eq!(bodies(&got), sent, "in order, each once");
+    assert!(got.iter().all(|m| !m.redelivered));
+    assert_eq!(pending_count(&config).await, 25);
+    consumer.ack(&tokens(&got)).await.unwrap();
+    assert_eq!(pending_count(&config).await, 0);
+    assert!(consumer.receive(10).await.unwrap().is_empty());
+
+    // A restart with the same name finds nothing left to redo.
+    drop(consumer);
+    let mut again = Consumer::connect(&config).await.unwrap();
+    assert!(again.receive(10).await.unwrap().is_empty());
+    assert_eq!(again.stats().received, 0);
+}
+
+#[tokio::test]
+async fn concurrent_publishes_all_arrive() {
+    let config = config("concurrent").await;
+    let publisher = Publisher::connect(&config).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let publisher = publisher.clone();
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    publisher
+                        .publish(format!("{t}-{i}").into_bytes())
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(publisher.stats().published, 80);
+    let mut consumer = Consumer::connect(&config).await.unwrap();
+    let got: HashSet<String> = bodies(&receive_all(&mut consumer, 80).await)
+        .into_iter()
+        .collect();
+    assert_eq!(got.len(), 80);
+}
+
+#[tokio::test]
+async fn unacked_entries_are_reclaimed_after_claim_idle() {
+    let mut config = config("reclaim").await;
+    config.claim_idle = Duration::from_millis(300);
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..5 {
+        publisher
+            .publish(format!("m{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut dying = Consumer::connect(&config).await.unwrap();
+    let held = receive_all(&mut dying, 5).await;
+    assert_eq!(held.len(), 5);
+    drop(dying); // never acks
+
+    let mut other_config = config.clone();
+    other_config.consumer = "c2".into();
+    let mut survivor = Consumer::connect(&other_config).await.unwrap();
+    assert!(
+        survivor.receive(10).await.unwrap().is_empty(),
+        "not idle long enough yet"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reclaimed = receive_all(&mut survivor, 5).await;
+    assert_eq!(bodies(&reclaimed), bodies(&held));
+    assert!(reclaimed.iter().all(|m| m.redelivered));
+    survivor.ack(&tokens(&reclaimed)).await.unwrap();
+    assert_eq!(pending_count(&config).await, 0);
+    assert_eq!(survivor.stats().redelivered, 5);
+}
+
+#[tokio::test]
+async fn restarted_consumer_gets_its_unacked_entries_back() {
+    let config = config("restart").await;
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..3 {
+        publisher
+            .publish(format!("r{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut first = Consumer::connect(&config).await.unwrap();
+    let held = receive_all(&mut first, 3).await;
+    assert_eq!(held.len(), 3);
+    drop(first);
+    publisher.publish(b"r3".to_vec()).await.unwrap();
+
+    let mut restarted = Consumer::connect(&config).await.unwrap();
+    let got = receive_all(&mut restarted, 4).await;
+    assert_eq!(bodies(&got), vec!["r0", "r1", "r2", "r3"]);
+    assert_eq!(
+        got.iter().map(|m| m.redelivered).collect::<Vec<_>>(),
+        vec![true, true, true, false]
+    );
+}
+
+#[tokio::test]
+async fn two_consumers_in_one_group_split_the_stream() {
+    let config = config("split").await;
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..40 {
+        publisher
+            .publish(format!("s{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut a = Consumer::connect(&config).await.unwrap();
+    let mut b_config = config.clone();
+    b_config.consumer = "c2".into();
+    let mut b = Consumer::connect(&b_config).await.unwrap();
+    let mut seen_a = Vec::new();
+    let mut seen_b = Vec::new();
+    for _ in 0..20 {
+        let got_a = a.receive(3).await.unwrap();
+        a.ack(&tokens(&got_a)).await.unwrap();
+        seen_a.extend(bodies(&got_a));
+        let got_b = b.receive(3).await.unwrap();
+        b.ack(&tokens(&got_b)).await.unwrap();
+        seen_b.extend(bodies(&got_b));
+    }
+    assert!(!seen_a.is_empty() && !seen_b.is_empty());
+    let all: HashSet<String> = seen_a.iter().chain(&seen_b).cloned().collect();
+    assert_eq!(seen_a.len() + seen_b.len(), 40, "no duplicates");
+    assert_eq!(all.len(), 40);
+}
+
+#[tokio::test]
+async fn dead_letter_keeps_body_and_reason() {
+    let config = config("dead-letter").await;
+    let publisher = Publisher::connect(&config).await.unwrap();
+    publisher.publish(b"not frames".to_vec()).await.unwrap();
+    let mut consumer = Consumer::connect(&config).await.unwrap();
+    let got = receive_all(&mut consumer, 1).await;
+    assert_eq!(got.len(), 1);
+    consumer
+        .dead_letter(&got[0], "expected a JSON array of frames")
+        .await
+        .unwrap();
+    assert_eq!(pending_count(&config).await, 0);
+    assert_eq!(consumer.stats().dead_lettered, 1);
+
+    let entries: redis::streams::StreamRangeReply =
+        raw().await.xrange_all(&config.dead_letter).await.unwrap();
+    assert_eq!(entries.ids.len(), 1);
+    let entry = &entries.ids[0];
+    let text = |k: &str| -> String { entry.get(k).unwrap() };
+    assert_eq!(text("body"), "not frames");
+    assert_eq!(text("reason"), "expected a JSON array of frames");
+    assert_eq!(text("stream"), config.stream);
+    let AckToken::Redis(id) = &got[0].token else {
+        panic!("redis token expected")
+    };
+    assert_eq!(&text("id"), id);
+}
+
+#[tokio::test]
+async fn a_full_stream_counts_entries_trimmed_unread() {
+    let mut config = config("full").await;
+    config.max_len = Some(100);
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..350 {
+        publisher
+            .publish(format!("f{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let len: u64 = raw().await.xlen(&config.stream).await.unwrap();
+    assert!((100..350).contains(&len), "trimmed to about 100: {len}");
+    let stats = publisher.stats();
+    assert!(stats.stream_full > 0);
+    assert_eq!(stats.trimmed_unread, 350 - len, "nobody read anything");
+
+    // Once the group has read everything, trimming loses nothing more.
+    let mut consumer = Consumer::connect(&config).await.unwrap();
+    let got = receive_all(&mut consumer, 400).await;
+    assert_eq!(got.len() as u64, len);
+    consumer.ack(&tokens(&got)).await.unwrap();
+    let before = publisher.stats().trimmed_unread;
+    for i in 0..50 {
+        publisher
+            .publish(format!("g{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    assert_eq!(publisher.stats().trimmed_unread, before);
+}
+
+#[tokio::test]
+async fn a_long_block_does_not_hit_the_response_timeout() {
+    let mut config = config("long-block").await;
+    config.block = Duration::from_secs(2);
+    let mut consumer = Consumer::connect(&config).await.unwrap();
+    let started = std::time::Instant::now();
+    let got = consumer.receive(10).await.unwrap();
+    assert!(got.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "really blocked"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_retryable_error() {
+    let config = BrokerConfig::new("redis://127.0.0.1:1/0");
+    let result = tokio::time::timeout(Duration::from_secs(15), Publisher::connect(&config))
+        .await
+        .expect("connect is bounded");
+    let err = result.unwrap_err();
+    assert!(matches!(err, BrokerError::Unreachable { .. }), "{err}");
+    assert!(err.is_retryable());
+    let result = tokio::time::timeout(Duration::from_secs(15), Consumer::connect(&config))
+        .await
+        .expect("connect is bounded");
+    assert!(matches!(result, Err(BrokerError::Unreachable { .. })));
+}
+
+#[tokio::test]
+async fn bad_urls_are_one_line_errors_without_passwords() {
+    for url in ["redis://:secret@localhost:notaport/0", "redis://:secret@/0"] {
+        let err = Publisher::connect(&BrokerConfig::new(url))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, BrokerError::BadUrl { .. }), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_live_consumer_keeps_entries_it_holds_for_long() {
+    let mut config = config("hold").await;
+    config.claim_idle = Duration::from_millis(600);
+    config.block = Duration::from_millis(100);
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..3 {
+        publisher
+            .publish(format!("h{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut holder = Consumer::connect(&config).await.unwrap();
+    let held = receive_all(&mut holder, 3).await;
+    assert_eq!(held.len(), 3);
+
+    let mut other_config = config.clone();
+    other_config.consumer = "c2".into();
+    let mut other = Consumer::connect(&other_config).await.unwrap();
+    // Both keep polling for three claim periods; the holder keeps its entries fresh.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1800);
+    let holder_loop = async {
+        let mut again = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            again.extend(holder.receive(10).await.unwrap());
+        }
+        again
+    };
+    let other_loop = async {
+        let mut stolen = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            stolen.extend(other.receive(10).await.unwrap());
+        }
+        stolen
+    };
+    let (again, stolen) = tokio::join!(holder_loop, other_loop);
+    assert!(
+        again.is_empty(),
+        "no duplicates to the holder: {:?}",
+        bodies(&again)
+    );
+    assert!(stolen.is_empty(), "nothing stolen: {:?}", bodies(&stolen));
+    holder.ack(&tokens(&held)).await.unwrap();
+    assert_eq!(pending_count(&config).await, 0);
+}
