@@ -305,6 +305,8 @@ async fn predictions_are_written_beside_their_rows() {
     c.batch_rows = 60;
     c.poll_predictions = publisher::PollPredictions::Auto;
     c.predictions_csv = Some(csv_path.clone());
+    let predictions_url = stream("predictions-out");
+    c.predictions_url = Some(predictions_url.clone());
     let path = csv_path.clone();
     let summary = run_until(c, "150 predictions", || {
         std::fs::read_to_string(&path)
@@ -339,4 +341,19 @@ async fn predictions_are_written_beside_their_rows() {
         assert!(seqs.insert(seq), "one prediction per row");
     }
     assert_eq!(seqs.len(), 150);
+
+    // The same predictions on the predictions stream, one message per job.
+    let mut out = shared::broker::BrokerConfig::new(predictions_url.clone());
+    out.block = Duration::from_millis(100);
+    let mut consumer = shared::broker::Consumer::connect(&out).await.unwrap();
+    let mut streamed = BTreeSet::new();
+    for message in consumer.receive(100).await.unwrap() {
+        let records: Vec<Value> = serde_json::from_slice(&message.body).unwrap();
+        for r in records {
+            assert_eq!(r["model"], "Full-Django-AntiNex-Simple-Scaler-DNN");
+            streamed.insert(r["seq"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(streamed, seqs);
+    shared::broker::forget_memory(predictions_url.trim_start_matches("memory://"));
 }
