@@ -18,5 +18,10 @@ STANDIN=$!
 trap 'kill $STANDIN 2>/dev/null || true' EXIT
 sleep 0.5
 echo "stand-in echo_rows=$ECHO; $(nproc) CPUs; $(uname -r)"
+ticks() { awk '{print $14 + $15}' "/proc/$STANDIN/stat"; }
+BEFORE=$(ticks)
 "$BIN/examples/publisher_bench" --url "http://127.0.0.1:$PORT" --rows "$ROWS" \
     --batch-rows "$BATCH" --in-flight "$IN_FLIGHT"
+AFTER=$(ticks)
+echo "stand-in cpu_s=$(awk -v a="$BEFORE" -v b="$AFTER" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/hz}')"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
