@@ -180,17 +180,22 @@ impl BodyBuilder {
     }
 
     /// For each feature, the index of its column in a batch with these columns.
-    pub fn column_map(&self, columns: &[String]) -> Vec<Option<usize>> {
+    pub fn column_map<S: AsRef<str>>(&self, columns: &[S]) -> Vec<Option<usize>> {
         self.features
             .iter()
-            .map(|f| columns.iter().position(|c| c == f))
+            .map(|f| columns.iter().position(|c| c.as_ref() == f))
             .collect()
     }
 
     /// Appends one row object to `out`. Absent or empty cells, and cells that do not convert
     /// (unless `ANTINEX_INCLUDE_FAILED_CONVERSIONS`), become the missing value as a number.
     /// A real zero stays zero. Returns the number of cells that failed to convert.
-    pub fn write_row(&self, map: &[Option<usize>], cells: &[String], out: &mut Vec<u8>) -> usize {
+    pub fn write_row<S: AsRef<str>>(
+        &self,
+        map: &[Option<usize>],
+        cells: &[S],
+        out: &mut Vec<u8>,
+    ) -> usize {
         let mut failed = 0;
         out.push(b'{');
         for (i, (key, column)) in self.feature_keys.iter().zip(map).enumerate() {
@@ -200,7 +205,7 @@ impl BodyBuilder {
             out.extend_from_slice(key);
             let cell = column
                 .and_then(|c| cells.get(c))
-                .map(|c| c.trim())
+                .map(|c| c.as_ref().trim())
                 .unwrap_or("");
             if cell.is_empty() {
                 out.extend_from_slice(&self.missing);

@@ -157,7 +157,7 @@ pub struct Config {
 
     // ---- the original's ANTINEX_* variables ------------------------------------------------
     /// Master switch; when off the publisher consumes nothing and exits at once.
-    #[arg(long, env = "ANTINEX_PUBLISH_ENABLED", default_value = "1", value_parser = parse_flag)]
+    #[arg(long, env = "ANTINEX_PUBLISH_ENABLED", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub publish_enabled: bool,
     /// REST base URL, without a trailing slash.
     #[arg(long, env = "ANTINEX_URL", default_value = "http://localhost:8010")]
@@ -225,24 +225,25 @@ pub struct Config {
     /// Body `version` (the original accepted it but never applied it); the template's when unset.
     #[arg(long, env = "ANTINEX_VERSION")]
     pub version: Option<i64>,
-    #[arg(long, env = "ANTINEX_CONVERT_DATA", default_value = "1", value_parser = parse_flag)]
+    #[arg(long, env = "ANTINEX_CONVERT_DATA", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub convert_data: bool,
     #[arg(long, env = "ANTINEX_CONVERT_DATA_TYPE", default_value = "float")]
     pub convert_data_type: String,
-    #[arg(long, env = "ANTINEX_INCLUDE_FAILED_CONVERSIONS", default_value = "0", value_parser = parse_flag)]
+    #[arg(long, env = "ANTINEX_INCLUDE_FAILED_CONVERSIONS", default_value = "0", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub include_failed_conversions: bool,
     /// Sent, as a JSON number, for absent and unconvertible cells.
     #[arg(long, env = "ANTINEX_MISSING_VALUE", default_value = "-1.0")]
     pub missing_value: String,
     /// Add the predict feature to every row, set to the missing value.
-    #[arg(long, env = "ANTINEX_CHECK_MISSING_PREDICT", default_value = "1", value_parser = parse_flag)]
+    #[arg(long, env = "ANTINEX_CHECK_MISSING_PREDICT", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub check_missing_predict: bool,
-    #[arg(long, env = "ANTINEX_PUBLISH_TO_CORE", default_value = "1", value_parser = parse_flag)]
+    #[arg(long, env = "ANTINEX_PUBLISH_TO_CORE", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub publish_to_core: bool,
 }
 
 impl Config {
-    /// Defaults with every value from flags only (ignores the environment): for tests.
+    /// Defaults (plus any ANTINEX_* in the environment) with a memory/stand-in pair and no ops
+    /// endpoint: for tests and benches.
     pub fn for_tests(rows_url: &str, antinex_url: &str) -> Self {
         let mut config = Config::parse_from(["publisher"]);
         config.rows_url = rows_url.to_string();
@@ -279,5 +280,24 @@ mod tests {
         assert!(!format!("{config:?}").contains("s3cr3t-pw"));
         assert_eq!(config.num_splits, 3);
         assert_eq!(config.base_url(), "http://localhost:8010");
+        assert!(
+            config.publish_enabled && config.convert_data && !config.include_failed_conversions
+        );
+    }
+
+    #[test]
+    fn boolean_settings_take_values_like_the_env_files() {
+        let config = Config::parse_from([
+            "publisher",
+            "--publish-enabled=0",
+            "--include-failed-conversions",
+            "false",
+            "--publish-to-core=true",
+            "--url=http://h:1//",
+        ]);
+        assert!(!config.publish_enabled);
+        assert!(!config.include_failed_conversions);
+        assert!(config.publish_to_core);
+        assert_eq!(config.base_url(), "http://h:1");
     }
 }

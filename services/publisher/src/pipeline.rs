@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Api;
 use crate::auth::Auth;
 use crate::backoff::{Backoff, sleep_or_shutdown};
-use crate::batch::{Batch, Part};
+use crate::batch::{Batch, Part, RowBatchRef};
 use crate::body::BodyBuilder;
 use crate::metrics::Metrics;
 use crate::predictions::PollJob;
@@ -293,6 +293,7 @@ pub async fn run_batcher(
     let mut batch = Batch::with_capacity(context.batch_rows, 256);
     let mut deadline: Option<Instant> = None;
     let mut bytes_per_row = 256;
+    let keep_identities = context.polls.is_some();
     loop {
         let next = match deadline {
             Some(at) => tokio::select! {
@@ -307,7 +308,7 @@ pub async fn run_batcher(
             None => messages.recv().await,
         };
         let Some((id, message)) = next else { break };
-        let rows = match RowBatch::decode(&message.body) {
+        let rows = match serde_json::from_slice::<RowBatchRef>(&message.body) {
             Ok(rows) => rows,
             Err(e) => {
                 context.metrics.undecodable_messages.inc();
@@ -330,7 +331,7 @@ pub async fn run_batcher(
             if batch.is_empty() {
                 deadline = Some(Instant::now() + context.batch_delay);
             }
-            batch.add_row(id, index, &row.agent, row.seq);
+            batch.add_row(id, index, &row.agent, row.seq, keep_identities);
             failed += context
                 .builder
                 .write_row(&columns, &row.cells, &mut batch.rows_json);
