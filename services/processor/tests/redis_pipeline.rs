@@ -451,7 +451,6 @@ async fn original_messages_on_a_kombu_list_give_the_recorded_csv() {
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         let packets = json["packets"].as_array().unwrap();
         let queue = unique("proc-kombu");
-        let mut conn = redis().await;
         // db 15 as the original; one LPUSH per message, as kombu producers do.
         let mut conn15 = redis::Client::open(format!("{REDIS}/15"))
             .unwrap()
@@ -473,7 +472,6 @@ async fn original_messages_on_a_kombu_list_give_the_recorded_csv() {
             );
             let _: () = conn15.lpush(&queue, element).await.unwrap();
         }
-        drop(conn);
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::new("kombu+redis://127.0.0.1:6379", dir.path());
         config.stream = queue.clone();
