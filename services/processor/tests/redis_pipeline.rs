@@ -223,6 +223,11 @@ async fn kill_9_at_random_points_then_restart_writes_each_packet_once() {
     let rows: u64 = manifests.iter().map(|(_, m)| m.rows).sum();
     assert_eq!(rows, TOTAL);
     assert!(manifests.iter().all(|(_, m)| m.closed));
+    let files_with_rows = manifests.iter().filter(|(_, m)| m.rows > 0).count();
+    assert!(
+        files_with_rows >= 2,
+        "the killed runs had written rows before being killed ({files_with_rows} files)"
+    );
     let latest = manifests.iter().max_by_key(|(_, m)| m.file_index).unwrap();
     assert_eq!(latest.1.loss.missing_seq, 0);
     cleanup(&[&stream, &dead]).await;
