@@ -150,3 +150,49 @@ async fn original_messages_without_the_antinex_schema_are_dead_lettered() {
     );
     assert_eq!(summary.rows_written, vec![("netpipe".to_string(), 1)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_last_line_left_by_a_crash_is_cut_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("mem-torn");
+    let batch = frames("a", 1, 20);
+    let publisher = publisher(&name).await;
+    publisher.publish(encode_frames(&batch)).await.unwrap();
+    let mut config = Config::new(&format!("memory://{name}"), dir.path());
+    config.stop_after_num = 20;
+    let first = processor::run(config.clone(), CancellationToken::new())
+        .await
+        .unwrap();
+    let first_file = first.files[0].clone();
+    // What a crash mid-append leaves: the file was marked open again, then half a row.
+    let manifest_path = shared::dataset::Manifest::path_for(&first_file);
+    let mut manifest = shared::dataset::Manifest::load(&manifest_path).unwrap();
+    manifest.closed = false;
+    manifest.store(&first_file).unwrap();
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&first_file)
+            .unwrap();
+        file.write_all(b"2026-01-01T00:00:00.000000000Z,a,21,1,6")
+            .unwrap();
+    }
+    // The restart also gets the first batch again (it was acknowledged, but say it was not).
+    publisher.publish(encode_frames(&batch)).await.unwrap();
+    publisher
+        .publish(encode_frames(&frames("a", 1, 25)[20..]))
+        .await
+        .unwrap();
+    config.stop_after_num = 25;
+    let second = processor::run(config, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(second.duplicates, 20);
+    assert_eq!(second.rows_written[0].1, 5);
+    let (_, rows) = read_csv(&first_file);
+    assert_eq!(rows.len(), 20, "the torn line is gone");
+    let repaired = shared::dataset::Manifest::load(&manifest_path).unwrap();
+    assert_eq!(repaired.repaired.torn_lines, 1);
+    assert!(repaired.closed);
+}
