@@ -27,6 +27,14 @@ pub struct Config {
     #[arg(long, env = "FORWARD_QUEUE", default_value = "NEW_PACKETS")]
     pub stream: String,
 
+    /// AMQP exchange the queue is bound to.
+    #[arg(long, env = "FORWARD_EXCHANGE", default_value = "NEW_PACKETS")]
+    pub exchange: String,
+
+    /// AMQP routing key of the binding.
+    #[arg(long, env = "FORWARD_ROUTING_KEY", default_value = "NEW_PACKETS")]
+    pub routing_key: String,
+
     /// Consumer group (Redis Streams); processors in one group share the stream.
     #[arg(long, env = "PROCESSOR_GROUP", default_value = "netpipe-processor")]
     pub group: String,
@@ -166,6 +174,8 @@ impl Config {
     pub fn broker(&self) -> BrokerConfig {
         let mut broker = BrokerConfig::new(&self.broker_url);
         broker.stream = self.stream.clone();
+        broker.exchange = self.exchange.clone();
+        broker.routing_key = self.routing_key.clone();
         broker.group = self.group.clone();
         if let Some(consumer) = &self.consumer {
             broker.consumer = consumer.clone();

@@ -42,22 +42,6 @@ pub fn schema_by_name(name: &str) -> Result<&'static ColumnSchema, String> {
     })
 }
 
-/// Name, version, columns and header line of a column schema, for the dataset writer.
-pub fn schema_info(schema: &ColumnSchema) -> SchemaInfo {
-    let mut header = Vec::new();
-    schema.write_header(&mut header);
-    SchemaInfo {
-        name: schema.name.to_string(),
-        version: schema.version,
-        columns: schema
-            .column_names()
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-        header,
-    }
-}
-
 impl Datasets {
     /// Opens (repairing earlier files) one writer per schema of `config`.
     pub fn open(
@@ -68,7 +52,7 @@ impl Datasets {
         let mut reports = Vec::with_capacity(schemas.len());
         for schema in schemas {
             let (writer, report) =
-                DatasetWriter::open(config.dataset(schema.name), schema_info(schema))?;
+                DatasetWriter::open(config.dataset(schema.name), SchemaInfo::from(*schema))?;
             writers.push(SchemaWriter { schema, writer });
             reports.push(report);
         }

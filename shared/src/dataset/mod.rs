@@ -96,6 +96,24 @@ impl SchemaInfo {
     }
 }
 
+impl From<&crate::schema::ColumnSchema> for SchemaInfo {
+    /// Name, version, columns and the exact header line of a column schema.
+    fn from(schema: &crate::schema::ColumnSchema) -> Self {
+        let mut header = Vec::new();
+        schema.write_header(&mut header);
+        SchemaInfo {
+            name: schema.name.to_string(),
+            version: schema.version,
+            columns: schema
+                .column_names()
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            header,
+        }
+    }
+}
+
 /// Dataset failures. Nothing is committed when one is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {

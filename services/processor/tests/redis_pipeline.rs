@@ -1,0 +1,524 @@
+//! The processor against the real Redis (127.0.0.1:6379): kill -9 and restart while a 100k-frame
+//! stream is consumed, two processors in one group, an unusable DS_DIR, and the original's
+//! messages as kombu envelopes (golden against the recorded CSVs).
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use processor::Config;
+use redis::AsyncCommands;
+use shared::broker::codec::encode_frames;
+use shared::broker::kombu_envelope::encode_kombu_envelope;
+use shared::broker::{BrokerConfig, Publisher};
+use support::{csv_files, frames, read_csv, unique};
+use tokio_util::sync::CancellationToken;
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+
+async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(REDIS)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn publish_frames(stream: &str, agent: &str, boot: u64, count: u64, per_message: usize) {
+    let mut config = BrokerConfig::new(REDIS);
+    config.stream = stream.to_string();
+    config.max_len = None;
+    let publisher = Publisher::connect(&config).await.unwrap();
+    let all = frames(agent, boot, count);
+    for chunk in all.chunks(per_message) {
+        publisher.publish(encode_frames(chunk)).await.unwrap();
+    }
+}
+
+/// (pending entries, entries not yet delivered) of a group.
+async fn group_state(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    group: &str,
+) -> (u64, u64) {
+    let groups: redis::Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(conn)
+        .await
+        .unwrap_or(redis::Value::Nil);
+    let mut pending = u64::MAX;
+    let mut lag = u64::MAX;
+    if let redis::Value::Array(items) = groups {
+        for item in items {
+            let fields: HashMap<String, redis::Value> = match item {
+                redis::Value::Array(kv) => kv
+                    .chunks(2)
+                    .filter_map(|p| match (&p[0], p.get(1)) {
+                        (redis::Value::BulkString(k), Some(v)) => {
+                            Some((String::from_utf8_lossy(k).into_owned(), v.clone()))
+                        }
+                        (redis::Value::SimpleString(k), Some(v)) => Some((k.clone(), v.clone())),
+                        _ => None,
+                    })
+                    .collect(),
+                redis::Value::Map(kv) => kv
+                    .into_iter()
+                    .filter_map(|(k, v)| match k {
+                        redis::Value::BulkString(k) => {
+                            Some((String::from_utf8_lossy(&k).into_owned(), v))
+                        }
+                        redis::Value::SimpleString(k) => Some((k, v)),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => continue,
+            };
+            let name = match fields.get("name") {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                Some(redis::Value::SimpleString(s)) => s.clone(),
+                _ => continue,
+            };
+            if name != group {
+                continue;
+            }
+            if let Some(redis::Value::Int(p)) = fields.get("pending") {
+                pending = *p as u64;
+            }
+            if let Some(redis::Value::Int(l)) = fields.get("lag") {
+                lag = *l as u64;
+            }
+        }
+    }
+    (pending, lag)
+}
+
+async fn wait_until_drained(stream: &str, group: &str, limit: Duration) {
+    let mut conn = redis().await;
+    let started = Instant::now();
+    loop {
+        if group_state(&mut conn, stream, group).await == (0, 0) {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "stream {stream} not drained in {limit:?}: {:?}",
+            group_state(&mut conn, stream, group).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn cleanup(keys: &[&str]) {
+    let mut conn = redis().await;
+    for key in keys {
+        let _: Result<(), _> = conn.del(*key).await;
+    }
+}
+
+/// Every (agent, seq) in the netpipe CSVs of `dir`, with how often it occurs.
+fn seq_counts(dir: &Path) -> BTreeMap<(String, u64), u32> {
+    let mut counts = BTreeMap::new();
+    for file in csv_files(dir, "netdata") {
+        let (header, rows) = read_csv(&file);
+        assert_eq!(header[1], "agent");
+        assert_eq!(header[2], "seq");
+        for row in rows {
+            *counts
+                .entry((row[1].clone(), row[2].parse::<u64>().unwrap()))
+                .or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn spawn_binary(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_processor"))
+        .args(args)
+        .env_remove("FORWARD_BROKER_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("processor did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_then_restart_writes_each_packet_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = unique("proc-crash");
+    let group = format!("{stream}-g");
+    let dead = format!("{stream}-dead");
+    const TOTAL: u64 = 100_000;
+    publish_frames(&stream, "crash-agent", 5_000, TOTAL, 250).await;
+    let ds_dir = dir.path().to_str().unwrap().to_string();
+    let args = [
+        "--broker-url",
+        REDIS,
+        "--stream",
+        &stream,
+        "--group",
+        &group,
+        "--consumer",
+        "c1",
+        "--dead-letter",
+        &dead,
+        "--ds-dir",
+        &ds_dir,
+        "--save-after-num",
+        "2000",
+        "--commit-interval-ms",
+        "200",
+        "--ops-addr",
+        "",
+    ];
+    for round in 0..4 {
+        let mut child = spawn_binary(&args);
+        let wait_ms = 300 + rand::random::<u64>() % 1200;
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "round {round} was killed");
+    }
+    let mut child = spawn_binary(&args);
+    wait_until_drained(&stream, &group, Duration::from_secs(240)).await;
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "SIGTERM: flush, ack, exit 0");
+
+    let counts = seq_counts(dir.path());
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(twice.is_empty(), "written more than once: {twice:?}");
+    assert_eq!(counts.len() as u64, TOTAL, "every packet present");
+    assert_eq!(counts.keys().next().unwrap().1, 5_000);
+    assert_eq!(counts.keys().last().unwrap().1, 5_000 + TOTAL - 1);
+    // The manifests say the same, and the last one knows of no gap.
+    let manifests = shared::dataset::Manifest::scan(dir.path()).unwrap();
+    let rows: u64 = manifests.iter().map(|(_, m)| m.rows).sum();
+    assert_eq!(rows, TOTAL);
+    assert!(manifests.iter().all(|(_, m)| m.closed));
+    let files_with_rows = manifests.iter().filter(|(_, m)| m.rows > 0).count();
+    assert!(
+        files_with_rows >= 2,
+        "the killed runs had written rows before being killed ({files_with_rows} files)"
+    );
+    let latest = manifests.iter().max_by_key(|(_, m)| m.file_index).unwrap();
+    assert_eq!(latest.1.loss.missing_seq, 0);
+    cleanup(&[&stream, &dead]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processors_in_one_group_write_each_packet_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = unique("proc-two");
+    let group = format!("{stream}-g");
+    let dead = format!("{stream}-dead");
+    publish_frames(&stream, "a1", 100, 6_000, 50).await;
+    publish_frames(&stream, "a2", 7, 4_000, 50).await;
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    for id in ["p1", "p2"] {
+        let mut config = Config::new(REDIS, dir.path());
+        config.stream = stream.clone();
+        config.group = group.clone();
+        config.consumer = Some(format!("{stream}-{id}"));
+        config.dead_letter = dead.clone();
+        config.instance_id = Some(id.to_string());
+        config.save_after_num = 500;
+        config.prefetch = 4;
+        tasks.push(tokio::spawn(processor::run(config, shutdown.clone())));
+    }
+    wait_until_drained(&stream, &group, Duration::from_secs(120)).await;
+    shutdown.cancel();
+    let mut per_instance = Vec::new();
+    for task in tasks {
+        let summary = task.await.unwrap().unwrap();
+        per_instance.push(summary.rows_written[0].1);
+    }
+    assert!(
+        per_instance.iter().all(|&n| n > 0),
+        "both consumed: {per_instance:?}"
+    );
+    assert_eq!(per_instance.iter().sum::<u64>(), 10_000);
+    let counts = seq_counts(dir.path());
+    assert_eq!(counts.len(), 10_000);
+    assert!(counts.values().all(|&n| n == 1));
+    assert_eq!(csv_files(dir.path(), "netdata").len(), 2, "one file each");
+    assert!(
+        csv_files(dir.path(), "netdata")
+            .iter()
+            .any(|p| p.to_str().unwrap().ends_with("-p1.csv"))
+    );
+    cleanup(&[&stream, &dead]).await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn http_status(url: &str) -> Option<(u16, String)> {
+    let response = reqwest::get(url).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.unwrap_or_default()))
+}
+
+async fn wait_status(url: &str, want: u16, limit: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some((status, body)) = http_status(url).await
+            && status == want
+        {
+            return body;
+        }
+        assert!(started.elapsed() < limit, "{url} never answered {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn pending_count(stream: &str, group: &str) -> u64 {
+    let mut conn = redis().await;
+    let reply: redis::Value = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    match reply {
+        redis::Value::Array(items) => match items.first() {
+            Some(redis::Value::Int(n)) => *n as u64,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_ds_dir_is_not_ready_and_acknowledges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = unique("proc-unwritable");
+    let group = format!("{stream}-g");
+    let dead = format!("{stream}-dead");
+    let port = free_port();
+    let ops = format!("127.0.0.1:{port}");
+    let ds_dir = dir.path().join("ds");
+    let ds = ds_dir.to_str().unwrap().to_string();
+    let args = [
+        "--broker-url",
+        REDIS,
+        "--stream",
+        &stream,
+        "--group",
+        &group,
+        "--consumer",
+        "c1",
+        "--dead-letter",
+        &dead,
+        "--ds-dir",
+        &ds,
+        "--save-after-num",
+        "10",
+        "--commit-interval-ms",
+        "200",
+        "--ops-addr",
+        &ops,
+    ];
+    let mut child = spawn_binary(&args);
+    let ready = format!("http://{ops}/ready");
+    wait_status(&ready, 200, Duration::from_secs(30)).await;
+    // The directory goes away under the running processor: the next commit cannot replace its
+    // manifest, so nothing may be acknowledged.
+    std::fs::remove_dir_all(&ds_dir).unwrap();
+    publish_frames(&stream, "a", 1, 100, 10).await;
+    let body = wait_status(&ready, 503, Duration::from_secs(30)).await;
+    assert!(body.contains("dataset"), "{body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut conn = redis().await;
+    let (pending, undelivered) = group_state(&mut conn, &stream, &group).await;
+    assert!(pending >= 1, "the failed batch is held unacknowledged");
+    assert_eq!(pending + undelivered, 10, "nothing acknowledged");
+    let metrics = http_status(&format!("http://{ops}/metrics"))
+        .await
+        .unwrap()
+        .1;
+    assert!(
+        metrics.contains("processor_commit_failures_total"),
+        "{metrics}"
+    );
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a failed final commit is an error exit"
+    );
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("/ds/"), "names the path: {stderr}");
+    assert_eq!(pending_count(&stream, &group).await, pending);
+
+    // Unusable from the start (a path below a regular file): not ready, nothing consumed.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let bad = blocker.join("sub");
+    let bad = bad.to_str().unwrap().to_string();
+    let port = free_port();
+    let ops = format!("127.0.0.1:{port}");
+    let args = [
+        "--broker-url",
+        REDIS,
+        "--stream",
+        &stream,
+        "--group",
+        &group,
+        "--consumer",
+        "c2",
+        "--dead-letter",
+        &dead,
+        "--ds-dir",
+        &bad,
+        "--ops-addr",
+        &ops,
+    ];
+    let mut child = spawn_binary(&args);
+    let body = wait_status(&format!("http://{ops}/ready"), 503, Duration::from_secs(30)).await;
+    assert!(body.contains("file/sub"), "{body}");
+    sigterm(&child);
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(30)).code(),
+        Some(1)
+    );
+    assert_eq!(
+        group_state(&mut conn, &stream, &group).await,
+        (pending, undelivered),
+        "nothing taken, nothing acknowledged"
+    );
+    cleanup(&[&stream, &dead]).await;
+}
+
+fn same_cell(ours: &str, recorded: &str) -> bool {
+    ours == recorded
+        || matches!((ours.parse::<f64>(), recorded.parse::<f64>()), (Ok(a), Ok(b)) if a == b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn original_messages_on_a_kombu_list_give_the_recorded_csv() {
+    let Some(data) = shared::paths::shared_data_or_skip("kombu golden") else {
+        return;
+    };
+    for (archive, recorded) in [
+        (
+            "django/packets-netdata-2018-01-28-23-06-05.json",
+            "django/netdata-2018-01-28-23-06-05.csv",
+        ),
+        (
+            "flask-restplus/packets-netdata-2018-01-29-11-30-02.json",
+            "flask-restplus/netdata-2018-01-29-11-30-02.csv",
+        ),
+    ] {
+        let base = data.join("original-datasets");
+        let text = std::fs::read_to_string(base.join(archive)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let packets = json["packets"].as_array().unwrap();
+        let queue = unique("proc-kombu");
+        // db 15 as the original; one LPUSH per message, as kombu producers do.
+        let mut conn15 = redis::Client::open(format!("{REDIS}/15"))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        for (i, packet) in packets.iter().enumerate() {
+            // The archive adds id/received; the wire message had data, created, source only.
+            let body = serde_json::json!({
+                "data": packet["data"],
+                "created": packet["created"],
+                "source": packet["source"],
+            });
+            let element = encode_kombu_envelope(
+                body.to_string().as_bytes(),
+                &queue,
+                &queue,
+                &format!("tag-{i}"),
+            );
+            let _: () = conn15.lpush(&queue, element).await.unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new("kombu+redis://127.0.0.1:6379", dir.path());
+        config.stream = queue.clone();
+        config.dead_letter = format!("{queue}.dead");
+        config.schemas = vec!["antinex-v1".into()];
+        config.save_after_num = 100;
+        config.stop_after_num = packets.len() as i64;
+        let summary = processor::run(config, CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(summary.rows_written[0].1, packets.len() as u64);
+
+        let (ours_header, ours_rows) = read_csv(&csv_files(dir.path(), "netdata")[0]);
+        let (rec_header, rec_rows) = read_csv(&base.join(recorded));
+        assert_eq!(ours_rows.len(), rec_rows.len(), "{recorded}");
+        let index: HashMap<&str, usize> = ours_header
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let mut compared = 0usize;
+        for (i, (ours, rec)) in ours_rows.iter().zip(&rec_rows).enumerate() {
+            for (name, recorded_cell) in rec_header.iter().zip(rec) {
+                let j = index[name.as_str()];
+                assert!(
+                    same_cell(&ours[j], recorded_cell),
+                    "{recorded} row {i} {name}: ours {:?} recorded {recorded_cell:?}",
+                    ours[j]
+                );
+                compared += 1;
+            }
+            for (j, name) in ours_header.iter().enumerate() {
+                if !rec_header.contains(name) {
+                    assert!(
+                        ours[j].is_empty(),
+                        "{recorded} row {i} {name}: {:?}",
+                        ours[j]
+                    );
+                }
+            }
+        }
+        assert!(compared > 10_000);
+        let _: Result<(), _> = conn15.del(&queue).await;
+    }
+}
