@@ -8,7 +8,12 @@ use std::path::Path;
 use clap::CommandFactory;
 
 /// Variables read outside clap (tracing, OpenTelemetry).
-const GENERIC: &[&str] = &["RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"];
+const GENERIC: &[&str] = &[
+    "RUST_LOG",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+];
 
 fn env_names(command: clap::Command) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = command
@@ -25,8 +30,17 @@ fn known() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("capture-agent", env_names(capture_agent::Config::command())),
         ("processor", env_names(processor::Config::command())),
         ("publisher", env_names(publisher::Config::command())),
-        ("dataset-builder", env_names(dataset_builder::Config::command())),
-        ("antinex-standin", BTreeSet::from(["STANDIN_LISTEN".to_string(), "DJANGO_SECRET_KEY".to_string()])),
+        (
+            "dataset-builder",
+            env_names(dataset_builder::Config::command()),
+        ),
+        (
+            "antinex-standin",
+            BTreeSet::from([
+                "STANDIN_LISTEN".to_string(),
+                "DJANGO_SECRET_KEY".to_string(),
+            ]),
+        ),
     ])
 }
 
@@ -59,10 +73,18 @@ fn compose_env() -> Vec<(String, String)> {
 fn compose_sets_only_variables_its_services_read() {
     let known = known();
     let pairs = compose_env();
-    assert!(pairs.len() > 10, "parsed too little of compose.yml: {pairs:?}");
+    assert!(
+        pairs.len() > 10,
+        "parsed too little of compose.yml: {pairs:?}"
+    );
     for (service, key) in pairs {
-        let Some(names) = known.get(service.as_str()) else { continue };
-        assert!(names.contains(&key), "compose.yml: service {service} sets {key}, which it does not read");
+        let Some(names) = known.get(service.as_str()) else {
+            continue;
+        };
+        assert!(
+            names.contains(&key),
+            "compose.yml: service {service} sets {key}, which it does not read"
+        );
     }
 }
 
@@ -85,26 +107,41 @@ fn kubernetes_manifests_set_only_variables_their_services_read() {
                 } else if !line.starts_with(' ') {
                     in_data = false;
                 } else if in_data && let Some((key, _)) = line.trim().split_once(':') {
-                    assert!(all.contains(&key.to_string()), "{file}: {key} is read by no service");
+                    assert!(
+                        all.contains(&key.to_string()),
+                        "{file}: {key} is read by no service"
+                    );
                     checked += 1;
                 }
             }
             continue;
         }
-        let Some(service) = text.split("/usr/local/bin/").nth(1).and_then(|rest| rest.split('"').next()) else {
+        let Some(service) = text
+            .split("/usr/local/bin/")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
             continue;
         };
-        let names = known.get(service).unwrap_or_else(|| panic!("{file}: unknown service {service}"));
+        let names = known
+            .get(service)
+            .unwrap_or_else(|| panic!("{file}: unknown service {service}"));
         for line in text.lines() {
             let trimmed = line.trim().trim_start_matches("- ").trim_start_matches('{');
             if let Some(rest) = trimmed.strip_prefix("name: ") {
                 let key = rest.split([',', '}', ' ']).next().unwrap_or_default();
                 if key.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !key.is_empty() {
-                    assert!(names.contains(key), "{file}: {service} gets {key}, which it does not read");
+                    assert!(
+                        names.contains(key),
+                        "{file}: {service} gets {key}, which it does not read"
+                    );
                     checked += 1;
                 }
             }
         }
     }
-    assert!(checked > 10, "parsed too little of deploy/k8s ({checked} variables)");
+    assert!(
+        checked > 10,
+        "parsed too little of deploy/k8s ({checked} variables)"
+    );
 }

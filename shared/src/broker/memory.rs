@@ -16,9 +16,21 @@ type DeadLetters = Arc<Mutex<Vec<(Vec<u8>, String)>>>;
 type SharedReceiver = Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>;
 
 struct Channel {
-    sender: mpsc::Sender<Vec<u8>>,
+    /// The registry's own sender; `None` once the channel is closed.
+    sender: Option<mpsc::Sender<Vec<u8>>>,
     receiver: SharedReceiver,
     dead: DeadLetters,
+}
+
+impl Channel {
+    fn open(capacity: usize) -> Self {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        Channel {
+            sender: Some(sender),
+            receiver: Arc::new(AsyncMutex::new(receiver)),
+            dead: Arc::default(),
+        }
+    }
 }
 
 /// Process-wide registry: the same name joins the same channel.
@@ -27,30 +39,38 @@ fn registry() -> &'static Mutex<HashMap<String, Channel>> {
     REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-fn channel(name: &str, capacity: usize) -> (mpsc::Sender<Vec<u8>>, SharedReceiver, DeadLetters) {
+/// A publisher's end. Publishing to a name whose channel was closed starts a new channel.
+fn publisher_end(name: &str, capacity: usize) -> mpsc::Sender<Vec<u8>> {
     let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
-    let entry = map.entry(name.to_string()).or_insert_with(|| {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
-        Channel {
-            sender,
-            receiver: Arc::new(AsyncMutex::new(receiver)),
-            dead: Arc::default(),
+    let entry = map
+        .entry(name.to_string())
+        .or_insert_with(|| Channel::open(capacity));
+    match &entry.sender {
+        Some(sender) => sender.clone(),
+        None => {
+            *entry = Channel::open(capacity);
+            entry.sender.clone().unwrap_or_else(|| mpsc::channel(1).0)
         }
-    });
-    (
-        entry.sender.clone(),
-        entry.receiver.clone(),
-        entry.dead.clone(),
-    )
+    }
 }
 
-/// Removes a channel from the registry so a later run with the same name starts empty.
-/// Existing handles keep working until dropped.
+/// A consumer's end. A consumer that joins after the channel was closed still drains it and
+/// then sees `Closed`, so a late start cannot wait forever on a channel nobody will fill.
+fn consumer_end(name: &str, capacity: usize) -> (SharedReceiver, DeadLetters) {
+    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    let entry = map
+        .entry(name.to_string())
+        .or_insert_with(|| Channel::open(capacity));
+    (entry.receiver.clone(), entry.dead.clone())
+}
+
+/// Closes a channel: once every publisher handle is dropped and the queue is drained, its
+/// consumers get `BrokerError::Closed`. A later publisher with the same name starts a new one.
 pub fn forget(name: &str) {
-    registry()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(name);
+    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(entry) = map.get_mut(name) {
+        entry.sender = None;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -62,7 +82,7 @@ pub struct MemoryPublisher {
 
 impl MemoryPublisher {
     pub fn connect(name: &str, capacity: usize) -> Self {
-        let (sender, _, _) = channel(name, capacity);
+        let sender = publisher_end(name, capacity);
         MemoryPublisher {
             name: name.to_string(),
             sender,
@@ -116,7 +136,7 @@ impl std::fmt::Debug for MemoryConsumer {
 
 impl MemoryConsumer {
     pub fn connect(name: &str, config: &BrokerConfig) -> Self {
-        let (_, receiver, dead) = channel(name, config.memory_capacity);
+        let (receiver, dead) = consumer_end(name, config.memory_capacity);
         MemoryConsumer {
             name: name.to_string(),
             receiver,
@@ -211,5 +231,35 @@ mod tests {
             consumer.receive(10).await,
             Err(BrokerError::Closed { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod late_consumer_tests {
+    use super::*;
+    use crate::broker::{Consumer, Publisher};
+
+    /// The embedded pipeline may finish publishing before its consumer has connected.
+    #[tokio::test]
+    async fn a_consumer_joining_after_close_drains_then_sees_closed() {
+        let mut config = BrokerConfig::new("memory://memory-test-late-consumer");
+        config.block = std::time::Duration::from_millis(50);
+        let publisher = Publisher::connect(&config).await.unwrap();
+        publisher.publish(b"only".to_vec()).await.unwrap();
+        drop(publisher);
+        forget("memory-test-late-consumer");
+        let mut consumer = Consumer::connect(&config).await.unwrap();
+        let got = consumer.receive(10).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, b"only");
+        assert!(matches!(
+            consumer.receive(10).await,
+            Err(BrokerError::Closed { .. })
+        ));
+        // The name can be used again: a new publisher starts a fresh channel.
+        let again = Publisher::connect(&config).await.unwrap();
+        again.publish(b"new".to_vec()).await.unwrap();
+        let mut fresh = Consumer::connect(&config).await.unwrap();
+        assert_eq!(fresh.receive(10).await.unwrap()[0].body, b"new");
     }
 }
