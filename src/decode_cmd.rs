@@ -67,7 +67,6 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     let mut file = CaptureFile::open(&args.read)?;
     let options = DecodeOptions {
         payload_bytes: args.payload_bytes,
-        ..DecodeOptions::default()
     };
     let mut meta = FrameMeta {
         agent: Arc::from(args.agent.as_str()),

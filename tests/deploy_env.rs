@@ -60,10 +60,11 @@ fn compose_env() -> Vec<(String, String)> {
             in_env = false;
         } else if indent == 4 {
             in_env = trimmed == "environment:";
-        } else if indent == 6 && in_env {
-            if let Some((key, _)) = trimmed.split_once(':') {
-                pairs.push((service.clone(), key.to_string()));
-            }
+        } else if indent == 6
+            && in_env
+            && let Some((key, _)) = trimmed.split_once(':')
+        {
+            pairs.push((service.clone(), key.to_string()));
         }
     }
     pairs

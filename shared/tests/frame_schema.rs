@@ -4,6 +4,9 @@
 
 use std::path::PathBuf;
 
+/// A named way to break a valid frame document.
+type Mutation = Box<dyn Fn(&mut Value)>;
+
 use boon::{Compiler, Draft, SchemaIndex, Schemas};
 use serde_json::{Value, json};
 use shared::schema::samples;
@@ -49,7 +52,7 @@ fn hand_built_frames_validate() {
 fn broken_documents_fail() {
     let (schemas, index) = compiled();
     let good = serde_json::to_value(samples::every_field()).unwrap();
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "missing seq",
             Box::new(|d| {
