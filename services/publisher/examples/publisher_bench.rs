@@ -70,7 +70,7 @@ async fn main() {
     let in_flight: usize = arg("--in-flight", "4").parse().unwrap_or(4);
     let per_message: u64 = arg("--rows-per-message", "100").parse().unwrap_or(100);
 
-    let mut columns: Vec<String> = publisher::template::FULL_DJANGO_FEATURES
+    let mut columns: Vec<String> = publisher::template::full_django_features()
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -1,76 +1,13 @@
 //! The built-in `POST /ml/` template: the Full-Django prediction request of the contract
 //! (docs/publisher.md), written out here rather than copied, without its example rows.
 
-/// The 67 input columns of the pre-trained Full-Django model, in the template's order.
-pub const FULL_DJANGO_FEATURES: [&str; 67] = [
-    "idx",
-    "arp_hwlen",
-    "arp_hwtype",
-    "arp_id",
-    "arp_op",
-    "arp_plen",
-    "arp_ptype",
-    "dns_default_aa",
-    "dns_default_ad",
-    "dns_default_an",
-    "dns_default_ancount",
-    "dns_default_ar",
-    "dns_default_arcount",
-    "dns_default_cd",
-    "dns_default_id",
-    "dns_default_length",
-    "dns_default_ns",
-    "dns_default_nscount",
-    "dns_default_opcode",
-    "dns_default_qd",
-    "dns_default_qdcount",
-    "dns_default_qr",
-    "dns_default_ra",
-    "dns_default_rcode",
-    "dns_default_rd",
-    "dns_default_tc",
-    "dns_default_z",
-    "dns_id",
-    "eth_id",
-    "eth_type",
-    "icmp_addr_mask",
-    "icmp_code",
-    "icmp_gw",
-    "icmp_id",
-    "icmp_ptr",
-    "icmp_seq",
-    "icmp_ts_ori",
-    "icmp_ts_rx",
-    "icmp_ts_tx",
-    "icmp_type",
-    "icmp_unused",
-    "ip_id",
-    "ip_ihl",
-    "ip_len",
-    "ip_tos",
-    "ip_version",
-    "ipv6_fl",
-    "ipv6_hlim",
-    "ipv6_nh",
-    "ipv6_plen",
-    "ipv6_tc",
-    "ipv6_version",
-    "ipvsix_id",
-    "pad_id",
-    "tcp_dport",
-    "tcp_fields_options.MSS",
-    "tcp_fields_options.NOP",
-    "tcp_fields_options.SAckOK",
-    "tcp_fields_options.Timestamp",
-    "tcp_fields_options.WScale",
-    "tcp_id",
-    "tcp_seq",
-    "tcp_sport",
-    "udp_dport",
-    "udp_id",
-    "udp_len",
-    "udp_sport",
-];
+/// The 67 input columns of the pre-trained Full-Django model, in the template's order: the
+/// original `ANTINEX_FEATURES_TO_PROCESS`, kept once in `shared::schema::antinex`.
+pub fn full_django_features() -> Vec<&'static str> {
+    shared::schema::antinex::ANTINEX_FEATURES_TO_PROCESS
+        .split(',')
+        .collect()
+}
 
 /// The default template as a JSON value.
 pub fn default_template() -> serde_json::Value {
@@ -79,7 +16,7 @@ pub fn default_template() -> serde_json::Value {
         "predict_rows": [],
         "ml_type": "classification",
         "predict_feature": "label_value",
-        "features_to_process": FULL_DJANGO_FEATURES.as_slice(),
+        "features_to_process": full_django_features(),
         "ignore_features": [],
         "sort_values": [],
         "seed": 42,
