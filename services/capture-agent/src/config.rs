@@ -128,6 +128,11 @@ pub struct Config {
     #[arg(long, env = "CAP_BATCH_DELAY_MS", default_value_t = 20)]
     pub batch_delay_ms: u64,
 
+    /// Batches encoded and published concurrently (each one a message, or one per packet for
+    /// kombu); more overlaps JSON encoding with broker round trips.
+    #[arg(long, env = "CAP_MAX_IN_FLIGHT", default_value_t = 4)]
+    pub max_in_flight: usize,
+
     /// Frames the bounded buffer between capture and broker holds.
     #[arg(long, env = "CAP_BUFFER_FRAMES", default_value_t = 100_000)]
     pub buffer_frames: usize,

@@ -175,6 +175,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         encoding: publish::Encoding::for_url(&config.broker_url, &agent_id_text),
         broker: config.broker(),
         batch_size: config.batch_size,
+        max_in_flight: config.max_in_flight,
         batch_delay: config.batch_delay(),
         metrics: metrics.clone(),
         readiness: readiness.clone(),
@@ -210,9 +211,9 @@ fn validate(config: &Config) -> Result<(), AgentError> {
             "--speed must be a positive number, not {speed}"
         )));
     }
-    if config.batch_size == 0 || config.buffer_frames == 0 {
+    if config.batch_size == 0 || config.buffer_frames == 0 || config.max_in_flight == 0 {
         return Err(AgentError::Config(
-            "--batch-size and --buffer-frames must be at least 1".into(),
+            "--batch-size, --buffer-frames and --max-in-flight must be at least 1".into(),
         ));
     }
     // Syntax of the URL (host, port, scheme) before anything is opened.

@@ -1,7 +1,14 @@
-//! The publisher task: takes frames from the bounded buffer in batches, encodes each batch as
-//! one message and publishes it, reconnecting with exponential backoff while the broker is
-//! down. It stops once the capture side has closed the buffer and everything is published (or,
-//! after shutdown, once the grace period is over; what is left is counted as dropped).
+//! The publisher task: takes frames from the bounded buffer in batches and hands each batch to
+//! a task that encodes it and publishes it, with up to `max_in_flight` such tasks at once (the
+//! broker's `Publisher` is a cheap clone that accepts concurrent publishes, and encoding one
+//! batch overlaps with the broker round trip of another). The tasks share one connection and
+//! reconnect with exponential backoff while the broker is down; a failed publish is retried, so
+//! every frame is counted exactly once: published, rejected, or (after the shutdown grace
+//! period) dropped. The task stops once the capture side has closed the buffer and every batch
+//! in flight has finished.
+//!
+//! Batches may reach the broker out of order; consumers must not rely on order across messages
+//! (the processor deduplicates by (agent, seq) and tracks gaps as ranges, so it does not).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +17,8 @@ use shared::broker::codec::encode_frames;
 use shared::broker::{BrokerConfig, BrokerError, Publisher};
 use shared::frame::Frame;
 use shared::ops::Readiness;
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -64,6 +72,8 @@ pub struct PublishTask {
     pub encoding: Encoding,
     pub broker: BrokerConfig,
     pub batch_size: usize,
+    /// Batches being encoded or published at once (at least 1).
+    pub max_in_flight: usize,
     pub batch_delay: Duration,
     pub metrics: Arc<AgentMetrics>,
     pub readiness: Readiness,
@@ -72,7 +82,7 @@ pub struct PublishTask {
     pub max_backoff: Duration,
 }
 
-/// Why a batch could not be delivered.
+/// Why a message could not be delivered.
 enum Undelivered {
     /// Refused by the broker (not retryable); the batch is dropped and counted.
     Rejected,
@@ -80,31 +90,87 @@ enum Undelivered {
     GaveUp,
 }
 
+/// How a batch task ended (its frames are already counted either way).
+enum Outcome {
+    Delivered,
+    /// The shutdown grace period ended first; the rest of the buffer is lost too.
+    GaveUp,
+}
+
 struct Connection {
     publisher: Option<Publisher>,
+    /// Bumped on every new connection, so a failure seen on an old one does not tear down a
+    /// fresh one (several batches may fail on the same outage).
+    generation: u64,
     backoff: Duration,
     next_attempt: Instant,
 }
 
+/// What the batch tasks share.
+struct Delivery {
+    connection: Mutex<Connection>,
+    /// Set once, when the first task sees the shutdown; every task gives up at the same time.
+    grace_deadline: std::sync::OnceLock<Instant>,
+    encoding: Encoding,
+    broker: BrokerConfig,
+    metrics: Arc<AgentMetrics>,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+    shutdown_grace: Duration,
+    max_backoff: Duration,
+}
+
 impl PublishTask {
     pub async fn run(mut self) {
-        let mut connection = Connection {
-            publisher: self.connected.take(),
-            backoff: FIRST_BACKOFF,
-            next_attempt: Instant::now(),
-        };
-        if connection.publisher.is_some() {
-            self.mark_up(&mut connection);
-        } else {
-            self.try_connect(&mut connection).await;
+        let delivery = Arc::new(Delivery {
+            connection: Mutex::new(Connection {
+                publisher: self.connected.take(),
+                generation: 0,
+                backoff: FIRST_BACKOFF,
+                next_attempt: Instant::now(),
+            }),
+            grace_deadline: std::sync::OnceLock::new(),
+            encoding: self.encoding.clone(),
+            broker: self.broker.clone(),
+            metrics: self.metrics.clone(),
+            readiness: self.readiness.clone(),
+            shutdown: self.shutdown.clone(),
+            shutdown_grace: self.shutdown_grace,
+            max_backoff: self.max_backoff,
+        });
+        {
+            let mut connection = delivery.connection.lock().await;
+            if connection.publisher.is_some() {
+                delivery.mark_up(&mut connection);
+            } else {
+                delivery.try_connect(&mut connection).await;
+            }
         }
         let batch_size = self.batch_size.max(1);
-        let mut batch: Vec<Frame> = Vec::with_capacity(batch_size);
-        loop {
+        let max_in_flight = self.max_in_flight.max(1);
+        let mut in_flight: JoinSet<Outcome> = JoinSet::new();
+        let mut gave_up = false;
+        while !gave_up {
+            while in_flight.len() >= max_in_flight {
+                if let Some(joined) = in_flight.join_next().await {
+                    gave_up |= finished(joined);
+                }
+            }
+            if gave_up {
+                break;
+            }
+            let mut batch: Vec<Frame> = Vec::with_capacity(batch_size);
+            // recv_many is cancel safe: when another branch wins, nothing was taken.
             let received = tokio::select! {
                 n = self.rx.recv_many(&mut batch, batch_size) => n,
+                Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    gave_up |= finished(joined);
+                    continue;
+                }
                 () = tokio::time::sleep(IDLE_CHECK) => {
-                    self.check_idle(&mut connection).await;
+                    if in_flight.is_empty() {
+                        delivery.check_idle().await;
+                    }
                     continue;
                 }
             };
@@ -115,34 +181,14 @@ impl PublishTask {
             self.metrics
                 .buffered_frames
                 .set(i64::try_from(self.rx.len()).unwrap_or(i64::MAX));
-            let messages: Vec<(u64, Vec<u8>)> = match &self.encoding {
-                Encoding::FrameBatch => vec![(batch.len() as u64, encode_frames(&batch))],
-                Encoding::LegacyPerPacket { source } => batch
-                    .iter()
-                    .map(|frame| (1, legacy_body(frame, source)))
-                    .collect(),
-            };
-            batch.clear();
-            let mut messages = messages.into_iter();
-            while let Some((frames, body)) = messages.next() {
-                match self.deliver(&mut connection, body).await {
-                    Ok(()) => {
-                        self.metrics.frames_published.inc_by(frames);
-                        self.metrics.batches_published.inc();
-                    }
-                    Err(Undelivered::Rejected) => {
-                        self.metrics
-                            .packets_dropped
-                            .with_label_values(&[drop_reason::BROKER_REJECTED])
-                            .inc_by(frames);
-                    }
-                    Err(Undelivered::GaveUp) => {
-                        let left: u64 = frames + messages.map(|(n, _)| n).sum::<u64>();
-                        self.give_up(left);
-                        return;
-                    }
-                }
-            }
+            let delivery = delivery.clone();
+            in_flight.spawn(async move { delivery.publish_batch(batch).await });
+        }
+        while let Some(joined) = in_flight.join_next().await {
+            gave_up |= finished(joined);
+        }
+        if gave_up {
+            self.give_up();
         }
         self.metrics.buffered_frames.set(0);
     }
@@ -162,37 +208,106 @@ impl PublishTask {
         }
     }
 
+    /// Shutdown grace is over: count everything still buffered (batches in flight counted
+    /// their own frames).
+    fn give_up(&mut self) {
+        self.rx.close();
+        let mut left = 0u64;
+        while self.rx.try_recv().is_ok() {
+            left += 1;
+        }
+        self.metrics
+            .packets_dropped
+            .with_label_values(&[drop_reason::SHUTDOWN])
+            .inc_by(left);
+        tracing::error!(
+            frames = left,
+            "broker still unreachable at the end of the shutdown grace period; buffered frames lost"
+        );
+    }
+}
+
+/// True when the batch task gave up (shutdown grace over).
+fn finished(joined: Result<Outcome, JoinError>) -> bool {
+    match joined {
+        Ok(Outcome::Delivered) => false,
+        Ok(Outcome::GaveUp) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "a publish task failed");
+            false
+        }
+    }
+}
+
+impl Delivery {
+    /// Encodes one batch and publishes it, retrying while the broker is unreachable; counts
+    /// every frame of it exactly once.
+    async fn publish_batch(&self, batch: Vec<Frame>) -> Outcome {
+        let messages: Vec<(u64, Vec<u8>)> = match &self.encoding {
+            Encoding::FrameBatch => vec![(batch.len() as u64, encode_frames(&batch))],
+            Encoding::LegacyPerPacket { source } => batch
+                .iter()
+                .map(|frame| (1, legacy_body(frame, source)))
+                .collect(),
+        };
+        drop(batch);
+        let mut messages = messages.into_iter();
+        while let Some((frames, body)) = messages.next() {
+            match self.deliver(body).await {
+                Ok(()) => {
+                    self.metrics.frames_published.inc_by(frames);
+                    self.metrics.batches_published.inc();
+                }
+                Err(Undelivered::Rejected) => {
+                    self.metrics
+                        .packets_dropped
+                        .with_label_values(&[drop_reason::BROKER_REJECTED])
+                        .inc_by(frames);
+                }
+                Err(Undelivered::GaveUp) => {
+                    let left: u64 = frames + messages.map(|(n, _)| n).sum::<u64>();
+                    self.metrics
+                        .packets_dropped
+                        .with_label_values(&[drop_reason::SHUTDOWN])
+                        .inc_by(left);
+                    tracing::error!(
+                        frames = left,
+                        "broker still unreachable at the end of the shutdown grace period; batch lost"
+                    );
+                    return Outcome::GaveUp;
+                }
+            }
+        }
+        Outcome::Delivered
+    }
+
     /// Publishes one message, retrying while the broker is unreachable.
-    async fn deliver(&self, connection: &mut Connection, body: Vec<u8>) -> Result<(), Undelivered> {
-        let mut grace_deadline: Option<Instant> = None;
+    async fn deliver(&self, body: Vec<u8>) -> Result<(), Undelivered> {
         loop {
             if self.shutdown.is_cancelled() {
-                let deadline = *grace_deadline.get_or_insert(Instant::now() + self.shutdown_grace);
+                let deadline = *self
+                    .grace_deadline
+                    .get_or_init(|| Instant::now() + self.shutdown_grace);
                 if Instant::now() >= deadline {
                     return Err(Undelivered::GaveUp);
                 }
             }
-            if connection.publisher.is_none() {
-                tokio::select! {
-                    () = tokio::time::sleep_until(connection.next_attempt) => {}
-                    () = self.shutdown.cancelled(), if grace_deadline.is_none() => continue,
-                }
-                self.try_connect(connection).await;
-                continue;
-            }
-            let Some(publisher) = connection.publisher.clone() else {
+            let Some((publisher, generation)) = self.current_publisher().await else {
                 continue;
             };
             let attempt =
                 tokio::time::timeout(OPERATION_TIMEOUT, publisher.publish(body.clone())).await;
             match attempt {
                 Ok(Ok(())) => {
-                    self.mark_up(connection);
+                    let mut connection = self.connection.lock().await;
+                    if connection.generation == generation && connection.publisher.is_some() {
+                        self.mark_up(&mut connection);
+                    }
                     return Ok(());
                 }
                 Ok(Err(e)) if e.is_retryable() => {
                     self.count_failure(&e);
-                    self.mark_down(connection, &e.to_string());
+                    self.mark_down_if_current(generation, &e.to_string()).await;
                 }
                 Ok(Err(e)) => {
                     self.count_failure(&e);
@@ -205,9 +320,40 @@ impl PublishTask {
                         .publish_failures
                         .with_label_values(&[publish_failure::TIMEOUT])
                         .inc();
-                    self.mark_down(connection, "publish timed out");
+                    self.mark_down_if_current(generation, "publish timed out")
+                        .await;
                 }
             }
+        }
+    }
+
+    /// The connected publisher; otherwise one connection attempt when the backoff allows it
+    /// (one task at a time: the others wait on the lock and then reuse its connection), or a
+    /// wait until it does (cut short by the shutdown, so the grace period starts).
+    async fn current_publisher(&self) -> Option<(Publisher, u64)> {
+        let next_attempt = {
+            let mut connection = self.connection.lock().await;
+            if let Some(publisher) = &connection.publisher {
+                return Some((publisher.clone(), connection.generation));
+            }
+            if Instant::now() >= connection.next_attempt {
+                self.try_connect(&mut connection).await;
+                let generation = connection.generation;
+                return connection.publisher.clone().map(|p| (p, generation));
+            }
+            connection.next_attempt
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(next_attempt) => {}
+            () = self.shutdown.cancelled(), if !self.shutdown.is_cancelled() => {}
+        }
+        None
+    }
+
+    async fn mark_down_if_current(&self, generation: u64, why: &str) {
+        let mut connection = self.connection.lock().await;
+        if connection.generation == generation && connection.publisher.is_some() {
+            self.mark_down(&mut connection, why);
         }
     }
 
@@ -216,6 +362,7 @@ impl PublishTask {
         match attempt.await {
             Ok(Ok(publisher)) => {
                 connection.publisher = Some(publisher);
+                connection.generation += 1;
                 tracing::info!(broker = %self.broker.redacted_url(), "connected to broker");
                 self.mark_up(connection);
             }
@@ -234,17 +381,18 @@ impl PublishTask {
     }
 
     /// No traffic: make sure /ready still tells the truth about the broker.
-    async fn check_idle(&self, connection: &mut Connection) {
+    async fn check_idle(&self) {
+        let mut connection = self.connection.lock().await;
         match connection.publisher.clone() {
             Some(publisher) => {
                 match tokio::time::timeout(OPERATION_TIMEOUT, publisher.ping()).await {
-                    Ok(Ok(())) => self.mark_up(connection),
-                    Ok(Err(e)) => self.mark_down(connection, &e.to_string()),
-                    Err(_) => self.mark_down(connection, "ping timed out"),
+                    Ok(Ok(())) => self.mark_up(&mut connection),
+                    Ok(Err(e)) => self.mark_down(&mut connection, &e.to_string()),
+                    Err(_) => self.mark_down(&mut connection, "ping timed out"),
                 }
             }
             None if Instant::now() >= connection.next_attempt => {
-                self.try_connect(connection).await;
+                self.try_connect(&mut connection).await;
             }
             None => {}
         }
@@ -284,23 +432,5 @@ impl PublishTask {
             .publish_failures
             .with_label_values(&[reason])
             .inc();
-    }
-
-    /// Shutdown grace is over: count the in-flight batch and everything still buffered.
-    fn give_up(&mut self, in_flight: u64) {
-        self.rx.close();
-        let mut left = in_flight;
-        while self.rx.try_recv().is_ok() {
-            left += 1;
-        }
-        self.metrics
-            .packets_dropped
-            .with_label_values(&[drop_reason::SHUTDOWN])
-            .inc_by(left);
-        self.metrics.buffered_frames.set(0);
-        tracing::error!(
-            frames = left,
-            "broker still unreachable at the end of the shutdown grace period; frames lost"
-        );
     }
 }

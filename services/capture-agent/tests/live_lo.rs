@@ -1,5 +1,5 @@
-//! Live capture on `lo` while the test sends UDP (IPv4 and IPv6) and TCP to 127.0.0.1 / ::1:
-//! every matching packet arrives once; the agent's own broker traffic never does.
+//! Live capture on `lo` while the test sends UDP (IPv4 and IPv6), TCP and ICMP echo to
+//! 127.0.0.1 / ::1: every matching packet arrives once; the agent's own broker traffic never does.
 
 mod support;
 
@@ -16,6 +16,47 @@ use tokio_util::sync::CancellationToken;
 
 const UDP_V4: usize = 200;
 const UDP_V6: usize = 20;
+const ECHOES: u16 = 3;
+
+/// Internet checksum (RFC 1071).
+fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Sends `ECHOES` ICMP echo requests to 127.0.0.1 from a raw socket (like `ping -c 3 -i 0.2`,
+/// without needing iputils-ping); the kernel answers each with an echo reply.
+fn send_pings(id: u16) {
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::from(libc::SOCK_RAW),
+        Some(socket2::Protocol::ICMPV4),
+    )
+    .unwrap();
+    let target = socket2::SockAddr::from(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    for seq in 1..=ECHOES {
+        let mut packet = vec![8, 0, 0, 0];
+        packet.extend_from_slice(&id.to_be_bytes());
+        packet.extend_from_slice(&seq.to_be_bytes());
+        packet.extend_from_slice(b"netpipe live_lo ping");
+        let sum = checksum(&packet);
+        packet[2..4].copy_from_slice(&sum.to_be_bytes());
+        socket.send_to(&packet, &target).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// (type, seq) of the test's echo requests (8) and replies (0).
+fn echo_of(frame: &Frame, id: u16) -> Option<(u8, u16)> {
+    let icmp = frame.icmp.as_ref()?;
+    (matches!(icmp.icmp_type, 0 | 8) && icmp.id == Some(id)).then_some((icmp.icmp_type, icmp.seq?))
+}
 
 fn is_port(frame: &Frame, port: u16) -> bool {
     frame
@@ -43,9 +84,11 @@ async fn live_capture_on_lo_sees_test_traffic_but_not_its_broker() {
     config.ops_addr = "127.0.0.1:0".parse().unwrap();
     config.batch_delay_ms = 5;
     config.agent_id = Some("live-test".into());
-    // The test's filter includes the broker port on purpose: the agent must exclude it.
+    // The test's filter includes the broker port on purpose: the agent must exclude it. Only
+    // echo messages: the UDP to a closed port also makes ICMP port-unreachable errors.
     config.filter = Some(format!(
-        "(udp and port {udp_port}) or (tcp and (port {tcp_port} or port {}))",
+        "(udp and port {udp_port}) or (tcp and (port {tcp_port} or port {})) \
+         or (icmp and (icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply))",
         redis.port
     ));
     let shutdown = CancellationToken::new();
@@ -100,19 +143,23 @@ async fn live_capture_on_lo_sees_test_traffic_but_not_its_broker() {
     drop(client);
     assert_eq!(server.join().unwrap(), b"hello over tcp");
 
+    let echo_id = (std::process::id() & 0xffff) as u16;
+    send_pings(echo_id);
+
     let mut frames: Vec<Frame> = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let mut all_udp = false;
-    while !all_udp && std::time::Instant::now() < deadline {
+    let mut all_seen = false;
+    while !all_seen && std::time::Instant::now() < deadline {
         frames.extend(receive_frames(&mut consumer, usize::MAX, Duration::from_millis(200)).await);
         let udp = frames
             .iter()
             .filter(|f| is_port(f, udp_port) && f.udp.is_some())
             .count();
-        all_udp = udp >= UDP_V4 + UDP_V6
+        all_seen = udp >= UDP_V4 + UDP_V6
             && frames
                 .iter()
-                .any(|f| is_port(f, tcp_port) && f.payload.is_some());
+                .any(|f| is_port(f, tcp_port) && f.payload.is_some())
+            && frames.iter().filter_map(|f| echo_of(f, echo_id)).count() >= 2 * usize::from(ECHOES);
     }
     // Let anything late (broker traffic, if it were captured) arrive too.
     frames.extend(receive_more(&mut consumer, Duration::from_millis(500)).await);
@@ -124,7 +171,11 @@ async fn live_capture_on_lo_sees_test_traffic_but_not_its_broker() {
         .filter(|f| f.udp.is_some() && is_port(f, udp_port))
         .collect();
     let udp_v6 = udp.iter().filter(|f| f.ipv6.is_some()).count();
-    assert!(all_udp, "received {} UDP frames", udp.len());
+    assert!(
+        all_seen,
+        "received {} UDP frames (or not all echoes)",
+        udp.len()
+    );
     assert_eq!(udp.len(), UDP_V4 + udp_v6, "each UDP packet exactly once");
     let tcp: Vec<&Frame> = frames.iter().filter(|f| is_port(f, tcp_port)).collect();
     let syn = tcp.iter().any(|f| {
@@ -137,6 +188,13 @@ async fn live_capture_on_lo_sees_test_traffic_but_not_its_broker() {
         tcp.iter().any(|f| f.payload.is_some()),
         "the data segment was captured"
     );
+    let mut echoes: Vec<(u8, u16)> = frames.iter().filter_map(|f| echo_of(f, echo_id)).collect();
+    echoes.sort_unstable();
+    let expected: Vec<(u8, u16)> = [0u8, 8]
+        .iter()
+        .flat_map(|kind| (1..=ECHOES).map(move |seq| (*kind, seq)))
+        .collect();
+    assert_eq!(echoes, expected, "each echo request and reply exactly once");
     let broker = frames.iter().filter(|f| is_port(f, redis.port)).count();
     assert_eq!(broker, 0, "the agent captured its own broker traffic");
     assert_eq!(summary.dropped_total(), 0);
