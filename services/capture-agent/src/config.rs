@@ -116,8 +116,9 @@ pub struct Config {
     #[arg(long, env = "FORWARD_ROUTING_KEY", default_value = "NEW_PACKETS")]
     pub routing_key: String,
 
-    /// Approximate cap on the Redis stream length in messages (0 = no cap).
-    #[arg(long, env = "FORWARD_MAX_LEN", default_value_t = 1_000_000)]
+    /// Approximate cap on the Redis stream length in messages (0 = no cap). A message is one
+    /// batch (up to --batch-size frames), so 10,000 messages hold a few million frames.
+    #[arg(long, env = "FORWARD_MAX_LEN", default_value_t = 10_000)]
     pub max_len: usize,
 
     /// Frames per published message.
