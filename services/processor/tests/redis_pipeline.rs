@@ -198,15 +198,49 @@ async fn kill_9_at_random_points_then_restart_writes_each_packet_once() {
         "--ops-addr",
         "",
     ];
+    let mut conn = redis().await;
     for round in 0..4 {
         let mut child = spawn_binary(&args);
-        let wait_ms = 300 + rand::random::<u64>() % 1200;
-        std::thread::sleep(Duration::from_millis(wait_ms));
+        // Kill once this run has made a random share (10-50%) of the remaining messages durable
+        // (acknowledged), so every kill lands mid-stream whatever the machine's speed.
+        // (group_state reports u64::MAX for what it cannot read yet: count that as everything.)
+        let messages = TOTAL / 250;
+        let remaining = |state: (u64, u64)| state.0.min(messages) + state.1.min(messages);
+        let at_start = remaining(group_state(&mut conn, &stream, &group).await);
+        let target = at_start - at_start * (10 + rand::random::<u64>() % 41) / 100;
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while remaining(group_state(&mut conn, &stream, &group).await) > target
+            && Instant::now() < give_up
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // ...and a little later, at a random point inside the next batch.
+        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 50)).await;
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
         assert!(!status.success(), "round {round} was killed");
     }
-    let mut child = spawn_binary(&args);
+    // The last run gets an ops port, so the test knows when it is up (its signal handler is
+    // installed) before sending SIGTERM: the killed runs may already have drained the stream.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ops = format!("127.0.0.1:{port}");
+    let mut last_args = args.to_vec();
+    if let Some(i) = last_args.iter().position(|a| *a == "--ops-addr") {
+        last_args[i + 1] = &ops;
+    }
+    let mut child = spawn_binary(&last_args);
+    let up_by = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("http://{ops}/health")).await.is_err() {
+        assert!(
+            Instant::now() < up_by,
+            "the last processor run never served /health"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     wait_until_drained(&stream, &group, Duration::from_secs(240)).await;
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(30));
