@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh test
-cargo test --workspace --all-targets --locked "$@"
+cargo test --workspace --all-targets --locked --no-fail-fast "$@"

@@ -175,6 +175,10 @@ fn agent_config(args: &RunArgs, url: &str) -> anyhow::Result<capture_agent::Conf
         "127.0.0.1:0".into(),
         "--payload-bytes".into(),
         args.payload_bytes.to_string(),
+        // One batch at a time: the dataset keeps capture order (concurrent publishes may
+        // reorder batches, and an in-process channel gains nothing from them).
+        "--max-in-flight".into(),
+        "1".into(),
     ];
     match (&args.read, &args.interface) {
         (Some(file), _) => {
