@@ -71,111 +71,55 @@ pub fn sample_packets() -> Vec<FixturePacket> {
         TcpOptionElement::Noop,
         TcpOptionElement::WindowScale(7),
     ];
-    push(tcp(
-        CLIENT_MAC,
-        SERVER_MAC,
-        CLIENT,
-        SERVER,
-        43_210,
-        8080,
-        1_000,
-        None,
-        true,
-        false,
-        &syn_options,
-        b"",
-    ));
-    push(tcp(
-        SERVER_MAC,
-        CLIENT_MAC,
-        SERVER,
-        CLIENT,
-        8080,
-        43_210,
-        5_000,
-        Some(1_001),
-        true,
-        false,
-        &syn_options,
-        b"",
-    ));
     let ts_only = [
         TcpOptionElement::Noop,
         TcpOptionElement::Noop,
         TcpOptionElement::Timestamp(1_001, 2_000),
     ];
-    push(tcp(
-        CLIENT_MAC,
-        SERVER_MAC,
-        CLIENT,
-        SERVER,
-        43_210,
-        8080,
-        1_001,
-        Some(5_001),
-        false,
-        false,
-        &ts_only,
-        b"",
-    ));
     let request = b"GET /index.html HTTP/1.1\r\nHost: example.test\r\n\r\n";
-    push(tcp(
-        CLIENT_MAC,
-        SERVER_MAC,
-        CLIENT,
-        SERVER,
-        43_210,
-        8080,
-        1_001,
-        Some(5_001),
-        false,
-        false,
-        &ts_only,
-        request,
-    ));
     let response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-    push(tcp(
-        SERVER_MAC,
-        CLIENT_MAC,
-        SERVER,
-        CLIENT,
-        8080,
-        43_210,
-        5_001,
-        Some(1_050),
-        false,
-        false,
-        &ts_only,
-        response,
-    ));
-    push(tcp(
-        CLIENT_MAC,
-        SERVER_MAC,
-        CLIENT,
-        SERVER,
-        43_210,
-        8080,
-        1_050,
-        Some(5_044),
-        false,
-        true,
-        &ts_only,
-        b"",
-    ));
-    push(tcp(
-        SERVER_MAC,
-        CLIENT_MAC,
-        SERVER,
-        CLIENT,
-        8080,
-        43_210,
-        5_044,
-        Some(1_051),
-        false,
-        true,
-        &ts_only,
-        b"",
-    ));
+    // A TCP session: handshake, an HTTP exchange, FIN from both sides.
+    let seg = |seq, ack, syn, fin, options, payload| Segment {
+        seq,
+        ack,
+        syn,
+        fin,
+        options,
+        payload,
+    };
+    let session: [(Dir, Segment<'_>); 7] = [
+        (
+            Dir::ToServer,
+            seg(1_000, None, true, false, &syn_options, b""),
+        ),
+        (
+            Dir::ToClient,
+            seg(5_000, Some(1_001), true, false, &syn_options, b""),
+        ),
+        (
+            Dir::ToServer,
+            seg(1_001, Some(5_001), false, false, &ts_only, b""),
+        ),
+        (
+            Dir::ToServer,
+            seg(1_001, Some(5_001), false, false, &ts_only, request),
+        ),
+        (
+            Dir::ToClient,
+            seg(5_001, Some(1_050), false, false, &ts_only, response),
+        ),
+        (
+            Dir::ToServer,
+            seg(1_050, Some(5_044), false, true, &ts_only, b""),
+        ),
+        (
+            Dir::ToClient,
+            seg(5_044, Some(1_051), false, true, &ts_only, b""),
+        ),
+    ];
+    for (dir, segment) in &session {
+        push(tcp(*dir, segment));
+    }
     // DNS query and answer over UDP.
     push(udp(
         CLIENT_MAC,
@@ -243,40 +187,47 @@ pub fn sample_packets() -> Vec<FixturePacket> {
     packets
 }
 
-#[allow(clippy::too_many_arguments)]
-fn tcp(
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
+/// A direction of the sample TCP session (client 43210 <-> server 8080).
+#[derive(Debug, Clone, Copy)]
+enum Dir {
+    ToServer,
+    ToClient,
+}
+
+/// One TCP segment of the sample session.
+struct Segment<'a> {
     seq: u32,
     ack: Option<u32>,
     syn: bool,
     fin: bool,
-    options: &[TcpOptionElement],
-    payload: &[u8],
-) -> Vec<u8> {
+    options: &'a [TcpOptionElement],
+    payload: &'a [u8],
+}
+
+fn tcp(dir: Dir, segment: &Segment<'_>) -> Vec<u8> {
+    let (src_mac, dst_mac, src, dst, sport, dport) = match dir {
+        Dir::ToServer => (CLIENT_MAC, SERVER_MAC, CLIENT, SERVER, 43_210, 8080),
+        Dir::ToClient => (SERVER_MAC, CLIENT_MAC, SERVER, CLIENT, 8080, 43_210),
+    };
     let mut builder = PacketBuilder::ethernet2(src_mac, dst_mac)
         .ipv4(src, dst, 64)
-        .tcp(sport, dport, seq, 64_240);
-    if syn {
+        .tcp(sport, dport, segment.seq, 64_240);
+    if segment.syn {
         builder = builder.syn();
     }
-    if fin {
+    if segment.fin {
         builder = builder.fin();
     }
-    if let Some(ack) = ack {
+    if let Some(ack) = segment.ack {
         builder = builder.ack(ack);
     }
-    if !payload.is_empty() {
+    if !segment.payload.is_empty() {
         builder = builder.psh();
     }
     let mut out = Vec::new();
-    if let Ok(builder) = builder.options(options) {
+    if let Ok(builder) = builder.options(segment.options) {
         // Writing into a Vec only fails for payloads too large for IPv4, which these are not.
-        let _ = builder.write(&mut out, payload);
+        let _ = builder.write(&mut out, segment.payload);
     }
     out
 }
