@@ -313,3 +313,32 @@ async fn bad_urls_are_one_line_errors_without_passwords() {
     assert!(!text.contains("secret"), "{text}");
     assert!(!text.contains('\n'), "{text}");
 }
+
+#[tokio::test]
+async fn lag_counts_ready_messages_of_the_queue() {
+    let mut config = config("lag").await;
+    config.prefetch = 2;
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..6 {
+        publisher
+            .publish(format!("m{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut consumer = Consumer::connect(&config).await.unwrap();
+    let got = receive_all(&mut consumer, 2).await;
+    assert_eq!(got.len(), 2);
+    // Prefetch 2: two are out with this consumer, the other four wait in the queue.
+    let mut lag = consumer.lag().await.unwrap();
+    for _ in 0..20 {
+        if lag == Some(4) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        lag = consumer.lag().await.unwrap();
+    }
+    assert_eq!(lag, Some(4));
+    consumer.ack(&tokens(&got)).await.unwrap();
+    consumer.close().await;
+    cleanup(&config).await;
+}

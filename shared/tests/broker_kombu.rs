@@ -360,3 +360,21 @@ async fn unreachable_and_bad_urls() {
     assert!(!err.to_string().contains("pw@"), "{err}");
     assert!(err.to_string().contains("kombu+redis://"), "{err}");
 }
+
+#[tokio::test]
+async fn lag_is_the_length_of_the_queue_list() {
+    let config = config("lag").await;
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..5 {
+        publisher
+            .publish(format!("{{\"n\": {i}}}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut consumer = Consumer::connect(&config).await.unwrap();
+    assert_eq!(consumer.lag().await.unwrap(), Some(5));
+    let got = consumer.receive(2).await.unwrap();
+    assert_eq!(consumer.lag().await.unwrap(), Some(5 - got.len() as u64));
+    consumer.ack(&tokens(&got)).await.unwrap();
+    cleanup(&config).await;
+}

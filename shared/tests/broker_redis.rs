@@ -381,3 +381,27 @@ async fn a_live_consumer_keeps_entries_it_holds_for_long() {
     assert_eq!(pending_count(&config).await, 0);
     cleanup(&config).await;
 }
+
+#[tokio::test]
+async fn lag_counts_entries_not_yet_delivered_to_the_group() {
+    let config = config("lag").await;
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..7 {
+        publisher
+            .publish(format!("m{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut consumer = Consumer::connect(&config).await.unwrap();
+    assert_eq!(consumer.lag().await.unwrap(), Some(7));
+    let got = consumer.receive(3).await.unwrap();
+    assert_eq!(got.len(), 3);
+    assert_eq!(
+        consumer.lag().await.unwrap(),
+        Some(4),
+        "delivered, even unacked"
+    );
+    consumer.ack(&tokens(&got)).await.unwrap();
+    assert_eq!(consumer.lag().await.unwrap(), Some(4));
+    cleanup(&config).await;
+}

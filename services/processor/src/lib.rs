@@ -11,6 +11,7 @@ pub mod config;
 pub mod datasets;
 pub mod input;
 pub mod metrics;
+mod receiver;
 mod run_loop;
 
 use std::path::PathBuf;

@@ -47,6 +47,7 @@ pub struct ProcessorMetrics {
     pub rows_forward_failures: IntCounter,
     pub messages_unacked: IntGauge,
     pub redelivered: IntGauge,
+    pub consumer_lag: IntGauge,
     pub missing_seq: IntGauge,
     pub repaired_torn_lines: IntCounter,
     pub repaired_uncommitted_rows: IntCounter,
@@ -114,6 +115,10 @@ impl ProcessorMetrics {
             redelivered: ops.gauge(
                 "messages_redelivered",
                 "Messages the broker delivered again (reclaimed or requeued) since start",
+            )?,
+            consumer_lag: ops.gauge(
+                "consumer_lag_messages",
+                "Messages waiting on the broker, not yet delivered to any consumer of the group",
             )?,
             missing_seq: ops.gauge(
                 "missing_seq",

@@ -2,17 +2,17 @@
 
 use std::time::{Duration, Instant};
 
-use shared::broker::{AckToken, BrokerError, Consumer, Message, Publisher};
+use shared::broker::{AckToken, Consumer, Publisher};
 use shared::ops::{Heartbeat, OpsState, Readiness, serve};
 use tokio_util::sync::CancellationToken;
 
 use crate::datasets::{AppendCounts, Datasets, schema_by_name};
-use crate::input::{Input, classify};
-use crate::metrics::{ProcessorMetrics, dead_letter_reason};
+use crate::input::Input;
+use crate::metrics::ProcessorMetrics;
+use crate::receiver::{Batch, READY_BROKER, Received, Receiver, ReceiverConfig};
 use crate::{Config, ProcessorError, Summary};
 
 const READY_DATASET: &str = "dataset";
-const READY_BROKER: &str = "broker";
 /// Rows per message on the rows stream.
 const FORWARD_BATCH_ROWS: usize = 1000;
 const RETRY_MIN: Duration = Duration::from_millis(100);
@@ -78,13 +78,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
             Some(rows) => Some(Publisher::connect(&rows).await?),
             None => None,
         };
+        let receiver = Receiver::spawn(
+            consumer,
+            ReceiverConfig {
+                max_messages: usize::from(config.prefetch.max(1)),
+                max_message_bytes: config.max_message_bytes,
+                accepts_legacy: datasets.has_antinex(),
+                stop_after: config.stop_after(),
+            },
+            metrics.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+        );
         let state = LoopState {
             config: &config,
             metrics: &metrics,
             readiness: &readiness,
             heartbeat: &heartbeat,
             shutdown: &shutdown,
-            consumer,
+            receiver,
             rows_publisher,
             datasets: Some(datasets),
             unacked: Vec::new(),
@@ -209,7 +221,7 @@ struct LoopState<'a> {
     readiness: &'a Readiness,
     heartbeat: &'a Heartbeat,
     shutdown: &'a CancellationToken,
-    consumer: Consumer,
+    receiver: Receiver,
     rows_publisher: Option<Publisher>,
     /// Taken while a commit runs on the blocking pool.
     datasets: Option<Datasets>,
@@ -225,8 +237,6 @@ impl LoopState<'_> {
         let save_after = self.config.save_after();
         let stop_after = self.config.stop_after();
         let interval = self.config.commit_interval();
-        let max_messages = usize::from(self.config.prefetch.max(1));
-        let mut delay = RETRY_MIN;
         loop {
             self.heartbeat.beat();
             let stop = stop_after.is_some_and(|n| self.summary.packets >= n);
@@ -242,71 +252,62 @@ impl LoopState<'_> {
                 );
                 break;
             }
+            // Wake up for a time-based commit even when the broker is silent.
+            let wait = self
+                .oldest_pending
+                .map_or(interval, |t| interval.saturating_sub(t.elapsed()));
             let received = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
-                received = self.consumer.receive(max_messages) => received,
+                _ = tokio::time::sleep(wait) => continue,
+                received = self.receiver.next() => received,
             };
             match received {
-                Ok(messages) => {
-                    self.readiness.set_met(READY_BROKER);
-                    delay = RETRY_MIN;
-                    for message in messages {
-                        self.handle(message).await;
-                    }
-                    self.metrics
-                        .redelivered
-                        .set(self.consumer.stats().redelivered as i64);
-                }
-                Err(BrokerError::Closed { .. }) => {
+                Some(Received::Batch(batch)) => self.handle(batch),
+                Some(Received::Closed) => {
                     tracing::info!(message = "The stream was closed; finishing.");
                     break;
                 }
-                Err(error) if error.is_retryable() => {
-                    self.readiness.set_not_met(READY_BROKER, error.to_string());
-                    tracing::warn!(message = "Receive failed; retrying.", %error);
-                    if !sleep_or_shutdown(delay, self.shutdown).await {
-                        break;
-                    }
-                    delay = (delay * 2).min(RETRY_MAX);
+                Some(Received::Failed(error)) => {
+                    // Keep what is buffered: commit and acknowledge it before failing.
+                    self.finish().await?;
+                    return Err(error.into());
                 }
-                Err(error) => return Err(error.into()),
+                None => return Err(ProcessorError::Internal("the receiver stopped".into())),
             }
         }
         self.finish().await
     }
 
-    async fn handle(&mut self, message: Message) {
-        self.summary.messages += 1;
-        self.metrics.messages_received.inc();
+    fn handle(&mut self, batch: Batch) {
+        self.summary.messages += batch.messages;
+        self.metrics.redelivered.set(batch.stats.redelivered as i64);
         let Some(datasets) = self.datasets.as_mut() else {
             return;
         };
-        let input = match classify(&message.body, self.config.max_message_bytes) {
-            Ok(Input::Legacy(_)) if !datasets.has_antinex() => {
-                Err(dead_letter_reason::LEGACY_WITHOUT_ANTINEX)
-            }
-            other => other,
-        };
-        let mut counts = AppendCounts::default();
-        match input {
-            Ok(Input::Frames(frames)) => {
-                for frame in &frames {
-                    datasets.append_frame(frame, &mut counts);
-                }
-                self.count_packets(frames.len() as u64);
-            }
-            Ok(Input::Legacy(legacy)) => {
-                datasets.append_legacy(&legacy, &mut counts);
-                self.count_packets(1);
-            }
-            Err(reason) => {
-                self.dead_letter(&message, reason).await;
-                return;
-            }
+        for reason in batch.dead_lettered {
+            self.summary.dead_letters += 1;
+            datasets.note_dead_letter(reason);
         }
+        let mut counts = AppendCounts::default();
+        let mut packets = 0;
+        for decoded in batch.decoded {
+            match decoded.input {
+                Input::Frames(frames) => {
+                    for frame in &frames {
+                        datasets.append_frame(frame, &mut counts);
+                    }
+                    packets += frames.len() as u64;
+                }
+                Input::Legacy(legacy) => {
+                    datasets.append_legacy(&legacy, &mut counts);
+                    packets += 1;
+                }
+            }
+            self.unacked.push(decoded.token);
+            self.oldest_pending.get_or_insert_with(Instant::now);
+        }
+        self.count_packets(packets);
         self.record_drops(counts);
-        self.unacked.push(message.token);
-        self.oldest_pending.get_or_insert_with(Instant::now);
         self.metrics.messages_unacked.set(self.unacked.len() as i64);
     }
 
@@ -330,28 +331,6 @@ impl LoopState<'_> {
                 .legacy_rows_skipped
                 .with_label_values(&["netpipe"])
                 .inc_by(counts.legacy_skipped);
-        }
-    }
-
-    /// Sends a poison message to the dead-letter stream (which acknowledges it). If that fails
-    /// the message stays unacknowledged and comes back later; nothing is lost.
-    async fn dead_letter(&mut self, message: &Message, reason: &'static str) {
-        match self.consumer.dead_letter(message, reason).await {
-            Ok(()) => {
-                self.summary.dead_letters += 1;
-                self.metrics.dead_letters.with_label_values(&[reason]).inc();
-                if let Some(datasets) = self.datasets.as_mut() {
-                    datasets.note_dead_letter(reason);
-                }
-                tracing::warn!(
-                    message = "Poison message dead-lettered.",
-                    reason,
-                    bytes = message.body.len()
-                );
-            }
-            Err(error) => {
-                tracing::error!(message = "Dead-lettering failed; the message will come again.", reason, %error);
-            }
         }
     }
 
@@ -451,7 +430,7 @@ impl LoopState<'_> {
         if self.unacked.is_empty() {
             return;
         }
-        match self.consumer.ack(&self.unacked).await {
+        match self.receiver.ack(self.unacked.clone()).await {
             Ok(()) => self.unacked.clear(),
             Err(error) => {
                 tracing::warn!(message = "Acknowledgement failed; will retry.", %error);
@@ -468,7 +447,7 @@ impl LoopState<'_> {
                 .await
                 .map_err(|e| ProcessorError::Internal(e.to_string()))??;
         }
-        self.consumer.close().await;
+        self.receiver.close().await;
         tracing::info!(
             message = "Processor finished.",
             packets = self.summary.packets,

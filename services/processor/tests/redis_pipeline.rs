@@ -326,15 +326,21 @@ async fn http_status(url: &str) -> Option<(u16, String)> {
     Some((status, response.text().await.unwrap_or_default()))
 }
 
-async fn wait_status(url: &str, want: u16, limit: Duration) -> String {
+/// Polls `url` until it answers `want` with a body containing `needle` (readiness reasons
+/// change as start-up proceeds, so the first 503 may not carry the one a test waits for).
+async fn wait_status(url: &str, want: u16, needle: &str, limit: Duration) -> String {
     let started = Instant::now();
     loop {
         if let Some((status, body)) = http_status(url).await
             && status == want
+            && body.contains(needle)
         {
             return body;
         }
-        assert!(started.elapsed() < limit, "{url} never answered {want}");
+        assert!(
+            started.elapsed() < limit,
+            "{url} never answered {want} with {needle:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -388,13 +394,12 @@ async fn an_unwritable_ds_dir_is_not_ready_and_acknowledges_nothing() {
     ];
     let mut child = spawn_binary(&args);
     let ready = format!("http://{ops}/ready");
-    wait_status(&ready, 200, Duration::from_secs(30)).await;
+    wait_status(&ready, 200, "", Duration::from_secs(30)).await;
     // The directory goes away under the running processor: the next commit cannot replace its
     // manifest, so nothing may be acknowledged.
     std::fs::remove_dir_all(&ds_dir).unwrap();
     publish_frames(&stream, "a", 1, 100, 10).await;
-    let body = wait_status(&ready, 503, Duration::from_secs(30)).await;
-    assert!(body.contains("dataset"), "{body}");
+    wait_status(&ready, 503, "dataset", Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut conn = redis().await;
     let (pending, undelivered) = group_state(&mut conn, &stream, &group).await;
@@ -450,8 +455,13 @@ async fn an_unwritable_ds_dir_is_not_ready_and_acknowledges_nothing() {
         &ops,
     ];
     let mut child = spawn_binary(&args);
-    let body = wait_status(&format!("http://{ops}/ready"), 503, Duration::from_secs(30)).await;
-    assert!(body.contains("file/sub"), "{body}");
+    wait_status(
+        &format!("http://{ops}/ready"),
+        503,
+        "file/sub",
+        Duration::from_secs(30),
+    )
+    .await;
     sigterm(&child);
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(30)).code(),
@@ -462,6 +472,115 @@ async fn an_unwritable_ds_dir_is_not_ready_and_acknowledges_nothing() {
         (pending, undelivered),
         "nothing taken, nothing acknowledged"
     );
+    cleanup(&[&stream, &dead]).await;
+}
+
+/// The value of an unlabelled (or fully labelled) sample line `name` in Prometheus text.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(name))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_endpoints_report_rows_snapshots_drops_dead_letters_and_lag() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = unique("proc-ops");
+    let group = format!("{stream}-g");
+    let dead = format!("{stream}-dead");
+    // 300 packets in messages of 10, a redelivered copy of the first 20, one poison message.
+    publish_frames(&stream, "a", 1, 300, 10).await;
+    publish_frames(&stream, "a", 1, 20, 10).await;
+    let mut conn = redis().await;
+    let _: String = conn
+        .xadd(&stream, "*", &[("body", "not json")])
+        .await
+        .unwrap();
+    let port = free_port();
+    let ops = format!("127.0.0.1:{port}");
+    let ds = dir.path().to_str().unwrap().to_string();
+    let args = [
+        "--broker-url",
+        REDIS,
+        "--stream",
+        &stream,
+        "--group",
+        &group,
+        "--consumer",
+        "c1",
+        "--dead-letter",
+        &dead,
+        "--ds-dir",
+        &ds,
+        "--save-after-num",
+        "50",
+        "--prefetch",
+        "5",
+        "--ops-addr",
+        &ops,
+    ];
+    let mut child = spawn_binary(&args);
+    wait_status(
+        &format!("http://{ops}/ready"),
+        200,
+        "",
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_until_drained(&stream, &group, Duration::from_secs(60)).await;
+    assert_eq!(
+        http_status(&format!("http://{ops}/health"))
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+
+    // The lag gauge is refreshed every few seconds; once drained it must come down to 0.
+    let url = format!("http://{ops}/metrics");
+    let started = Instant::now();
+    let metrics = loop {
+        let (status, text) = http_status(&url).await.unwrap();
+        assert_eq!(status, 200);
+        if sample(&text, "processor_consumer_lag_messages") == Some(0.0)
+            && sample(&text, "processor_messages_unacked") == Some(0.0)
+        {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "lag never reported as 0: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    shared::ops::promtool_check("processor_metrics", &metrics).unwrap();
+    let value = |name: &str| sample(&metrics, name).unwrap_or_else(|| panic!("{name}: {metrics}"));
+    assert_eq!(
+        value("processor_rows_written_total{schema=\"netpipe\"}"),
+        300.0
+    );
+    assert_eq!(value("processor_packets_received_total"), 320.0);
+    assert_eq!(value("processor_messages_received_total"), 33.0);
+    assert_eq!(
+        value("processor_dedup_dropped_total{kind=\"duplicate\"}"),
+        20.0
+    );
+    assert_eq!(
+        value("processor_dead_letters_total{reason=\"not_json\"}"),
+        1.0
+    );
+    assert!(value("processor_snapshots_total") >= 6.0);
+    assert!(value("processor_fsync_seconds_count") >= 6.0);
+    assert_eq!(value("processor_missing_seq"), 0.0);
+
+    sigterm(&child);
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(30)).code(),
+        Some(0)
+    );
+    assert_eq!(seq_counts(dir.path()).len(), 300);
     cleanup(&[&stream, &dead]).await;
 }
 

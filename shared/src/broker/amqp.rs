@@ -582,6 +582,31 @@ impl AmqpConsumer {
         self.session().await.map(|_| ())
     }
 
+    /// The queue's ready messages (a passive declare on the consuming channel).
+    pub async fn lag(&mut self) -> Result<Option<u64>, BrokerError> {
+        let channel = self.session().await?.session.channel.clone();
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let declared = channel
+            .queue_declare(
+                self.endpoint.queue.as_str().into(),
+                passive,
+                FieldTable::default(),
+            )
+            .await;
+        match declared {
+            Ok(queue) => Ok(Some(u64::from(queue.message_count()))),
+            Err(e) => {
+                let error = self.endpoint.error(&e);
+                // A failed declare closes the channel; reconnect on the next call.
+                self.live = None;
+                Err(error)
+            }
+        }
+    }
+
     pub fn stats(&self) -> ConsumerStats {
         self.stats
     }

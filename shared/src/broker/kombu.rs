@@ -24,7 +24,7 @@ use super::kombu_envelope::{
     new_delivery_tag,
 };
 use super::redis_conn::{
-    RedisEndpoint, is_connection_error, value_bytes, value_items, value_string,
+    RedisEndpoint, is_connection_error, value_bytes, value_int, value_items, value_string,
 };
 use super::stats::PublisherCounters;
 use super::{AckToken, BrokerConfig, BrokerError, ConsumerStats, Message, PublisherStats};
@@ -497,6 +497,14 @@ impl KombuConsumer {
         if let AckToken::Kombu(tag) = token {
             self.held.entry(tag.clone()).or_default().push(element);
         }
+    }
+
+    /// Original messages waiting in the queue's list.
+    pub async fn lag(&mut self) -> Result<Option<u64>, BrokerError> {
+        let mut cmd = redis::cmd("LLEN");
+        cmd.arg(&self.queue);
+        let reply = self.query(&cmd).await?;
+        Ok(value_int(&reply).and_then(|n| u64::try_from(n).ok()))
     }
 
     pub async fn ping(&mut self) -> Result<(), BrokerError> {

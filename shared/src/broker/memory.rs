@@ -171,6 +171,11 @@ impl MemoryConsumer {
             .collect())
     }
 
+    /// Messages queued in the channel.
+    pub async fn lag(&self) -> u64 {
+        self.receiver.lock().await.len() as u64
+    }
+
     pub fn ack(&self, _tokens: &[AckToken]) -> Result<(), BrokerError> {
         Ok(())
     }

@@ -280,6 +280,18 @@ impl Consumer {
         }
     }
 
+    /// Messages waiting on the broker that no consumer of this group/queue has received yet
+    /// (Redis: the group's `lag`; RabbitMQ: the queue's ready messages; kombu: the list length;
+    /// memory: the channel's queued messages). `None` when the broker cannot tell (Redis < 7).
+    pub async fn lag(&mut self) -> Result<Option<u64>, BrokerError> {
+        match self {
+            Consumer::Memory(c) => Ok(Some(c.lag().await)),
+            Consumer::RedisStreams(c) => c.lag().await,
+            Consumer::Amqp(c) => c.lag().await,
+            Consumer::Kombu(c) => c.lag().await,
+        }
+    }
+
     pub async fn ping(&mut self) -> Result<(), BrokerError> {
         match self {
             Consumer::Memory(_) => Ok(()),

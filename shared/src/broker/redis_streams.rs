@@ -529,6 +529,24 @@ impl RedisStreamConsumer {
         self.query(&redis::cmd("PING")).await.map(|_| ())
     }
 
+    /// The group's `lag` from `XINFO GROUPS` (entries not yet delivered to any member).
+    pub async fn lag(&mut self) -> Result<Option<u64>, BrokerError> {
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("GROUPS").arg(&self.stream);
+        let reply = self.query(&cmd).await?;
+        let group = value_items(&reply).into_iter().find(|group| {
+            let items = value_items(group);
+            field(&items, "name")
+                .and_then(value_string)
+                .is_some_and(|name| name == self.group)
+        });
+        Ok(group.and_then(|group| {
+            let items = value_items(group);
+            let lag = value_int(field(&items, "lag")?)?;
+            u64::try_from(lag).ok()
+        }))
+    }
+
     pub fn stats(&self) -> ConsumerStats {
         self.stats
     }

@@ -1,0 +1,292 @@
+//! The broker side of the processor. One task owns the consumer: it receives and decodes the
+//! next messages while the writer appends and fsyncs the previous ones (JSON decoding is most of
+//! the processor's CPU), dead-letters poison itself, and acknowledges on the writer's behalf.
+//! At most `READ_AHEAD` decoded batches wait for the writer, so memory stays bounded.
+
+use std::time::{Duration, Instant};
+
+use shared::broker::{AckToken, BrokerError, Consumer, ConsumerStats, Message};
+use shared::ops::Readiness;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::input::{Input, classify};
+use crate::metrics::{ProcessorMetrics, dead_letter_reason};
+
+/// Decoded batches that may wait for the writer.
+const READ_AHEAD: usize = 2;
+/// How often the broker is asked for the consumer lag.
+const LAG_INTERVAL: Duration = Duration::from_secs(2);
+pub const READY_BROKER: &str = "broker";
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// One decoded message, to be appended and then acknowledged with `token`.
+pub struct Decoded {
+    pub token: AckToken,
+    pub input: Input,
+}
+
+/// What one `receive` gave. Empty when the broker had nothing within its block time.
+pub struct Batch {
+    pub messages: u64,
+    pub decoded: Vec<Decoded>,
+    /// Reasons of the messages dead-lettered from this batch (already acknowledged).
+    pub dead_lettered: Vec<&'static str>,
+    pub stats: ConsumerStats,
+}
+
+pub enum Received {
+    Batch(Batch),
+    /// A memory stream was closed and drained: nothing more will come.
+    Closed,
+    /// A broker error that retrying cannot fix.
+    Failed(BrokerError),
+}
+
+enum Command {
+    Ack(Vec<AckToken>, oneshot::Sender<Result<(), BrokerError>>),
+}
+
+/// The writer's handle on the receiver task.
+pub struct Receiver {
+    batches: mpsc::Receiver<Received>,
+    commands: mpsc::Sender<Command>,
+    task: JoinHandle<Consumer>,
+}
+
+pub struct ReceiverConfig {
+    pub max_messages: usize,
+    pub max_message_bytes: usize,
+    /// Original-format messages can only become antinex-v1 rows.
+    pub accepts_legacy: bool,
+    /// Stop receiving once this many packets were handed over (STOP_AFTER_NUM).
+    pub stop_after: Option<u64>,
+}
+
+impl Receiver {
+    pub fn spawn(
+        consumer: Consumer,
+        config: ReceiverConfig,
+        metrics: ProcessorMetrics,
+        readiness: Readiness,
+        shutdown: CancellationToken,
+    ) -> Receiver {
+        let (batch_tx, batches) = mpsc::channel(READ_AHEAD);
+        let (commands, command_rx) = mpsc::channel(4);
+        let task = tokio::spawn(
+            Task {
+                consumer,
+                config,
+                metrics,
+                readiness,
+                shutdown,
+                commands: command_rx,
+                handed_over: 0,
+                next_lag: Instant::now(),
+                receiving: true,
+            }
+            .run(batch_tx),
+        );
+        Receiver {
+            batches,
+            commands,
+            task,
+        }
+    }
+
+    /// The next batch; `None` once the task has stopped handing out batches and none is left.
+    pub async fn next(&mut self) -> Option<Received> {
+        self.batches.recv().await
+    }
+
+    /// Acknowledges `tokens` through the task's consumer.
+    pub async fn ack(&self, tokens: Vec<AckToken>) -> Result<(), BrokerError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || BrokerError::Closed {
+            name: "processor receiver".into(),
+        };
+        self.commands
+            .send(Command::Ack(tokens, reply))
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// Stops the task (it acknowledges nothing more) and closes the consumer. Batches not yet
+    /// taken are dropped unacknowledged: the broker delivers them again.
+    pub async fn close(self) {
+        drop(self.commands);
+        drop(self.batches);
+        match self.task.await {
+            Ok(consumer) => consumer.close().await,
+            Err(error) => tracing::error!(message = "The receiver task failed.", %error),
+        }
+    }
+}
+
+struct Task {
+    consumer: Consumer,
+    config: ReceiverConfig,
+    metrics: ProcessorMetrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+    commands: mpsc::Receiver<Command>,
+    handed_over: u64,
+    next_lag: Instant,
+    /// False once shutdown, STOP_AFTER_NUM, a closed stream or a fatal error ended receiving;
+    /// the task then only serves acknowledgements until the writer closes it.
+    receiving: bool,
+}
+
+impl Task {
+    async fn run(mut self, batches: mpsc::Sender<Received>) -> Consumer {
+        let mut delay = RETRY_MIN;
+        loop {
+            if !self.receiving {
+                match self.commands.recv().await {
+                    Some(command) => self.serve(command).await,
+                    None => return self.consumer,
+                }
+                continue;
+            }
+            // Room for one more batch; acknowledgements are served while the writer is busy.
+            let permit = tokio::select! {
+                biased;
+                command = self.commands.recv() => {
+                    match command {
+                        Some(command) => self.serve(command).await,
+                        None => return self.consumer,
+                    }
+                    continue;
+                }
+                _ = self.shutdown.cancelled() => {
+                    self.receiving = false;
+                    continue;
+                }
+                permit = batches.reserve() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return self.consumer,
+                },
+            };
+            let received = tokio::select! {
+                _ = self.shutdown.cancelled() => {
+                    self.receiving = false;
+                    continue;
+                }
+                received = self.consumer.receive(self.config.max_messages) => received,
+            };
+            match received {
+                Ok(messages) => {
+                    self.readiness.set_met(READY_BROKER);
+                    delay = RETRY_MIN;
+                    let batch = self.decode(messages).await;
+                    self.handed_over +=
+                        batch.decoded.iter().map(|d| d.input.packets()).sum::<u64>();
+                    if self
+                        .config
+                        .stop_after
+                        .is_some_and(|n| self.handed_over >= n)
+                    {
+                        self.receiving = false;
+                    }
+                    permit.send(Received::Batch(batch));
+                    self.report_lag().await;
+                }
+                Err(BrokerError::Closed { .. }) => {
+                    permit.send(Received::Closed);
+                    self.receiving = false;
+                }
+                Err(error) if error.is_retryable() => {
+                    drop(permit);
+                    self.readiness.set_not_met(READY_BROKER, error.to_string());
+                    tracing::warn!(message = "Receive failed; retrying.", %error);
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => self.receiving = false,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(RETRY_MAX);
+                }
+                Err(error) => {
+                    permit.send(Received::Failed(error));
+                    self.receiving = false;
+                }
+            }
+        }
+    }
+
+    async fn serve(&mut self, command: Command) {
+        match command {
+            Command::Ack(tokens, reply) => {
+                let result = self.consumer.ack(&tokens).await;
+                // The writer may have given up waiting; then it retries with the same tokens.
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    async fn decode(&mut self, messages: Vec<Message>) -> Batch {
+        let mut batch = Batch {
+            messages: messages.len() as u64,
+            decoded: Vec::with_capacity(messages.len()),
+            dead_lettered: Vec::new(),
+            stats: ConsumerStats::default(),
+        };
+        self.metrics.messages_received.inc_by(batch.messages);
+        for message in messages {
+            let input = match classify(&message.body, self.config.max_message_bytes) {
+                Ok(Input::Legacy(_)) if !self.config.accepts_legacy => {
+                    Err(dead_letter_reason::LEGACY_WITHOUT_ANTINEX)
+                }
+                other => other,
+            };
+            match input {
+                Ok(input) => batch.decoded.push(Decoded {
+                    token: message.token,
+                    input,
+                }),
+                Err(reason) => {
+                    if self.dead_letter(&message, reason).await {
+                        batch.dead_lettered.push(reason);
+                    }
+                }
+            }
+        }
+        batch.stats = self.consumer.stats();
+        batch
+    }
+
+    /// Sends a poison message to the dead-letter stream (which acknowledges it). If that fails
+    /// the message stays unacknowledged and comes back later; nothing is lost.
+    async fn dead_letter(&mut self, message: &Message, reason: &'static str) -> bool {
+        match self.consumer.dead_letter(message, reason).await {
+            Ok(()) => {
+                self.metrics.dead_letters.with_label_values(&[reason]).inc();
+                tracing::warn!(
+                    message = "Poison message dead-lettered.",
+                    reason,
+                    bytes = message.body.len()
+                );
+                true
+            }
+            Err(error) => {
+                tracing::error!(message = "Dead-lettering failed; the message will come again.", reason, %error);
+                false
+            }
+        }
+    }
+
+    /// Updates the consumer lag gauge every `LAG_INTERVAL`; a failure only leaves it stale.
+    async fn report_lag(&mut self) {
+        if Instant::now() < self.next_lag {
+            return;
+        }
+        self.next_lag = Instant::now() + LAG_INTERVAL;
+        match self.consumer.lag().await {
+            Ok(Some(lag)) => self.metrics.consumer_lag.set(lag as i64),
+            Ok(None) => {}
+            Err(error) => tracing::debug!(message = "Consumer lag unknown.", %error),
+        }
+    }
+}
