@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use publisher::metrics::Metrics;
+use publisher::metrics::PublisherMetrics;
 use shared::broker::codec::{RowBatch, RowRecord};
 use shared::broker::{BrokerConfig, Publisher};
 use tokio_util::sync::CancellationToken;
@@ -98,7 +98,7 @@ async fn main() {
     config.rows_block = Duration::from_millis(20);
     config.rows_prefetch = 64;
     config.poll_predictions = publisher::PollPredictions::Off;
-    let metrics = Metrics::new();
+    let metrics = PublisherMetrics::new().expect("metrics registry");
     let shutdown = CancellationToken::new();
 
     let cpu_before = cpu_seconds();

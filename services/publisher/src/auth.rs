@@ -1,15 +1,17 @@
 //! The JWT: log in once, renew shortly before `exp`, log in again after a 401. One login at a
-//! time; failed logins back off (wrong credentials never become a busy loop).
+//! time; failed logins back off (wrong credentials never become a busy loop). Each login sets
+//! the "antinex login" readiness condition.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use shared::ops::Readiness;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{Api, LoginError};
 use crate::backoff::{Backoff, sleep_or_shutdown};
-use crate::metrics::Metrics;
+use crate::metrics::PublisherMetrics;
+use crate::probes::READY_LOGIN;
 use crate::secret::Secret;
 
 /// A token and the generation it belongs to (bumped at every login), so that many requests
@@ -33,9 +35,9 @@ pub struct Auth {
     state: Mutex<State>,
     login: tokio::sync::Mutex<Backoff>,
     renew_before: Duration,
-    metrics: Metrics,
-    /// False after a refused or failed login until the next success (drives /ready).
-    healthy: AtomicBool,
+    metrics: PublisherMetrics,
+    /// Unmet, with why, after a refused or failed login until the next success.
+    readiness: Readiness,
 }
 
 #[derive(serde::Deserialize)]
@@ -48,6 +50,17 @@ fn unix_now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// Why /ready says the login is not working. Without the server's answer: a body could echo
+/// what it was sent (the password); the log line has the answer.
+fn not_ready_reason(error: &LoginError) -> String {
+    match error {
+        LoginError::Refused { status, .. } => {
+            format!("refused with HTTP {status}; check ANTINEX_USER and ANTINEX_PASSWORD")
+        }
+        LoginError::Transport(e) => format!("login request failed: {e}"),
+    }
 }
 
 /// How long until the token should be renewed, read from its `exp` claim without verifying the
@@ -63,20 +76,21 @@ pub fn renew_in(token: &str, renew_before: Duration) -> Option<Duration> {
 }
 
 impl Auth {
-    pub fn new(api: Api, metrics: Metrics, renew_before: Duration, retry: Backoff) -> Self {
+    pub fn new(
+        api: Api,
+        metrics: PublisherMetrics,
+        readiness: Readiness,
+        renew_before: Duration,
+        retry: Backoff,
+    ) -> Self {
         Auth {
             api,
             state: Mutex::new(State::default()),
             login: tokio::sync::Mutex::new(retry),
             renew_before,
             metrics,
-            healthy: AtomicBool::new(true),
+            readiness,
         }
-    }
-
-    /// True unless the last login failed.
-    pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -123,14 +137,15 @@ impl Auth {
                     state.generation += 1;
                     drop(state);
                     backoff.reset();
-                    self.healthy.store(true, Ordering::Relaxed);
+                    self.readiness.set_met(READY_LOGIN);
                     self.metrics.logins.with_label_values(&["ok"]).inc();
                     if renewal {
                         self.metrics.token_renewals.inc();
                     }
                 }
                 Err(error) => {
-                    self.healthy.store(false, Ordering::Relaxed);
+                    self.readiness
+                        .set_not_met(READY_LOGIN, not_ready_reason(&error));
                     let delay = backoff.next_delay();
                     match &error {
                         LoginError::Refused { status, excerpt } => {

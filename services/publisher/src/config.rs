@@ -154,6 +154,9 @@ pub struct Config {
     /// /health, /ready and /metrics listen here; `off` disables them.
     #[arg(long, env = "PUBLISHER_OPS_ADDR", default_value = "0.0.0.0:9103")]
     pub ops_addr: String,
+    /// Log as JSON lines.
+    #[arg(long, env = "LOG_JSON", default_value = "0", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    pub log_json: bool,
 
     // ---- the original's ANTINEX_* variables ------------------------------------------------
     /// Master switch; when off the publisher consumes nothing and exits at once.
@@ -239,6 +242,12 @@ pub struct Config {
     pub check_missing_predict: bool,
     #[arg(long, env = "ANTINEX_PUBLISH_TO_CORE", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub publish_to_core: bool,
+    /// Log level when RUST_LOG is unset: `0` logs warnings and errors only.
+    #[arg(long, env = "ANTINEX_CLIENT_VERBOSE", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    pub client_verbose: bool,
+    /// Debug logs of the publisher when RUST_LOG is unset (never the password or the token).
+    #[arg(long, env = "ANTINEX_CLIENT_DEBUG", default_value = "0", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    pub client_debug: bool,
 }
 
 impl Config {
@@ -250,6 +259,17 @@ impl Config {
         config.url = antinex_url.to_string();
         config.ops_addr = "off".into();
         config
+    }
+
+    /// The log filter used when RUST_LOG is unset, from the original's verbosity switches.
+    pub fn default_log_filter(&self) -> &'static str {
+        if self.client_debug {
+            "info,publisher=debug"
+        } else if self.client_verbose {
+            "info"
+        } else {
+            "warn"
+        }
     }
 
     /// The base URL without trailing slashes (a slash would give `//ml/`, a 404 on the real server).
@@ -299,5 +319,21 @@ mod tests {
         assert!(!config.include_failed_conversions);
         assert!(config.publish_to_core);
         assert_eq!(config.base_url(), "http://h:1");
+    }
+
+    #[test]
+    fn verbosity_switches_choose_the_default_log_filter() {
+        let filter = |args: &[&str]| {
+            let mut argv = vec!["publisher"];
+            argv.extend_from_slice(args);
+            Config::parse_from(argv).default_log_filter()
+        };
+        assert_eq!(filter(&[]), "info");
+        assert_eq!(filter(&["--client-verbose=0"]), "warn");
+        assert_eq!(filter(&["--client-debug=1"]), "info,publisher=debug");
+        assert_eq!(
+            filter(&["--client-verbose=0", "--client-debug=true"]),
+            "info,publisher=debug"
+        );
     }
 }

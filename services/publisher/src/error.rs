@@ -15,8 +15,11 @@ pub enum PublisherError {
     Broker(#[from] BrokerError),
     #[error("predictions file {path}: {reason}")]
     Predictions { path: String, reason: String },
-    #[error("ops endpoint {addr}: {reason}")]
+    /// PUBLISHER_OPS_ADDR is not an address, or cannot be listened on.
+    #[error("ops endpoint PUBLISHER_OPS_ADDR={addr}: {reason}")]
     Ops { addr: String, reason: String },
+    #[error("metrics registry: {0}")]
+    Metrics(#[from] shared::ops::MetricsError),
     #[error("internal task failed: {0}")]
     Task(String),
 }

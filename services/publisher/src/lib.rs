@@ -12,17 +12,18 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod metrics;
-pub mod ops;
 pub mod pipeline;
 pub mod predictions;
+pub mod probes;
 pub mod secret;
 pub mod standin;
 pub mod template;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use shared::broker::{BrokerConfig, Consumer, default_consumer_name};
+use shared::ops::{Heartbeat, OpsServer, OpsState, Readiness};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,11 +33,12 @@ pub use secret::Secret;
 
 use crate::api::Api;
 use crate::auth::Auth;
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, sleep_or_shutdown};
 use crate::body::BodyBuilder;
-use crate::metrics::Metrics;
+use crate::metrics::PublisherMetrics;
 use crate::pipeline::{Context, Intake};
 use crate::predictions::{PollSettings, Sinks};
+use crate::probes::{Liveness, READY_BROKER, READY_LOGIN, beating, heartbeat_max_age};
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,14 +62,14 @@ pub struct Summary {
 
 /// Runs until the rows stream closes (memory://) or `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary, PublisherError> {
-    run_with_metrics(config, shutdown, Metrics::new()).await
+    run_with_metrics(config, shutdown, PublisherMetrics::new()?).await
 }
 
-/// [`run`] with a caller-held metrics registry (tests read it).
+/// [`run`] with a caller-held metrics registry (tests and the bench read it).
 pub async fn run_with_metrics(
     config: Config,
     shutdown: CancellationToken,
-    metrics: Metrics,
+    metrics: PublisherMetrics,
 ) -> Result<Summary, PublisherError> {
     if !config.publish_enabled {
         tracing::info!("ANTINEX_PUBLISH_ENABLED is off: nothing to do");
@@ -80,13 +82,127 @@ pub async fn run_with_metrics(
     }
     let builder = BodyBuilder::from_config(&config)?;
     let api = Api::new(&config)?;
+    let readiness = Readiness::new();
+    readiness.declare(&[READY_LOGIN, READY_BROKER]);
+    let heartbeat = Heartbeat::new(heartbeat_max_age(config.rows_block));
     let auth = Arc::new(Auth::new(
         api.clone(),
         metrics.clone(),
+        readiness.clone(),
         config.token_renew_before,
         Backoff::new(config.retry_initial, config.retry_max),
     ));
 
+    // Stops the ops server and the background tasks once the run is over, whatever ended it.
+    let finished = shutdown.child_token();
+    let ops = match ops_addr(&config.ops_addr).await? {
+        Some(addr) => {
+            let state = OpsState::new(heartbeat.clone(), readiness.clone(), metrics.ops.clone());
+            let server = shared::ops::serve(addr, state, finished.clone())
+                .await
+                .map_err(
+                    |shared::ops::OpsError::Bind { source, .. }| PublisherError::Ops {
+                        addr: config.ops_addr.clone(),
+                        reason: format!("cannot listen: {source}"),
+                    },
+                )?;
+            Some(server)
+        }
+        None => None,
+    };
+    // Log in at start: bad credentials show in /ready (and the log) before any row arrives.
+    let first_login = {
+        let (auth, finished) = (auth.clone(), finished.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = auth.token(&finished) => {}
+                _ = finished.cancelled() => {}
+            }
+        })
+    };
+
+    let result = deliver(
+        &config,
+        shutdown,
+        Parts {
+            builder,
+            api,
+            auth,
+            metrics: metrics.clone(),
+            readiness,
+            heartbeat,
+        },
+    )
+    .await;
+
+    finished.cancel();
+    let _ = first_login.await;
+    if let Some(OpsServer { task, .. }) = ops {
+        let _ = task.await;
+    }
+    let counts = result?;
+    let summary = Summary {
+        messages_received: counts.messages_received,
+        rows_received: metrics.rows_received.get(),
+        rows_sent: metrics.rows_sent.get(),
+        batches_accepted: metrics.batches.with_label_values(&["201"]).get(),
+        messages_acked: metrics.messages_acked.get(),
+        messages_dead_lettered: metrics.dead_letters.get(),
+        rows_dead_lettered: metrics.rows_dead_lettered.get(),
+        rows_abandoned: counts.rows_abandoned,
+        logins: metrics.logins.with_label_values(&["ok"]).get(),
+        token_renewals: metrics.token_renewals.get(),
+        unauthorized: metrics.unauthorized.get(),
+        retries: metrics.retries.get(),
+        predictions_written: metrics.predictions_written.get(),
+    };
+    tracing::info!(?summary, "publisher finished");
+    Ok(summary)
+}
+
+/// `PUBLISHER_OPS_ADDR`: `off` (or empty) disables the endpoints; a host name is resolved.
+async fn ops_addr(value: &str) -> Result<Option<SocketAddr>, PublisherError> {
+    let value = value.trim();
+    if value.is_empty() || value.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let err = |reason: String| PublisherError::Ops {
+        addr: value.to_string(),
+        reason,
+    };
+    let mut addrs = tokio::net::lookup_host(value)
+        .await
+        .map_err(|e| err(format!("not a listen address (host:port or off): {e}")))?;
+    addrs
+        .next()
+        .map(Some)
+        .ok_or_else(|| err("the name resolves to no address".into()))
+}
+
+/// What [`deliver`] runs with.
+struct Parts {
+    builder: BodyBuilder,
+    api: Api,
+    auth: Arc<Auth>,
+    metrics: PublisherMetrics,
+    readiness: Readiness,
+    heartbeat: Heartbeat,
+}
+
+/// Connects to the rows stream and runs intake, batcher, senders and pollers to the end.
+async fn deliver(
+    config: &Config,
+    shutdown: CancellationToken,
+    parts: Parts,
+) -> Result<pipeline::IntakeCounts, PublisherError> {
+    let Parts {
+        builder,
+        api,
+        auth,
+        metrics,
+        readiness,
+        heartbeat,
+    } = parts;
     let mut broker = BrokerConfig::new(config.rows_url.clone());
     broker.stream = config.rows_stream.clone();
     broker.exchange = config.rows_stream.clone();
@@ -99,22 +215,8 @@ pub async fn run_with_metrics(
     broker.dead_letter = config.rows_dead_letter.clone();
     broker.prefetch = config.rows_prefetch.max(1);
     broker.block = config.rows_block;
-    let consumer = Consumer::connect(&broker).await?;
-    let broker_ok = Arc::new(AtomicBool::new(true));
-
-    // Stops the ops server and the pollers once the run is over, whatever ended it.
-    let finished = shutdown.child_token();
-    let ops = if config.ops_addr.trim().eq_ignore_ascii_case("off") {
-        None
-    } else {
-        let state = ops::OpsState {
-            metrics: metrics.clone(),
-            auth: auth.clone(),
-            broker_ok: broker_ok.clone(),
-        };
-        let (addr, handle) = ops::serve(&config.ops_addr, state, finished.clone()).await?;
-        tracing::info!(%addr, "ops endpoints listening");
-        Some(handle)
+    let Some(consumer) = connect(config, &broker, &readiness, &heartbeat, &shutdown).await? else {
+        return Ok(pipeline::IntakeCounts::default());
     };
 
     let (polls, pollers) = match config.poll_predictions {
@@ -150,11 +252,13 @@ pub async fn run_with_metrics(
         }
     };
 
+    let liveness = Liveness::new(heartbeat);
     let context = Context {
         builder,
         api,
         auth,
         metrics: metrics.clone(),
+        liveness: liveness.clone(),
         batch_rows: config.batch_rows,
         batch_delay: config.batch_delay,
         max_in_flight: config.max_in_flight,
@@ -169,37 +273,53 @@ pub async fn run_with_metrics(
     let intake = Intake {
         consumer,
         prefetch: usize::from(broker.prefetch),
-        metrics: metrics.clone(),
-        broker_ok,
+        metrics,
+        readiness,
+        liveness,
         retry_initial: config.retry_initial,
         retry_max: config.retry_max,
     };
-    let counts = intake.run(to_batcher, events_rx, shutdown.clone()).await;
+    let counts = intake.run(to_batcher, events_rx, shutdown).await;
     let task = |e: tokio::task::JoinError| PublisherError::Task(e.to_string());
     batcher.await.map_err(task)?;
     if let Some(pollers) = pollers {
         pollers.await.map_err(task)?;
     }
-    finished.cancel();
-    if let Some(ops) = ops {
-        let _ = ops.await;
-    }
+    Ok(counts)
+}
 
-    let summary = Summary {
-        messages_received: counts.messages_received,
-        rows_received: metrics.rows_received.get(),
-        rows_sent: metrics.rows_sent.get(),
-        batches_accepted: metrics.batches.with_label_values(&["201"]).get(),
-        messages_acked: metrics.messages_acked.get(),
-        messages_dead_lettered: metrics.dead_letters.get(),
-        rows_dead_lettered: metrics.rows_dead_lettered.get(),
-        rows_abandoned: counts.rows_abandoned,
-        logins: metrics.logins.with_label_values(&["ok"]).get(),
-        token_renewals: metrics.token_renewals.get(),
-        unauthorized: metrics.unauthorized.get(),
-        retries: metrics.retries.get(),
-        predictions_written: metrics.predictions_written.get(),
-    };
-    tracing::info!(?summary, "publisher finished");
-    Ok(summary)
+/// Connects to the rows stream, retrying with backoff (not ready meanwhile) while the broker is
+/// unreachable. `None` when shutdown came first.
+async fn connect(
+    config: &Config,
+    broker: &BrokerConfig,
+    readiness: &Readiness,
+    heartbeat: &Heartbeat,
+    shutdown: &CancellationToken,
+) -> Result<Option<Consumer>, PublisherError> {
+    let mut backoff = Backoff::new(config.retry_initial, config.retry_max);
+    loop {
+        heartbeat.beat();
+        match Consumer::connect(broker).await {
+            Ok(consumer) => {
+                readiness.set_met(READY_BROKER);
+                tracing::info!(
+                    broker = %broker.redacted_url(),
+                    stream = %broker.stream,
+                    group = %broker.group,
+                    "consuming the rows stream"
+                );
+                return Ok(Some(consumer));
+            }
+            Err(error) if error.is_retryable() => {
+                readiness.set_not_met(READY_BROKER, error.to_string());
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "rows broker unreachable; retrying");
+                if !beating(sleep_or_shutdown(delay, shutdown), || heartbeat.beat()).await {
+                    return Ok(None);
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }

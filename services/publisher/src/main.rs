@@ -1,40 +1,29 @@
-//! publisher service: thin wrapper around [`publisher::run`].
+//! publisher binary: parse flags, set up telemetry, run until SIGTERM/SIGINT (or the end of a
+//! memory:// rows stream).
 
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
+use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+async fn main() {
     let config = publisher::Config::parse();
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        signal.cancel();
-    });
-    let summary = publisher::run(config, shutdown).await?;
-    tracing::info!(rows_sent = summary.rows_sent, "done");
-    Ok(())
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = tokio::signal::ctrl_c() => {},
-            }
-            return;
+    let telemetry = TelemetryConfig::from_env("publisher", config.log_json)
+        .with_default_filter(config.default_log_filter());
+    let telemetry = match init_telemetry(&telemetry) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("publisher: {e}");
+            std::process::exit(2);
+        }
+    };
+    let shutdown = shutdown_token_on_signals();
+    let result = publisher::run(config, shutdown).await;
+    telemetry.shutdown().await;
+    match result {
+        Ok(summary) => tracing::info!(rows_sent = summary.rows_sent, "publisher stopped"),
+        Err(e) => {
+            eprintln!("publisher: {e}");
+            std::process::exit(1);
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

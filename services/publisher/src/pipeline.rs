@@ -5,14 +5,17 @@
 //! A broker message is acknowledged only when every one of its rows was accepted (201); rows
 //! refused with a 4xx go to the dead-letter stream with the response; rows still unsent at
 //! shutdown stay unacknowledged so the broker delivers them again.
+//!
+//! The intake and the batcher are the main loop that /health follows (see `probes`): both wake
+//! at least every `BEAT_INTERVAL`, also while idle or waiting.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use shared::broker::codec::RowBatch;
 use shared::broker::{BrokerError, Consumer, Message};
+use shared::ops::Readiness;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -23,8 +26,9 @@ use crate::auth::Auth;
 use crate::backoff::{Backoff, sleep_or_shutdown};
 use crate::batch::{Batch, Part, RowBatchRef};
 use crate::body::BodyBuilder;
-use crate::metrics::Metrics;
+use crate::metrics::PublisherMetrics;
 use crate::predictions::PollJob;
+use crate::probes::{BEAT_INTERVAL, Liveness, READY_BROKER, beating};
 
 /// What happened to a batch.
 #[derive(Debug, Clone)]
@@ -48,7 +52,8 @@ pub struct Context {
     pub builder: BodyBuilder,
     pub api: Api,
     pub auth: Arc<Auth>,
-    pub metrics: Metrics,
+    pub metrics: PublisherMetrics,
+    pub liveness: Liveness,
     pub batch_rows: usize,
     pub batch_delay: Duration,
     pub max_in_flight: usize,
@@ -81,8 +86,9 @@ pub struct IntakeCounts {
 pub struct Intake {
     pub consumer: Consumer,
     pub prefetch: usize,
-    pub metrics: Metrics,
-    pub broker_ok: Arc<AtomicBool>,
+    pub metrics: PublisherMetrics,
+    pub readiness: Readiness,
+    pub liveness: Liveness,
     pub retry_initial: Duration,
     pub retry_max: Duration,
 }
@@ -100,7 +106,10 @@ impl Intake {
         let mut next_id: u64 = 0;
         let mut to_batcher = Some(to_batcher);
         let mut backoff = Backoff::new(self.retry_initial, self.retry_max);
+        let liveness = self.liveness.clone();
+        let beat = || liveness.beat_intake();
         loop {
+            beat();
             let mut pending = Vec::new();
             while let Ok(event) = events.try_recv() {
                 pending.push(event);
@@ -111,10 +120,11 @@ impl Intake {
                 to_batcher = None;
             }
             if let Some(sender) = &to_batcher {
+                // Returns within the broker's block time, also when nothing comes.
                 match self.consumer.receive(self.prefetch).await {
                     Ok(messages) => {
                         backoff.reset();
-                        self.broker_ok.store(true, Ordering::Relaxed);
+                        self.readiness.set_met(READY_BROKER);
                         for message in messages {
                             let id = next_id;
                             next_id += 1;
@@ -132,7 +142,7 @@ impl Intake {
                                 },
                             );
                             // Waits while the batcher is busy: that is the back-pressure.
-                            if sender.send((id, message)).await.is_err() {
+                            if beating(sender.send((id, message)), beat).await.is_err() {
                                 to_batcher = None;
                                 break;
                             }
@@ -143,16 +153,16 @@ impl Intake {
                         to_batcher = None;
                     }
                     Err(error) => {
-                        self.broker_ok.store(false, Ordering::Relaxed);
+                        self.readiness.set_not_met(READY_BROKER, error.to_string());
                         let delay = backoff.next_delay();
                         tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "reading the rows stream failed");
-                        sleep_or_shutdown(delay, &shutdown).await;
+                        beating(sleep_or_shutdown(delay, &shutdown), beat).await;
                     }
                 }
                 continue;
             }
             // Input finished: wait for the outcomes of what was read.
-            match events.recv().await {
+            match beating(events.recv(), beat).await {
                 Some(event) => self.settle(&mut tracked, vec![event], &mut counts).await,
                 None => break,
             }
@@ -243,6 +253,8 @@ impl Intake {
     }
 
     async fn dead_letter(&mut self, message: &Message, reason: &str) {
+        // One broker call per message: beat between them so a long series is not a stall.
+        self.liveness.beat_intake();
         match self.consumer.dead_letter(message, reason).await {
             Ok(()) => {
                 self.metrics.dead_letters.inc();
@@ -295,17 +307,20 @@ pub async fn run_batcher(
     let mut bytes_per_row = 256;
     let keep_identities = context.polls.is_some();
     loop {
-        let next = match deadline {
-            Some(at) => tokio::select! {
-                next = messages.recv() => next,
-                _ = tokio::time::sleep_until(at) => {
+        context.liveness.beat_batcher();
+        // Wakes for the batch deadline, and at least every BEAT_INTERVAL while idle.
+        let idle_tick = Instant::now() + BEAT_INTERVAL;
+        let wake = deadline.map_or(idle_tick, |at| at.min(idle_tick));
+        let next = tokio::select! {
+            next = messages.recv() => next,
+            _ = tokio::time::sleep_until(wake) => {
+                if deadline.is_some_and(|at| Instant::now() >= at) {
                     let full = std::mem::replace(&mut batch, Batch::with_capacity(context.batch_rows, bytes_per_row));
                     dispatch(full, &context, &in_flight, &mut senders, &events).await;
                     deadline = None;
-                    continue;
                 }
-            },
-            None => messages.recv().await,
+                continue;
+            }
         };
         let Some((id, message)) = next else { break };
         let rows = match serde_json::from_slice::<RowBatchRef>(&message.body) {
@@ -353,7 +368,8 @@ pub async fn run_batcher(
     if !batch.is_empty() {
         dispatch(batch, &context, &in_flight, &mut senders, &events).await;
     }
-    while let Some(result) = senders.join_next().await {
+    let beat = || context.liveness.beat_batcher();
+    while let Some(result) = beating(senders.join_next(), beat).await {
         if let Err(e) = result {
             tracing::error!(error = %e, "a batch sender failed");
         }
@@ -370,7 +386,10 @@ async fn dispatch(
     if batch.is_empty() {
         return;
     }
-    let Ok(permit) = in_flight.clone().acquire_owned().await else {
+    // Senders are bounded (request timeout, backoff sleeps) but retry for as long as the API
+    // fails: waiting for one of them is not a stall.
+    let beat = || context.liveness.beat_batcher();
+    let Ok(permit) = beating(in_flight.clone().acquire_owned(), beat).await else {
         return;
     };
     let context = context.clone();
@@ -493,7 +512,7 @@ fn queue_poll(
     polls: &mpsc::Sender<PollJob>,
     body: &[u8],
     rows: Vec<crate::batch::RowIdentity>,
-    metrics: &Metrics,
+    metrics: &PublisherMetrics,
 ) {
     let Ok(created) = serde_json::from_slice::<Created>(body) else {
         metrics

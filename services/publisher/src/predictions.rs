@@ -19,7 +19,7 @@ use crate::auth::Auth;
 use crate::backoff::{Backoff, sleep_or_shutdown};
 use crate::batch::RowIdentity;
 use crate::error::PublisherError;
-use crate::metrics::Metrics;
+use crate::metrics::PublisherMetrics;
 
 /// One accepted job whose predictions are wanted.
 #[derive(Debug)]
@@ -129,7 +129,7 @@ pub async fn run_pollers(
     auth: Arc<Auth>,
     settings: PollSettings,
     mut sinks: Sinks,
-    metrics: Metrics,
+    metrics: PublisherMetrics,
     shutdown: CancellationToken,
 ) {
     let limit = Arc::new(Semaphore::new(settings.max_polls.max(1)));
@@ -186,7 +186,7 @@ async fn poll_job(
     api: &Api,
     auth: &Auth,
     settings: &PollSettings,
-    metrics: &Metrics,
+    metrics: &PublisherMetrics,
     shutdown: &CancellationToken,
     job: PollJob,
 ) -> Option<Vec<PredictionRecord>> {

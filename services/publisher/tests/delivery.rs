@@ -139,7 +139,7 @@ async fn server_down_then_up_delivers_everything_once() {
     let url = stream("down");
     let _feeder = feed(&url, 5, 100).await;
     let shutdown = CancellationToken::new();
-    let metrics = publisher::metrics::Metrics::new();
+    let metrics = publisher::metrics::PublisherMetrics::new().unwrap();
     let run = tokio::spawn(publisher::run_with_metrics(
         config(&url, &format!("http://{addr}")),
         shutdown.clone(),
@@ -187,7 +187,7 @@ async fn a_slow_server_times_out_and_the_retry_is_not_a_duplicate() {
     let mut c = config(&url, &server.url());
     c.request_timeout = Duration::from_millis(300);
     c.batch_rows = 100;
-    let metrics = publisher::metrics::Metrics::new();
+    let metrics = publisher::metrics::PublisherMetrics::new().unwrap();
     let summary =
         run_with_metrics_until(c, metrics.clone(), "300 rows", || accepted(&server) >= 300).await;
     // Let the slow handlers finish: they must not create second jobs.

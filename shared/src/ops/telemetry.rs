@@ -1,4 +1,4 @@
-//! Logging and tracing set-up: `RUST_LOG` filter (default `info`), text or JSON logs, and span
+//! Logging and tracing set-up: `RUST_LOG` filter (default `info`, or the service's choice), text or JSON logs, and span
 //! export over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //!
 //! The exporter uses the blocking reqwest client with the SDK's default batch processor, which
@@ -23,6 +23,8 @@ pub struct TelemetryConfig {
     pub json: bool,
     /// OTLP/HTTP endpoint, usually from `OTEL_EXPORTER_OTLP_ENDPOINT`; `None` = no export.
     pub otlp_endpoint: Option<String>,
+    /// The log filter when `RUST_LOG` is unset or empty (`info` unless the service says so).
+    pub default_filter: String,
 }
 
 impl TelemetryConfig {
@@ -37,7 +39,14 @@ impl TelemetryConfig {
             otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
+            default_filter: "info".into(),
         }
+    }
+
+    /// Another filter for when `RUST_LOG` is unset (a service's own verbosity switches).
+    pub fn with_default_filter(mut self, filter: impl Into<String>) -> Self {
+        self.default_filter = filter.into();
+        self
     }
 }
 
@@ -83,7 +92,8 @@ pub fn init_telemetry(config: &TelemetryConfig) -> Result<TelemetryGuard, Teleme
         Ok(value) if !value.trim().is_empty() => {
             EnvFilter::try_new(&value).map_err(|e| TelemetryError::Filter(e.to_string()))?
         }
-        _ => EnvFilter::new("info"),
+        _ => EnvFilter::try_new(&config.default_filter)
+            .map_err(|e| TelemetryError::Filter(e.to_string()))?,
     };
     let fmt_layer = if config.json {
         fmt::layer()

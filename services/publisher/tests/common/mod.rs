@@ -156,12 +156,18 @@ pub async fn run_until(
     what: &str,
     condition: impl FnMut() -> bool,
 ) -> publisher::Summary {
-    run_with_metrics_until(config, publisher::metrics::Metrics::new(), what, condition).await
+    run_with_metrics_until(
+        config,
+        publisher::metrics::PublisherMetrics::new().unwrap(),
+        what,
+        condition,
+    )
+    .await
 }
 
 pub async fn run_with_metrics_until(
     config: Config,
-    metrics: publisher::metrics::Metrics,
+    metrics: publisher::metrics::PublisherMetrics,
     what: &str,
     condition: impl FnMut() -> bool,
 ) -> publisher::Summary {
