@@ -43,10 +43,11 @@ RUN apt-get update \
  && install -d -o netpipe -g netpipe /var/lib/netpipe/datasets
 COPY --from=build /out/ /usr/local/bin/
 # Capture needs CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode and buffer sizes), never root:
-# the file capability grants them to capture-agent alone. The container must still allow them
-# (compose cap_add, Kubernetes securityContext) and must not set no-new-privileges. No other
-# binary gets file capabilities: the kernel refuses to exec one in a container whose bounding
-# set lacks them, and `netpipe health-check` must run in every container.
+# the file capability grants them to capture-agent alone. Its container must grant both (compose
+# cap_add, Kubernetes securityContext): the kernel refuses to exec a binary whose file
+# capabilities are not all in the bounding set ("operation not permitted", even for --help). It
+# must not set no-new-privileges either, which keeps file capabilities from taking effect. No
+# other binary gets them, so `netpipe health-check` runs in every container.
 RUN setcap cap_net_raw,cap_net_admin+eip /usr/local/bin/capture-agent
 # Numeric, so Kubernetes runAsNonRoot can verify it without a runAsUser.
 USER 10001:10001
