@@ -3,6 +3,7 @@
 //! buffer is full (and counts it); a file replay waits for room instead.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,10 @@ pub enum Source {
     Live(LiveCapture),
     File {
         file: CaptureFile,
+        /// Reopened for every further replay.
+        path: PathBuf,
+        /// Replays in all; 0 = until shutdown.
+        loops: u64,
         /// BPF filter applied in user space (empty = none).
         filter: String,
         snaplen: i32,
@@ -42,10 +47,14 @@ pub enum CaptureEnd {
     Shutdown,
     /// The publisher side went away (it gave up during shutdown).
     BufferClosed,
+    /// A live capture reached --count packets.
+    CountReached,
 }
 
 pub struct CaptureTask {
     pub source: Source,
+    /// Stop after this many packets (--count).
+    pub count: Option<u64>,
     pub tx: mpsc::Sender<Frame>,
     pub overflow: Overflow,
     pub sequence: SequenceGenerator,
@@ -59,6 +68,7 @@ impl CaptureTask {
     pub fn run(self) -> Result<CaptureEnd, AgentError> {
         let CaptureTask {
             source,
+            count,
             tx,
             overflow,
             sequence,
@@ -74,15 +84,33 @@ impl CaptureTask {
             agent,
             decode_options,
             metrics,
+            pushed: 0,
+            limit: count.unwrap_or(u64::MAX),
         };
         match source {
             Source::Live(capture) => run_live(capture, &mut sink, &shutdown),
             Source::File {
                 file,
+                path,
+                loops,
                 filter,
                 snaplen,
                 speed,
-            } => run_file(file, &filter, snaplen, speed, &mut sink, &shutdown),
+            } => {
+                let mut file = file;
+                let mut replay = 1;
+                loop {
+                    let before = sink.pushed;
+                    let end = run_file(file, &filter, snaplen, speed, &mut sink, &shutdown)?;
+                    // A file that gave nothing (empty, or all filtered) would loop for ever.
+                    let more = (loops == 0 || replay < loops) && sink.pushed > before;
+                    if end != CaptureEnd::EndOfFile || sink.limit_reached() || !more {
+                        return Ok(end);
+                    }
+                    replay += 1;
+                    file = CaptureFile::open(&path)?;
+                }
+            }
         }
     }
 }
@@ -95,9 +123,16 @@ struct FrameSink {
     agent: Arc<str>,
     decode_options: DecodeOptions,
     metrics: Arc<AgentMetrics>,
+    /// Packets pushed so far, and the --count limit (u64::MAX without one).
+    pushed: u64,
+    limit: u64,
 }
 
 impl FrameSink {
+    fn limit_reached(&self) -> bool {
+        self.pushed >= self.limit
+    }
+
     /// `false` when the buffer is closed (the publisher is gone).
     fn push(&mut self, packet: &RawPacket<'_>) -> bool {
         let meta = FrameMeta {
@@ -106,6 +141,7 @@ impl FrameSink {
             seq: self.sequence.next_seq(),
         };
         let frame = decode(packet, &meta, &self.decode_options);
+        self.pushed += 1;
         self.metrics.packets_captured.inc();
         self.metrics.count_decode_issues(&frame.errors);
         match self.overflow {
@@ -142,6 +178,9 @@ fn run_live(
             Ok(Some(packet)) => {
                 if !sink.push(&packet) {
                     break CaptureEnd::BufferClosed;
+                }
+                if sink.limit_reached() {
+                    break CaptureEnd::CountReached;
                 }
             }
             Ok(None) => {}
@@ -213,6 +252,9 @@ fn run_file(
     loop {
         if shutdown.is_cancelled() {
             return Ok(CaptureEnd::Shutdown);
+        }
+        if sink.limit_reached() {
+            return Ok(CaptureEnd::EndOfFile);
         }
         let packet = match file.next_packet() {
             Ok(Some(packet)) => packet,

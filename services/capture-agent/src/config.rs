@@ -90,6 +90,16 @@ pub struct Config {
     #[arg(long, env = "CAP_SPEED")]
     pub speed: Option<f64>,
 
+    /// With --read: replay the file this many times (0 = until SIGTERM), like tcpreplay
+    /// --loop. Sequence numbers go on counting, so every replayed packet is a new row.
+    #[arg(long = "loop", env = "CAP_LOOP", default_value_t = 1)]
+    pub loops: u64,
+
+    /// Stop after this many packets (like tcpdump -c). A replay then ends as at the end of
+    /// the file; a live capture publishes what it has and exits.
+    #[arg(long, env = "CAP_COUNT")]
+    pub count: Option<u64>,
+
     /// With --read: exit once the file is published (otherwise keep serving /metrics until
     /// SIGTERM).
     #[arg(long, env = "CAP_EXIT_AT_EOF", default_value_t = false)]

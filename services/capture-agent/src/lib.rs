@@ -151,6 +151,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     }
     let capture = CaptureTask {
         source,
+        count: config.count,
         tx,
         overflow: config.overflow(),
         sequence,
@@ -211,6 +212,9 @@ fn validate(config: &Config) -> Result<(), AgentError> {
             "--speed must be a positive number, not {speed}"
         )));
     }
+    if config.count == Some(0) {
+        return Err(AgentError::Config("--count must be at least 1".into()));
+    }
     if config.batch_size == 0 || config.buffer_frames == 0 || config.max_in_flight == 0 {
         return Err(AgentError::Config(
             "--batch-size, --buffer-frames and --max-in-flight must be at least 1".into(),
@@ -260,6 +264,8 @@ fn open_source(config: &Config) -> Result<(Source, String), AgentError> {
             }
             let source = Source::File {
                 file,
+                path: path.clone(),
+                loops: config.loops,
                 filter: base_filter.clone(),
                 snaplen: config.snaplen,
                 speed: config.speed,

@@ -200,3 +200,43 @@ async fn live_capture_on_lo_sees_test_traffic_but_not_its_broker() {
     assert_eq!(summary.dropped_total(), 0);
     assert!(frames.iter().all(|f| &*f.agent == "live-test"));
 }
+
+#[tokio::test]
+async fn a_live_capture_with_count_exits_after_that_many_packets() {
+    let udp_port = free_port();
+    let stream = unique("live_count");
+    let mut config = Config::parse_from(["capture-agent"]);
+    config.interface = "lo".into();
+    config.broker_url = REDIS_URL.into();
+    config.stream = stream.clone();
+    config.ops_addr = "127.0.0.1:0".parse().unwrap();
+    config.batch_delay_ms = 5;
+    config.filter = Some(format!("udp and dst port {udp_port}"));
+    config.count = Some(7);
+    let agent = match start(config, CancellationToken::new()).await {
+        Ok(agent) => agent,
+        Err(AgentError::Capture(LiveError::MissingCapability { .. })) => {
+            eprintln!("a_live_capture_with_count: skipped, capturing needs CAP_NET_RAW");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let mut consumer = consumer(REDIS_URL, &stream).await;
+    // Keep sending until the agent has stopped on its own (it must, without a shutdown).
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let done = agent.wait();
+    tokio::pin!(done);
+    let summary = loop {
+        sender
+            .send_to(b"count me", ("127.0.0.1", udp_port))
+            .unwrap();
+        tokio::select! {
+            summary = &mut done => break summary.unwrap(),
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    };
+    assert_eq!(summary.packets_captured, 7);
+    assert_eq!(summary.frames_published, 7);
+    let frames = receive_frames(&mut consumer, 7, Duration::from_secs(10)).await;
+    assert_eq!(frames.len(), 7);
+}

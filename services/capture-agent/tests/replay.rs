@@ -139,3 +139,76 @@ async fn kombu_redis_gets_the_original_message_per_packet() {
         );
     }
 }
+
+#[tokio::test]
+async fn loop_replays_the_file_again_with_new_sequence_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loop.pcap");
+    write_pcap(&path, &make_packets(40, 1_700_000_000_000_000, 10));
+    let stream = unique("replay_loop");
+    let mut consumer = consumer(REDIS_URL, &stream).await;
+    let mut config = Config::for_replay(&path, REDIS_URL, &stream);
+    config.agent_id = Some("loop-agent".into());
+    config.loops = 3;
+    let summary = run(config, CancellationToken::new()).await.unwrap();
+    assert_eq!(summary.packets_captured, 120);
+    assert_eq!(summary.frames_published, 120);
+    let mut frames = receive_frames(&mut consumer, 120, Duration::from_secs(10)).await;
+    frames.sort_by_key(|f| f.seq);
+    assert_eq!(frames.len(), 120);
+    let seqs: std::collections::BTreeSet<u64> = frames.iter().map(|f| f.seq).collect();
+    assert_eq!(
+        seqs.len(),
+        120,
+        "every replayed packet is a new (agent, seq)"
+    );
+    let once = expected_frames(
+        &path,
+        "loop-agent",
+        frames[0].boot,
+        &DecodeOptions::default(),
+    );
+    for (i, frame) in frames.iter().enumerate() {
+        let mut want = once[i % 40].clone();
+        want.seq = frame.seq;
+        assert_eq!(frame, &want, "replay {} packet {}", i / 40, i % 40);
+    }
+}
+
+#[tokio::test]
+async fn count_stops_a_replay_after_that_many_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("count.pcap");
+    write_pcap(&path, &make_packets(40, 1_700_000_000_000_000, 10));
+    // Endless replay (loop 0), stopped by the count in the middle of the third pass.
+    let stream = unique("replay_count");
+    let mut config = Config::for_replay(&path, REDIS_URL, &stream);
+    config.loops = 0;
+    config.count = Some(100);
+    let summary = run(config, CancellationToken::new()).await.unwrap();
+    assert_eq!(summary.packets_captured, 100);
+    assert_eq!(summary.frames_published, 100);
+
+    let mut bad = Config::for_replay(&path, REDIS_URL, &stream);
+    bad.count = Some(0);
+    let error = run(bad, CancellationToken::new()).await.unwrap_err();
+    assert!(error.to_string().contains("--count"), "{error}");
+}
+
+#[tokio::test]
+async fn an_endless_replay_of_a_file_without_packets_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.pcap");
+    write_pcap(&path, &[]);
+    let stream = unique("replay_empty_loop");
+    let mut config = Config::for_replay(&path, REDIS_URL, &stream);
+    config.loops = 0;
+    let summary = tokio::time::timeout(
+        Duration::from_secs(30),
+        run(config, CancellationToken::new()),
+    )
+    .await
+    .expect("an empty file must not be replayed for ever")
+    .unwrap();
+    assert_eq!(summary.packets_captured, 0);
+}
