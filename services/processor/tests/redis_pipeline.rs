@@ -135,15 +135,42 @@ fn seq_counts(dir: &Path) -> BTreeMap<(String, u64), u32> {
     counts
 }
 
-fn spawn_binary(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_processor"))
-        .args(args)
-        .env_remove("FORWARD_BROKER_URL")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// A processor child that is killed when dropped, so a failing test leaves no process behind.
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn_binary(args: &[&str]) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_processor"))
+            .args(args)
+            .env_remove("FORWARD_BROKER_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn sigterm(child: &Child) {
