@@ -181,8 +181,7 @@ fn committed_length(csv: &Path) -> Option<u64> {
     let manifest = manifest_path(csv)?;
     let bytes = std::fs::read(&manifest).ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    if value.get("format").and_then(serde_json::Value::as_str) != Some(PROCESSOR_MANIFEST_FORMAT)
-    {
+    if value.get("format").and_then(serde_json::Value::as_str) != Some(PROCESSOR_MANIFEST_FORMAT) {
         return None;
     }
     value.get("bytes").and_then(serde_json::Value::as_u64)

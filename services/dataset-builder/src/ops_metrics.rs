@@ -65,16 +65,15 @@ impl BuilderMetrics {
             build_seconds: ops.histogram(
                 "build_duration_seconds",
                 "Wall time of a build",
-                vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0],
+                vec![
+                    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+                ],
             )?,
             input_files: ops.gauge(
                 "input_files",
                 "Input CSV files of the last successful build",
             )?,
-            input_bytes: ops.gauge(
-                "input_bytes",
-                "Input bytes of the last successful build",
-            )?,
+            input_bytes: ops.gauge("input_bytes", "Input bytes of the last successful build")?,
             rows_read: ops.gauge("rows_read", "Data rows the last successful build read")?,
             rows_written,
             ops,

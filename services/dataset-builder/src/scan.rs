@@ -97,9 +97,7 @@ pub fn scan(
     let mut index: HashMap<String, usize> = HashMap::new();
     for (file_no, input) in inputs.into_iter().enumerate() {
         progress.check_cancelled()?;
-        let file = input
-            .open()
-            .map_err(|e| BuildError::read(&input.path, e))?;
+        let file = input.open().map_err(|e| BuildError::read(&input.path, e))?;
         let mut hashing = HashingReader::new(file);
         let mut reader = csv_reader(&mut hashing);
         let mut record = ByteRecord::new();

@@ -26,7 +26,7 @@ pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub enum RunOutcome {
     /// One-shot mode: the build's summary.
-    Built(Summary),
+    Built(Box<Summary>),
     /// Watch mode, stopped by shutdown: builds attempted and how many of them failed.
     Stopped { builds: u64, failed: u64 },
 }
@@ -52,7 +52,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<RunOutco
             ops.check_inputs(&config);
             ops.build(config.clone(), shutdown.child_token())
                 .await
-                .map(RunOutcome::Built)
+                .map(|summary| RunOutcome::Built(Box::new(summary)))
         }
         Some(every) => crate::watch::watch(config, every, &ops, &shutdown).await,
     };
