@@ -21,6 +21,8 @@
 
 #[path = "whole_system/brokers.rs"]
 mod brokers;
+#[path = "whole_system/checks.rs"]
+mod checks;
 #[path = "whole_system/http.rs"]
 mod http;
 #[path = "whole_system/outputs.rs"]
@@ -30,16 +32,16 @@ mod prometheus;
 #[path = "whole_system/services.rs"]
 mod services;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
 use brokers::{Backend, Cleanup, Names};
+use checks::*;
 use http::{client, get, wait_until};
 use outputs::*;
-use reqwest::blocking::Client;
-use services::Service;
+use services::System;
 use shared::capture::LinkType;
 use shared::fixtures::{FixturePacket, sample_packets, write_pcap};
 
@@ -47,10 +49,7 @@ use shared::fixtures::{FixturePacket, sample_packets, write_pcap};
 const REPLAY_COPIES: usize = 20;
 /// UDP datagrams the test sends to 127.0.0.1 for the live capture.
 const LIVE_DATAGRAMS: usize = 60;
-/// Bound of every wait; generous for a loaded 2-core machine (a normal run takes seconds).
-const PATIENCE: Duration = Duration::from_secs(120);
 const STOP_WITHIN: Duration = Duration::from_secs(30);
-const SCHEMAS: [&str; 2] = ["antinex-v1", "netpipe"];
 
 #[test]
 fn whole_system_on_redis_streams() {
@@ -69,10 +68,6 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 /// The fixture capture `copies` times, each copy later than the one before.
 fn write_replay_pcap(path: &Path, copies: usize) -> usize {
     let sample = sample_packets();
@@ -88,63 +83,6 @@ fn write_replay_pcap(path: &Path, copies: usize) -> usize {
         .collect();
     write_pcap(path, LinkType::ETHERNET, &packets).expect("write the replay pcap");
     packets.len()
-}
-
-/// The running services; a failed check panics with the end of every log.
-struct System {
-    services: Vec<Service>,
-    logs: std::path::PathBuf,
-}
-
-impl System {
-    fn start(&mut self, name: &str, binary: &str, env: &[(&str, String)]) -> usize {
-        self.services
-            .push(Service::start(name, binary, env, &self.logs));
-        self.services.len() - 1
-    }
-
-    fn report(&self) -> String {
-        self.services
-            .iter()
-            .map(|s| format!("\n===== {} =====\n{}", s.name, s.log_tail(25)))
-            .collect()
-    }
-
-    #[track_caller]
-    fn check(&self, ok: bool, what: impl std::fmt::Display) {
-        assert!(ok, "{what}{}", self.report());
-    }
-}
-
-/// Each service's ops endpoint.
-struct OpsPorts {
-    agent_replay: u16,
-    agent_live: u16,
-    processor: u16,
-    publisher: u16,
-    builder: u16,
-}
-
-impl OpsPorts {
-    fn all(&self) -> [(&'static str, u16); 5] {
-        [
-            ("capture-agent (replay)", self.agent_replay),
-            ("capture-agent (live)", self.agent_live),
-            ("processor", self.processor),
-            ("publisher", self.publisher),
-            ("dataset-builder", self.builder),
-        ]
-    }
-
-    /// The Prometheus job of each service (one capture-agent target: the replaying one).
-    fn jobs(&self) -> BTreeMap<&'static str, u16> {
-        BTreeMap::from([
-            ("capture-agent", self.agent_replay),
-            ("processor", self.processor),
-            ("publisher", self.publisher),
-            ("dataset-builder", self.builder),
-        ])
-    }
 }
 
 fn whole_system(backend: Backend) {
@@ -251,36 +189,7 @@ fn whole_system(backend: Backend) {
     ]);
     let live = system.start("capture-agent-live", "capture-agent", &env);
 
-    // Live capture: once the agent is ready its filter is in place; then the datagrams.
-    let live_ready = wait_until(PATIENCE, || {
-        system.services[live].exited().is_some()
-            || get(&http, &format!("http://{}/ready", addr(ops.agent_live)))
-                .is_some_and(|(status, _)| status == 200)
-    });
-    let mut sent_live = LIVE_DATAGRAMS;
-    if let Some(status) = system.services[live].exited() {
-        let log = system.services[live].log();
-        system.check(
-            log.contains("CAP_NET_RAW") && !in_ci(),
-            format!("the live capture-agent exited: {status}"),
-        );
-        eprintln!("whole_system: live capture skipped, capturing on lo needs CAP_NET_RAW");
-        sent_live = 0;
-    } else {
-        system.check(live_ready, "the live capture-agent is not ready");
-        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-        for i in 0..LIVE_DATAGRAMS {
-            sender
-                .send_to(
-                    format!("whole system {i}").as_bytes(),
-                    ("127.0.0.1", udp_port),
-                )
-                .unwrap();
-            if i % 20 == 19 {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
+    let sent_live = send_live_traffic(&mut system, live, ops.agent_live, udp_port, &http);
     let mut env = forward(&names.frames);
     env.extend([
         ("CAP_READ", pcap.display().to_string()),
@@ -350,35 +259,7 @@ fn whole_system(backend: Backend) {
     check_ops(&system, &http, &ops);
     let prometheus_checked = check_prometheus(&system, &http, tmp.path(), &ops);
 
-    // SIGTERM: every service exits 0 and its port closes.
-    for index in 0..system.services.len() {
-        if index == standin {
-            continue;
-        }
-        let name = system.services[index].name.clone();
-        let status = system.services[index].stop(libc::SIGTERM, STOP_WITHIN);
-        system.check(
-            status.is_some_and(|s| s.success()),
-            format!("{name} after SIGTERM: {status:?}"),
-        );
-    }
-    for (name, port) in ops.all() {
-        let open = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        system.check(!open, format!("{name} still listens on {port}"));
-    }
-    // The stand-in (a test tool) stops on SIGINT and prints its counters.
-    let status = system.services[standin].stop(libc::SIGINT, STOP_WITHIN);
-    system.check(
-        status.is_some_and(|s| s.success()),
-        format!("the stand-in after SIGINT: {status:?}"),
-    );
-    let counts = standin_final_counts(&system.services[standin].log());
-    system.check(
-        counts
-            .as_ref()
-            .is_some_and(|c| c.get("rows_accepted") == Some(&expected)),
-        format!("stand-in counters {counts:?}, expected rows_accepted={expected}"),
-    );
+    stop_everything(&mut system, standin, &ops, expected);
     drop(udp_target);
     eprintln!(
         "whole_system ({}): {expected} packets ({replayed} replayed, {sent_live} live) -> \
@@ -397,178 +278,73 @@ fn whole_system(backend: Backend) {
     }
 }
 
-/// One sample of a /metrics body (`name{labels} value`).
-fn metric(body: &str, series: &str) -> Option<f64> {
-    body.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// Every schema's files hold exactly the committed rows, `expected` in all; the netpipe rows
-/// come from the two agents in the numbers sent, each (agent, seq) once.
-fn check_datasets(system: &System, dir: &Path, expected: u64, per_agent: &[(&str, usize)]) {
-    let files = dataset_files(dir);
-    for schema in SCHEMAS {
-        let mut rows_read = 0u64;
-        for file in files.iter().filter(|f| f.schema == schema) {
-            let (_, rows) = read_csv(&file.csv);
-            system.check(
-                rows.len() as u64 == file.committed_rows,
-                format!(
-                    "{}: {} rows, its manifest commits {}",
-                    file.csv.display(),
-                    rows.len(),
-                    file.committed_rows
-                ),
-            );
-            rows_read += rows.len() as u64;
-        }
-        system.check(
-            rows_read == expected,
-            format!(
-                "{schema}: {rows_read} CSV rows, expected {expected} (packets replayed + sent)"
-            ),
-        );
-    }
-    let mut identities = BTreeSet::new();
-    let mut agents: BTreeMap<String, usize> = BTreeMap::new();
-    for file in files.iter().filter(|f| f.schema == "netpipe") {
-        let (header, rows) = read_csv(&file.csv);
-        let seqs = column(&header, &rows, "seq");
-        for (agent, seq) in column(&header, &rows, "agent").into_iter().zip(seqs) {
-            *agents.entry(agent.clone()).or_default() += 1;
-            identities.insert((agent, seq));
-        }
-    }
-    system.check(
-        identities.len() as u64 == expected,
-        "each (agent, seq) once in the netpipe rows",
-    );
-    let wanted: BTreeMap<String, usize> = per_agent
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(a, n)| (a.to_string(), *n))
-        .collect();
-    system.check(
-        agents == wanted,
-        format!("rows per agent {agents:?}, expected {wanted:?}"),
-    );
-}
-
-/// One prediction line per row: the (agent, seq) of every netpipe row, each once.
-fn check_predictions(system: &System, dir: &Path, predictions: &Path, expected: u64) {
-    let (header, rows) = read_csv(predictions);
-    system.check(
-        rows.len() as u64 == expected,
-        format!("{} prediction lines, expected {expected}", rows.len()),
-    );
-    let predicted: BTreeSet<(String, String)> = column(&header, &rows, "agent")
-        .into_iter()
-        .zip(column(&header, &rows, "seq"))
-        .collect();
-    let mut stored = BTreeSet::new();
-    for file in dataset_files(dir).iter().filter(|f| f.schema == "netpipe") {
-        let (header, rows) = read_csv(&file.csv);
-        stored.extend(
-            column(&header, &rows, "agent")
-                .into_iter()
-                .zip(column(&header, &rows, "seq")),
-        );
-    }
-    system.check(
-        predicted == stored,
-        "the predictions name exactly the stored rows, each once",
-    );
-}
-
-/// The stand-in holds every row once: `idx` 0..n-1 of the antinex-v1 file, none twice.
-fn check_standin(system: &System, http: &Client, base: &str, expected: u64) {
-    let jobs = standin_jobs(http, base);
-    let mut idx: Vec<i64> = Vec::new();
-    for row in jobs.iter().flatten() {
-        system.check(row.is_some(), "a row without idx at the stand-in");
-        idx.push(row.unwrap_or(-1.0) as i64);
-    }
-    idx.sort_unstable();
-    let once: Vec<i64> = (0..expected as i64).collect();
-    system.check(
-        idx == once,
-        format!(
-            "the stand-in got {} rows in {} jobs; expected idx 0..{expected} once each",
-            idx.len(),
-            jobs.len()
-        ),
-    );
-}
-
-/// /health and /ready answer 200 (waiting for a service still finishing its start), and
-/// /metrics passes promtool.
-fn check_ops(system: &System, http: &Client, ops: &OpsPorts) {
-    for (name, port) in ops.all() {
-        let base = format!("http://127.0.0.1:{port}");
-        let mut last = None;
-        let ready = wait_until(PATIENCE, || {
-            last = get(http, &format!("{base}/ready"));
-            last.as_ref().is_some_and(|(status, _)| *status == 200)
-        });
-        system.check(ready, format!("{name} /ready: {last:?}"));
-        let health = get(http, &format!("{base}/health"));
-        system.check(
-            health.as_ref().is_some_and(|(status, _)| *status == 200),
-            format!("{name} /health: {health:?}"),
-        );
-        let metrics = get(http, &format!("{base}/metrics"));
-        let Some((200, body)) = metrics else {
-            system.check(false, format!("{name} /metrics: {metrics:?}"));
-            return;
-        };
-        if let Err(e) = shared::ops::promtool_check(name, &body) {
-            system.check(false, format!("{name} /metrics: {e}"));
-        }
-    }
-}
-
-/// A real Prometheus with the repository's scrape config sees every job up and packets counted.
-/// False when skipped (prometheus not installed, outside CI).
-fn check_prometheus(system: &System, http: &Client, dir: &Path, ops: &OpsPorts) -> bool {
-    let Some(binary) = prometheus::find_binary() else {
-        system.check(
-            !in_ci(),
-            "prometheus is not installed (Debian package prometheus; scripts/ensure-deps.sh test)",
-        );
-        eprintln!("whole_system: Prometheus part skipped, prometheus is not installed");
-        return false;
-    };
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/prometheus.yml");
-    let text = std::fs::read_to_string(&repo).unwrap_or_else(|e| panic!("{}: {e}", repo.display()));
-    let config = prometheus::rewrite_config(&text, &ops.jobs())
-        .unwrap_or_else(|e| panic!("{}: {e}", repo.display()));
-    let dir = dir.join("prometheus");
-    std::fs::create_dir_all(&dir).unwrap();
-    let server = prometheus::Prometheus::start(&binary, &config, &dir, free_port(), http);
-    let mut up = Vec::new();
-    let counted = |query: &str| {
-        let result = server.query(http, query);
-        result.len() == 1 && result[0].1 > 0.0
-    };
-    let seen = wait_until(PATIENCE, || {
-        up = server.query(http, "up");
-        let jobs: BTreeMap<String, f64> = up
-            .iter()
-            .map(|(labels, v)| (labels.get("job").cloned().unwrap_or_default(), *v))
-            .collect();
-        prometheus::JOBS
-            .iter()
-            .all(|job| jobs.get(*job) == Some(&1.0))
-            && counted("capture_agent_packets_captured_total")
-            && counted("processor_packets_received_total")
-            && counted("dataset_builder_rows_read")
+/// Once the live agent is ready (its filter is in place), sends the datagrams it must capture;
+/// returns how many. Without CAP_NET_RAW (outside CI) the live part is skipped: 0.
+fn send_live_traffic(
+    system: &mut System,
+    live: usize,
+    ops_port: u16,
+    udp_port: u16,
+    http: &reqwest::blocking::Client,
+) -> usize {
+    let ready_url = format!("http://127.0.0.1:{ops_port}/ready");
+    let ready = wait_until(PATIENCE, || {
+        system.services[live].exited().is_some()
+            || get(http, &ready_url).is_some_and(|(status, _)| status == 200)
     });
+    if let Some(status) = system.services[live].exited() {
+        let log = system.services[live].log();
+        system.check(
+            log.contains("CAP_NET_RAW") && !in_ci(),
+            format!("the live capture-agent exited: {status}"),
+        );
+        eprintln!("whole_system: live capture skipped, capturing on lo needs CAP_NET_RAW");
+        return 0;
+    }
+    system.check(ready, "the live capture-agent is not ready");
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("UDP socket");
+    for i in 0..LIVE_DATAGRAMS {
+        sender
+            .send_to(
+                format!("whole system {i}").as_bytes(),
+                ("127.0.0.1", udp_port),
+            )
+            .expect("send a datagram to 127.0.0.1");
+        if i % 20 == 19 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    LIVE_DATAGRAMS
+}
+
+/// SIGTERM ends every service with exit code 0 and closes its port; the stand-in (a test tool)
+/// stops on SIGINT and its final counters show every row accepted once.
+fn stop_everything(system: &mut System, standin: usize, ops: &OpsPorts, expected: u64) {
+    for index in 0..system.services.len() {
+        if index == standin {
+            continue;
+        }
+        let name = system.services[index].name.clone();
+        let status = system.services[index].stop(libc::SIGTERM, STOP_WITHIN);
+        system.check(
+            status.is_some_and(|s| s.success()),
+            format!("{name} after SIGTERM: {status:?}"),
+        );
+    }
+    for (name, port) in ops.all() {
+        let open = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        system.check(!open, format!("{name} still listens on {port}"));
+    }
+    let status = system.services[standin].stop(libc::SIGINT, STOP_WITHIN);
     system.check(
-        seen,
-        format!(
-            "Prometheus: up {up:?}\n{}\nconfig:\n{config}",
-            server.log_tail()
-        ),
+        status.is_some_and(|s| s.success()),
+        format!("the stand-in after SIGINT: {status:?}"),
     );
-    true
+    let counts = standin_final_counts(&system.services[standin].log());
+    system.check(
+        counts
+            .as_ref()
+            .is_some_and(|c| c.get("rows_accepted") == Some(&expected)),
+        format!("stand-in counters {counts:?}, expected rows_accepted={expected}"),
+    );
 }

@@ -158,3 +158,29 @@ impl Drop for Service {
         }
     }
 }
+
+/// The running services of one test; a failed check panics with the end of every log.
+pub struct System {
+    pub services: Vec<Service>,
+    pub logs: PathBuf,
+}
+
+impl System {
+    pub fn start(&mut self, name: &str, binary: &str, env: &[(&str, String)]) -> usize {
+        self.services
+            .push(Service::start(name, binary, env, &self.logs));
+        self.services.len() - 1
+    }
+
+    pub fn report(&self) -> String {
+        self.services
+            .iter()
+            .map(|s| format!("\n===== {} =====\n{}", s.name, s.log_tail(25)))
+            .collect()
+    }
+
+    #[track_caller]
+    pub fn check(&self, ok: bool, what: impl std::fmt::Display) {
+        assert!(ok, "{what}{}", self.report());
+    }
+}
