@@ -46,7 +46,7 @@ fn a_recorded_dataset_becomes_a_labelled_training_set() {
         "2026-11-29 00:00:00",
     ])
     .unwrap_or_else(|e| panic!("{e}"));
-    let summary = dataset_builder::run(&config).unwrap_or_else(|e| panic!("{e}"));
+    let summary = dataset_builder::build_once(&config).unwrap_or_else(|e| panic!("{e}"));
 
     let packets = shared::fixtures::sample_packets().len();
     let mut reader = csv::Reader::from_path(&summary.fulldata).unwrap();

@@ -1,6 +1,8 @@
 //! Command line and environment (the original's variable names keep working).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -130,9 +132,34 @@ pub struct Config {
     /// How many bad rows are listed with file:line (all are counted).
     #[arg(long, env = "MAX_ERROR_REPORTS", default_value_t = 20)]
     pub max_error_reports: usize,
+
+    /// Address of /health, /ready and /metrics, e.g. 0.0.0.0:9104 (empty = no ops server).
+    #[arg(long, env = "OPS_ADDR", default_value = "")]
+    pub ops_addr: String,
+
+    /// Keep running and rebuild the outputs whenever the input files change, looking every
+    /// this many seconds (0 = build once and exit).
+    #[arg(long, env = "WATCH_SECS", default_value_t = 0)]
+    pub watch_secs: u64,
 }
 
 impl Config {
+    /// The ops server's address; `None` when OPS_ADDR is empty.
+    pub fn ops_socket_addr(&self) -> Result<Option<SocketAddr>, String> {
+        let text = self.ops_addr.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse()
+            .map(Some)
+            .map_err(|e| format!("--ops-addr `{text}`: {e}"))
+    }
+
+    /// How often watch mode looks at the inputs; `None` = one-shot.
+    pub fn watch_interval(&self) -> Option<Duration> {
+        (self.watch_secs > 0).then(|| Duration::from_secs(self.watch_secs))
+    }
+
     /// The input pattern when no paths are listed.
     pub fn glob_pattern(&self) -> String {
         self.glob

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 /// Exit code of a successful build.
 pub const EXIT_OK: u8 = 0;
-/// Exit code when writing outputs (or another local I/O step) failed.
+/// Exit code when writing outputs (or another local I/O step) failed, the ops server could not
+/// listen, or a signal stopped the build before it finished.
 pub const EXIT_IO: u8 = 1;
 /// Exit code for an invalid configuration: flags, label rules, output paths.
 pub const EXIT_CONFIG: u8 = 3;
@@ -60,6 +61,19 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+
+    /// The ops server could not start (address in use, ...).
+    #[error("ops server: {0}")]
+    Ops(String),
+
+    /// A bug (a panicked build thread); reported, never expected.
+    #[error("internal error: {0}")]
+    Internal(String),
+
+    /// SIGTERM/SIGINT (the shutdown token) stopped the build before it finished; nothing was
+    /// written.
+    #[error("stopped before the build finished")]
+    Cancelled,
 }
 
 fn list(examples: &[String]) -> String {
@@ -75,9 +89,26 @@ impl BuildError {
             | BuildError::ReadInput { .. }
             | BuildError::Input { .. }
             | BuildError::BadRows { .. } => EXIT_BAD_INPUT,
-            BuildError::Io { .. } => EXIT_IO,
+            BuildError::Io { .. }
+            | BuildError::Ops(_)
+            | BuildError::Internal(_)
+            | BuildError::Cancelled => EXIT_IO,
         }
     }
+
+    /// Every value of [`BuildError::kind`] (metric label values are fixed up front).
+    pub const KINDS: [&'static str; 10] = [
+        "config",
+        "rules",
+        "no_inputs",
+        "read_input",
+        "input",
+        "bad_rows",
+        "io",
+        "ops",
+        "internal",
+        "cancelled",
+    ];
 
     /// A short machine-friendly name, used as a metric label.
     pub fn kind(&self) -> &'static str {
@@ -89,6 +120,9 @@ impl BuildError {
             BuildError::Input { .. } => "input",
             BuildError::BadRows { .. } => "bad_rows",
             BuildError::Io { .. } => "io",
+            BuildError::Ops(_) => "ops",
+            BuildError::Internal(_) => "internal",
+            BuildError::Cancelled => "cancelled",
         }
     }
 

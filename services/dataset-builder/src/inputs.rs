@@ -10,14 +10,32 @@ use crate::error::BuildError;
 
 /// Manifests written by the processor beside its CSVs; never inputs themselves.
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
+/// `format` of the processor's manifests (shared::dataset::manifest).
+const PROCESSOR_MANIFEST_FORMAT: &str = "netpipe-dataset-manifest";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputFile {
     pub path: PathBuf,
     /// The path as written in `src_file` and the metadata.
     pub name: String,
+    /// Bytes read from the file: its length, or the committed length of a processor file.
     pub size: u64,
     pub modified: Option<SystemTime>,
+    /// `size` is the committed length from the processor's manifest (`bytes`): only that prefix
+    /// is read, and the file may grow past it while the build runs (the processor appends).
+    pub committed_prefix: bool,
+}
+
+impl InputFile {
+    /// Opens the file for reading: all of it, or only the committed prefix of a processor file.
+    pub fn open(&self) -> std::io::Result<std::io::Take<std::fs::File>> {
+        let limit = if self.committed_prefix {
+            self.size
+        } else {
+            u64::MAX
+        };
+        Ok(std::io::Read::take(std::fs::File::open(&self.path)?, limit))
+    }
 }
 
 /// The schema an input follows, from its manifest or guessed from its header.
@@ -72,10 +90,24 @@ pub fn discover(config: &Config, outputs: &[PathBuf]) -> Result<Vec<InputFile>, 
                 std::io::Error::other("not a regular file"),
             ));
         }
+        let committed = committed_length(&path);
+        if let Some(bytes) = committed
+            && bytes > meta.len()
+        {
+            return Err(BuildError::Input {
+                path: name,
+                line: 0,
+                message: format!(
+                    "its manifest commits {bytes} bytes but the file has only {}",
+                    meta.len()
+                ),
+            });
+        }
         files.push(InputFile {
             name,
-            size: meta.len(),
+            size: committed.unwrap_or(meta.len()),
             modified: meta.modified().ok(),
+            committed_prefix: committed.is_some(),
             path,
         });
     }
@@ -85,6 +117,40 @@ pub fn discover(config: &Config, outputs: &[PathBuf]) -> Result<Vec<InputFile>, 
         return Err(BuildError::NoInputs(origin));
     }
     Ok(files)
+}
+
+/// Can the inputs be read? The listed files, else the directory the glob looks in (DS_DIR for
+/// the default pattern). `Err` says why not.
+pub fn check_readable(config: &Config) -> Result<(), String> {
+    if !config.inputs.is_empty() {
+        for path in &config.inputs {
+            std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        return Ok(());
+    }
+    let dir = glob_dir(&config.glob_pattern());
+    std::fs::read_dir(&dir)
+        .map(|_| ())
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))
+}
+
+/// The directory part of a glob pattern before its first wildcard (`.` if none).
+fn glob_dir(pattern: &str) -> PathBuf {
+    let mut dir = PathBuf::new();
+    let components: Vec<_> = Path::new(pattern).components().collect();
+    // The last component names files, not the directory to read.
+    for component in components.iter().take(components.len().saturating_sub(1)) {
+        let text = component.as_os_str().to_string_lossy();
+        if text.contains(['*', '?', '[']) {
+            break;
+        }
+        dir.push(component);
+    }
+    if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    }
 }
 
 /// A path made comparable whether or not it exists yet (outputs usually do not).
@@ -105,6 +171,20 @@ fn canonical_target(path: &Path) -> PathBuf {
         }
         _ => path.to_path_buf(),
     }
+}
+
+/// The committed length of a processor CSV: `bytes` of the processor's manifest beside it.
+/// The processor appends and fsyncs rows before it replaces the manifest, so the file always
+/// holds at least that many bytes of complete rows; bytes past it may be a row being written.
+/// `None` for any other file (no manifest, or not the processor's).
+fn committed_length(csv: &Path) -> Option<u64> {
+    let manifest = manifest_path(csv)?;
+    let bytes = std::fs::read(&manifest).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    if value.get("format").and_then(serde_json::Value::as_str) != Some(PROCESSOR_MANIFEST_FORMAT) {
+        return None;
+    }
+    value.get("bytes").and_then(serde_json::Value::as_u64)
 }
 
 /// The manifest beside a CSV: `x.csv.manifest.json` or `x.manifest.json`.
@@ -191,6 +271,15 @@ pub fn guess_schema(header: &[String]) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glob_dir_stops_at_the_first_wildcard() {
+        assert_eq!(glob_dir("/data/ds/*/*.csv"), PathBuf::from("/data/ds"));
+        assert_eq!(glob_dir("/data/ds/*.csv"), PathBuf::from("/data/ds"));
+        assert_eq!(glob_dir("/data/a?/x/*.csv"), PathBuf::from("/data"));
+        assert_eq!(glob_dir("*.csv"), PathBuf::from("."));
+        assert_eq!(glob_dir("rel/dir/x.csv"), PathBuf::from("rel/dir"));
+    }
 
     #[test]
     fn manifest_overrides_the_guess() {

@@ -1,11 +1,14 @@
 //! dataset-builder: reproducible, labelled training datasets from recorded CSVs (netpipe's
 //! and the original network-pipeline's), streaming in constant memory.
 //!
-//! A run is a one-shot job: pass 1 ([`scan`]) reads every input to learn the columns and find
-//! bad rows; pass 2 ([`write`]) writes the full data and the cleaned set; pass 3 ([`split`],
-//! optional) splits the cleaned set into train and test. Outputs appear only if the whole run
-//! succeeds; the metadata, a `.prom` file and a Pushgateway push describe it.
-//! See docs/dataset-builder.md.
+//! A build: pass 1 ([`scan`]) reads every input to learn the columns and find bad rows; pass 2
+//! ([`write`]) writes the full data and the cleaned set; pass 3 ([`split`], optional) splits the
+//! cleaned set into train and test. Outputs appear only if the whole build succeeds; the
+//! metadata, a `.prom` file and a Pushgateway push describe it.
+//!
+//! [`run`] is the service's entry point: one build (the one-shot job), or with `--watch-secs` a
+//! rebuild whenever the inputs change, until shutdown; `/health`, `/ready` and `/metrics` with
+//! `--ops-addr`. See docs/dataset-builder.md.
 
 pub mod cidr;
 pub mod columns;
@@ -15,22 +18,28 @@ pub mod hashio;
 pub mod inputs;
 pub mod metadata;
 pub mod metrics;
+pub mod ops_metrics;
 pub mod output;
 pub mod progress;
 pub mod random;
 pub mod rules;
 pub mod scan;
+pub mod service;
 pub mod split;
 pub mod synth;
+pub mod watch;
 pub mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use tokio_util::sync::CancellationToken;
+
 pub use config::Config;
 pub use error::BuildError;
 pub use metrics::RunStats;
+pub use service::{RunOutcome, run};
 
 use columns::is_numeric;
 use metadata::{
@@ -83,12 +92,18 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Runs one build. Always writes the `.prom` file / pushes metrics when configured, also
-/// when the build fails.
-pub fn run(config: &Config) -> Result<Summary, BuildError> {
+/// Runs one build (blocking). Always writes the `.prom` file / pushes metrics when configured,
+/// also when the build fails.
+pub fn build_once(config: &Config) -> Result<Summary, BuildError> {
+    build_until(config, &CancellationToken::new())
+}
+
+/// [`build_once`], stopped with [`BuildError::Cancelled`] (nothing written) soon after
+/// `cancel` is cancelled.
+pub fn build_until(config: &Config, cancel: &CancellationToken) -> Result<Summary, BuildError> {
     let started = Instant::now();
     let mut stats = RunStats::default();
-    let result = build(config, &mut stats);
+    let result = build(config, &mut stats, cancel);
     stats.elapsed_secs = started.elapsed().as_secs_f64();
     stats.success = result.is_ok();
     stats.error_kind = result.as_ref().err().map(BuildError::kind);
@@ -119,25 +134,45 @@ pub fn run(config: &Config) -> Result<Summary, BuildError> {
     })
 }
 
-fn build(config: &Config, stats: &mut RunStats) -> Result<Summary, BuildError> {
+/// Checks what can be checked before reading any input: flags, label rules, output paths.
+pub fn check_config(config: &Config) -> Result<(), BuildError> {
     validate(config)?;
-    let labeler = Labeler::from_config(config)?;
-    let split_ratio = config.test_ratio;
+    Labeler::from_config(config)?;
+    check_distinct(&output_paths(config))
+}
+
+/// Every file a build writes.
+fn output_paths(config: &Config) -> Vec<PathBuf> {
     let mut outputs = vec![config.fulldata_path(), config.cleaned_path()];
-    if split_ratio.is_some() {
+    if config.test_ratio.is_some() {
         outputs.push(config.train_path());
         outputs.push(config.test_path());
     }
     outputs.push(config.fulldata_metadata_path());
     outputs.push(config.cleaned_metadata_path());
-    check_distinct(&outputs)?;
+    outputs
+}
 
-    // Never read a previous run's train/test files as input, even when not splitting now.
-    let mut not_inputs = outputs.clone();
-    if split_ratio.is_none() {
+/// Files never read as inputs: this build's outputs, and a previous build's train/test files
+/// even when not splitting now.
+pub fn excluded_inputs(config: &Config) -> Vec<PathBuf> {
+    let mut not_inputs = output_paths(config);
+    if config.test_ratio.is_none() {
         not_inputs.extend([config.train_path(), config.test_path()]);
     }
-    let inputs = inputs::discover(config, &not_inputs)?;
+    not_inputs
+}
+
+fn build(
+    config: &Config,
+    stats: &mut RunStats,
+    cancel: &CancellationToken,
+) -> Result<Summary, BuildError> {
+    validate(config)?;
+    let labeler = Labeler::from_config(config)?;
+    let split_ratio = config.test_ratio;
+    check_distinct(&output_paths(config))?;
+    let inputs = inputs::discover(config, &excluded_inputs(config))?;
     let created = created(config, &inputs)?;
     stats.input_files = inputs.len() as u64;
     tracing::info!(files = inputs.len(), "pass 1/2: scanning inputs");
@@ -146,6 +181,7 @@ fn build(config: &Config, stats: &mut RunStats) -> Result<Summary, BuildError> {
         &config.drop_columns,
         config.max_error_reports,
         config.progress_secs,
+        cancel,
     )?;
     stats.input_bytes = scan.bytes;
     stats.rows_read = scan.rows;
@@ -199,6 +235,7 @@ fn build(config: &Config, stats: &mut RunStats) -> Result<Summary, BuildError> {
         labeler: &labeler,
         features: &features,
         check_numeric: bad_cells > 0,
+        cancel,
     };
     let written = write::write(&plan, &mut staging)?;
     let sum = |f: fn(&write::FileCounts) -> u64| written.per_file.iter().map(f).sum::<u64>();
@@ -219,6 +256,9 @@ fn build(config: &Config, stats: &mut RunStats) -> Result<Summary, BuildError> {
         .collect();
 
     let label_values: Vec<i64> = labels.iter().map(|l| l.label_value).collect();
+    if cancel.is_cancelled() {
+        return Err(BuildError::Cancelled);
+    }
     let split = match split_ratio {
         Some(ratio) => {
             let seed = config.seed.unwrap_or(0);
@@ -375,6 +415,9 @@ fn build(config: &Config, stats: &mut RunStats) -> Result<Summary, BuildError> {
         &config.cleaned_metadata_path(),
         &metadata::render("clean", &clean_headers, &common),
     )?;
+    if cancel.is_cancelled() {
+        return Err(BuildError::Cancelled);
+    }
     staging.commit()?;
     Ok(Summary {
         stats: stats.clone(),

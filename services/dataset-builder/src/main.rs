@@ -1,12 +1,16 @@
-//! dataset-builder: one-shot job; exit code 0 on success (see docs/dataset-builder.md).
+//! dataset-builder: a one-shot job (exit code 0 on success), or with --watch-secs a service that
+//! rebuilds when its inputs change until SIGTERM (see docs/dataset-builder.md).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use dataset_builder::{Config, run};
+use dataset_builder::{Config, RunOutcome, run};
+use shared::ops::shutdown_token_on_signals;
 use tracing_subscriber::EnvFilter;
 
-fn main() -> ExitCode {
+// One thread runs the ops server and the watch loop; builds run on the blocking pool.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -15,14 +19,16 @@ fn main() -> ExitCode {
         )
         .init();
     let config = Config::parse();
-    match run(&config) {
-        Ok(summary) => {
+    let shutdown = shutdown_token_on_signals();
+    match run(config, shutdown).await {
+        Ok(RunOutcome::Built(summary)) => {
             println!("{summary}");
             if let Some(e) = &summary.metrics_error {
                 eprintln!("dataset-builder: warning: metrics not delivered: {e}");
             }
             ExitCode::SUCCESS
         }
+        Ok(RunOutcome::Stopped { .. }) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dataset-builder: error: {e}");
             ExitCode::from(e.exit_code())

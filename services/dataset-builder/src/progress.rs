@@ -1,6 +1,11 @@
-//! Progress lines on stderr (through tracing) for long runs: at most one per interval.
+//! Progress lines on stderr (through tracing) for long runs: at most one per interval. Also
+//! where a long pass notices that shutdown was requested.
 
 use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::error::BuildError;
 
 /// How many rows pass between two looks at the clock.
 pub const ROWS_PER_CHECK: u64 = 16_384;
@@ -12,10 +17,17 @@ pub struct Progress {
     every: Duration,
     started: Instant,
     last: Instant,
+    cancel: CancellationToken,
 }
 
 impl Progress {
-    pub fn new(pass: &'static str, total_bytes: u64, every_secs: u64) -> Self {
+    /// `cancel` stops the pass at its next tick or file (with [`BuildError::Cancelled`]).
+    pub fn new(
+        pass: &'static str,
+        total_bytes: u64,
+        every_secs: u64,
+        cancel: CancellationToken,
+    ) -> Self {
         let now = Instant::now();
         Progress {
             pass,
@@ -24,13 +36,23 @@ impl Progress {
             every: Duration::from_secs(every_secs.max(1)),
             started: now,
             last: now,
+            cancel,
         }
     }
 
-    /// `in_file` bytes of the current file are done.
-    pub fn tick(&mut self, in_file: u64) {
+    /// Fails when shutdown was requested.
+    pub fn check_cancelled(&self) -> Result<(), BuildError> {
+        if self.cancel.is_cancelled() {
+            return Err(BuildError::Cancelled);
+        }
+        Ok(())
+    }
+
+    /// `in_file` bytes of the current file are done. Fails when shutdown was requested.
+    pub fn tick(&mut self, in_file: u64) -> Result<(), BuildError> {
+        self.check_cancelled()?;
         if self.last.elapsed() < self.every {
-            return;
+            return Ok(());
         }
         self.last = Instant::now();
         let done = self.done_before + in_file;
@@ -48,6 +70,7 @@ impl Progress {
             mb_per_s = format!("{:.1}", done as f64 / 1e6 / secs),
             "progress"
         );
+        Ok(())
     }
 
     /// The current file is finished.

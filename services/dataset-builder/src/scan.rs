@@ -2,10 +2,10 @@
 //! the row counts, the ragged rows and each file's SHA-256. Memory: a few counters per column.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
 
 use csv::ByteRecord;
+use tokio_util::sync::CancellationToken;
 
 use crate::columns::{DropReason, drop_by_name, is_numeric, is_reserved};
 use crate::error::BuildError;
@@ -80,9 +80,10 @@ pub fn scan(
     configured_drops: &[String],
     max_examples: usize,
     progress_secs: u64,
+    cancel: &CancellationToken,
 ) -> Result<Scan, BuildError> {
     let total: u64 = inputs.iter().map(|f| f.size).sum();
-    let mut progress = Progress::new("1/2 scan", total, progress_secs);
+    let mut progress = Progress::new("1/2 scan", total, progress_secs, cancel.clone());
     let mut scan = Scan {
         files: Vec::with_capacity(inputs.len()),
         columns: Vec::new(),
@@ -95,7 +96,8 @@ pub fn scan(
     };
     let mut index: HashMap<String, usize> = HashMap::new();
     for (file_no, input) in inputs.into_iter().enumerate() {
-        let file = File::open(&input.path).map_err(|e| BuildError::read(&input.path, e))?;
+        progress.check_cancelled()?;
+        let file = input.open().map_err(|e| BuildError::read(&input.path, e))?;
         let mut hashing = HashingReader::new(file);
         let mut reader = csv_reader(&mut hashing);
         let mut record = ByteRecord::new();
@@ -126,7 +128,7 @@ pub fn scan(
         {
             rows += 1;
             if rows % ROWS_PER_CHECK == 0 {
-                progress.tick(reader.position().byte());
+                progress.tick(reader.position().byte())?;
             }
             let line = record.position().map_or(0, |p| p.line());
             if record.len() != width {

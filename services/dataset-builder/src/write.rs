@@ -1,8 +1,7 @@
 //! Pass 2: read every input again and write the full data and the cleaned set, row by row.
 
-use std::fs::File;
-
 use csv::ByteRecord;
+use tokio_util::sync::CancellationToken;
 
 use crate::columns::is_numeric;
 use crate::config::Config;
@@ -44,6 +43,8 @@ pub struct Plan<'a> {
     /// Pass 1 found non-numeric cells in feature columns, so pass 2 must look at every cell
     /// to skip those rows (otherwise the emptiness check is all it needs).
     pub check_numeric: bool,
+    /// Stops the pass (shutdown requested).
+    pub cancel: &'a CancellationToken,
 }
 
 pub fn write(plan: &Plan, staging: &mut Staging) -> Result<Written2, BuildError> {
@@ -53,6 +54,7 @@ pub fn write(plan: &Plan, staging: &mut Staging) -> Result<Written2, BuildError>
         labeler,
         features,
         check_numeric,
+        cancel,
     } = *plan;
     let fulldata_path = config.fulldata_path();
     let cleaned_path = config.cleaned_path();
@@ -100,9 +102,15 @@ pub fn write(plan: &Plan, staging: &mut Staging) -> Result<Written2, BuildError>
         label_values: &label_values,
         label_names: &label_names,
     };
-    let mut progress = Progress::new("2/2 write", scan.bytes, config.progress_secs);
+    let mut progress = Progress::new(
+        "2/2 write",
+        scan.bytes,
+        config.progress_secs,
+        cancel.clone(),
+    );
     let mut ordinal = 0u64;
     for (file_no, scanned) in scan.files.iter().enumerate() {
+        progress.check_cancelled()?;
         let counts = write_file(
             &ctx,
             scan,
@@ -168,10 +176,17 @@ fn write_file(
         message: "the file changed while the dataset was being built".into(),
     };
     let meta = std::fs::metadata(path).map_err(|e| BuildError::read(path, e))?;
-    if meta.len() != input.size || meta.modified().ok() != input.modified {
+    // A processor file may grow past its committed prefix (only the prefix is read); any
+    // other file must be exactly as pass 1 saw it.
+    let unchanged = if input.committed_prefix {
+        meta.len() >= input.size
+    } else {
+        meta.len() == input.size && meta.modified().ok() == input.modified
+    };
+    if !unchanged {
         return Err(changed());
     }
-    let file = File::open(path).map_err(|e| BuildError::read(path, e))?;
+    let file = input.open().map_err(|e| BuildError::read(path, e))?;
     let mut reader = csv_reader(std::io::BufReader::with_capacity(1 << 16, file));
     let mut record = ByteRecord::new();
     let header = read_header(&mut reader, &mut record, path)?;
@@ -205,7 +220,7 @@ fn write_file(
         *ordinal += 1;
         counts.input += 1;
         if counts.input % ROWS_PER_CHECK == 0 {
-            progress.tick(reader.position().byte());
+            progress.tick(reader.position().byte())?;
         }
         let line = record.position().map_or(0, |p| p.line());
         let mut bad = |message: String| {

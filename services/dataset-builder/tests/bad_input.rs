@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::{config, read_json, read_rows, s};
 use dataset_builder::error::{EXIT_BAD_INPUT, EXIT_CONFIG};
-use dataset_builder::{BuildError, run};
+use dataset_builder::{BuildError, build_once};
 
 const HEADER: &str = "ts,agent,seq,ip_src,ip_proto,tcp_dport,payload_hex\n";
 
@@ -49,7 +49,7 @@ fn bad_rows_are_refused_with_file_and_line() {
         "--prom-file",
         &s(&prom),
     ]);
-    let err = run(&cfg).unwrap_err();
+    let err = build_once(&cfg).unwrap_err();
     let text = err.to_string();
     assert_eq!(err.exit_code(), EXIT_BAD_INPUT);
     match &err {
@@ -104,7 +104,7 @@ fn allow_bad_rows_skips_and_counts_them() {
         &s(&out),
         "--allow-bad-rows",
     ]);
-    let summary = run(&cfg).unwrap();
+    let summary = build_once(&cfg).unwrap();
     assert_eq!(summary.stats.rows_read, 7);
     assert_eq!(summary.stats.bad_rows_skipped, 2);
     assert_eq!(summary.stats.rows_fulldata, 5);
@@ -133,7 +133,7 @@ fn a_text_column_is_dropped_with_its_reason_not_an_error() {
         "--output-dir",
         &s(&out),
     ]);
-    run(&cfg).unwrap();
+    build_once(&cfg).unwrap();
     let meta = read_json(&out.join("cleaned_metadata.json"));
     assert_eq!(meta["columns_dropped"][0]["column"], "tcp_flags_text");
     assert_eq!(meta["columns_dropped"][0]["reason"], "text");
@@ -152,7 +152,7 @@ fn an_empty_glob_is_an_error() {
         "--output-dir",
         &s(&tmp.path().join("out")),
     ]);
-    let err = run(&cfg).unwrap_err();
+    let err = build_once(&cfg).unwrap_err();
     assert!(matches!(err, BuildError::NoInputs(_)), "{err}");
     assert!(err.to_string().contains("matches no file"), "{err}");
     assert_eq!(err.exit_code(), EXIT_BAD_INPUT);
@@ -163,13 +163,13 @@ fn unreadable_and_malformed_files_name_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let missing = tmp.path().join("nope.csv");
-    let err = run(&config(&[&s(&missing), "--output-dir", &s(&out)])).unwrap_err();
+    let err = build_once(&config(&[&s(&missing), "--output-dir", &s(&out)])).unwrap_err();
     assert!(matches!(err, BuildError::ReadInput { .. }), "{err}");
     assert!(err.to_string().contains(&s(&missing)), "{err}");
 
     let empty = tmp.path().join("empty.csv");
     std::fs::write(&empty, "").unwrap();
-    let err = run(&config(&[&s(&empty), "--output-dir", &s(&out)])).unwrap_err();
+    let err = build_once(&config(&[&s(&empty), "--output-dir", &s(&out)])).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("{}:1: empty file: no header line", s(&empty))
@@ -177,7 +177,7 @@ fn unreadable_and_malformed_files_name_the_file() {
 
     let twice = tmp.path().join("twice.csv");
     std::fs::write(&twice, "a,b,a\n1,2,3\n").unwrap();
-    let err = run(&config(&[&s(&twice), "--output-dir", &s(&out)])).unwrap_err();
+    let err = build_once(&config(&[&s(&twice), "--output-dir", &s(&out)])).unwrap_err();
     assert!(
         err.to_string().contains(":1: column `a` appears twice"),
         "{err}"
@@ -197,7 +197,7 @@ fn invalid_rules_are_configuration_errors() {
     )
     .unwrap();
     let out = s(&tmp.path().join("out"));
-    let err = run(&config(&[
+    let err = build_once(&config(&[
         &s(&input),
         "--output-dir",
         &out,
@@ -207,7 +207,7 @@ fn invalid_rules_are_configuration_errors() {
     .unwrap_err();
     assert_eq!(err.exit_code(), EXIT_CONFIG);
     assert!(err.to_string().contains("prefix length"), "{err}");
-    let err = run(&config(&[
+    let err = build_once(&config(&[
         &s(&input),
         "--output-dir",
         &out,
@@ -216,7 +216,7 @@ fn invalid_rules_are_configuration_errors() {
     ]))
     .unwrap_err();
     assert_eq!(err.exit_code(), EXIT_CONFIG);
-    let err = run(&config(&[
+    let err = build_once(&config(&[
         &s(&input),
         "--output-dir",
         &out,

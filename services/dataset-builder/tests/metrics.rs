@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{config, netpipe_csv, s};
-use dataset_builder::run;
+use dataset_builder::build_once;
 use dataset_builder::synth::SynthSpec;
 
 /// A one-request HTTP server on 127.0.0.1 that answers `status` and hands back
@@ -87,7 +87,7 @@ fn prom_file_holds_the_runs_counters() {
         "--test-ratio",
         "0.2",
     ]);
-    let summary = run(&cfg).unwrap();
+    let summary = build_once(&cfg).unwrap();
     let text = std::fs::read_to_string(&prom).unwrap();
     let value = |series: &str| -> f64 {
         text.lines()
@@ -146,7 +146,7 @@ fn counters_are_pushed_to_the_pushgateway() {
         "--pushgateway-url",
         &format!("{url}/"),
     ]);
-    let summary = run(&cfg).unwrap();
+    let summary = build_once(&cfg).unwrap();
     assert_eq!(summary.metrics_error, None);
     let (line, headers, body) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(line, "PUT /metrics/job/dataset_builder HTTP/1.1");
@@ -176,7 +176,7 @@ fn a_failed_push_is_reported_but_keeps_the_datasets() {
         "--pushgateway-job",
         "nightly",
     ]);
-    let summary = run(&cfg).unwrap();
+    let summary = build_once(&cfg).unwrap();
     let (line, _, _) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(line, "PUT /metrics/job/nightly HTTP/1.1");
     let err = summary.metrics_error.unwrap();

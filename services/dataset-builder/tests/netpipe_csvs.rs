@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{config, netpipe_csv, original_datasets, read_csv, read_json, read_rows, s};
-use dataset_builder::run;
+use dataset_builder::build_once;
 use dataset_builder::synth::SynthSpec;
 
 #[test]
@@ -28,7 +28,7 @@ fn mixed_protocols_give_a_full_cleaned_set() {
         "--label-rule",
         "1:attack:src=10.66.0.0/16",
     ]);
-    let summary = run(&cfg).unwrap();
+    let summary = build_once(&cfg).unwrap();
     assert_eq!(summary.stats.rows_cleaned, 2000);
 
     let cleaned = read_rows(&out.join("cleaned_attack_scans.csv"));
@@ -106,7 +106,7 @@ fn split_is_stratified_exact_and_reproducible() {
             "--seed",
             seed,
         ]);
-        run(&cfg).unwrap();
+        build_once(&cfg).unwrap();
         out
     };
     let out = build("a", "5");
@@ -166,7 +166,7 @@ fn consecutive_duplicates_are_removed_and_counted() {
     assert!(stats.duplicates > 200);
     // Without --dedup, count consecutive equal cleaned rows (features + label) independently.
     let plain = tmp.path().join("plain");
-    run(&config(&[
+    build_once(&config(&[
         "--ds-dir",
         &s(&data),
         "--output-dir",
@@ -185,7 +185,7 @@ fn consecutive_duplicates_are_removed_and_counted() {
 
     let out = tmp.path().join("out");
     let cfg = config(&["--ds-dir", &s(&data), "--output-dir", &s(&out), "--dedup"]);
-    let summary = run(&cfg).unwrap();
+    let summary = build_once(&cfg).unwrap();
     assert_eq!(summary.stats.duplicates_removed, expected);
     assert_eq!(summary.stats.rows_fulldata, 1200 - expected);
     assert_eq!(summary.stats.rows_cleaned, 1200 - expected);
@@ -224,7 +224,7 @@ fn different_schemas_are_aligned_by_column_name() {
         "--output-dir",
         &s(&out),
     ]);
-    run(&cfg).unwrap();
+    build_once(&cfg).unwrap();
     let full = read_rows(&out.join("fulldata_attack_scans.csv"));
     assert_eq!(full.len(), 2900);
     let header = &read_csv(&out.join("fulldata_attack_scans.csv"))[0];
@@ -297,7 +297,7 @@ fn time_window_rules_use_ts() {
         "--label-rule",
         "1:window:ts_from=2026-01-01T00:00:00.010Z;ts_until=2026-01-01T00:00:00.020Z",
     ]);
-    run(&cfg).unwrap();
+    build_once(&cfg).unwrap();
     let full = read_rows(&out.join("fulldata_attack_scans.csv"));
     let in_window: Vec<&str> = full
         .iter()

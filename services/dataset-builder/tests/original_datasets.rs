@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{config, dir_files, original_datasets, read_csv, read_json, read_rows, s};
-use dataset_builder::run;
+use dataset_builder::build_once;
 
 const RULES: &str = r#"{
   "default": {"label_value": 0, "label_name": "loopback"},
@@ -64,7 +64,7 @@ fn label_rules_are_applied_as_written_and_counts_match_the_files() {
         "--label-rules-file",
         &s(&rules),
     ]);
-    let summary = run(&cfg).unwrap();
+    let summary = build_once(&cfg).unwrap();
     assert_eq!(summary.stats.rows_read, 14_700);
 
     let full = read_rows(&out.join("fulldata_attack_scans.csv"));
@@ -233,7 +233,7 @@ fn same_inputs_and_seed_give_byte_identical_outputs() {
             "--test-ratio",
             "0.25",
         ]);
-        run(&cfg).unwrap();
+        build_once(&cfg).unwrap();
         dir_files(out)
     };
     let first = build(&tmp.path().join("a"), "42");
@@ -263,7 +263,7 @@ fn random_labels_are_reproducible_per_seed_and_about_15_percent_attack() {
             "--seed",
             seed,
         ]);
-        run(&cfg).unwrap();
+        build_once(&cfg).unwrap();
         let labels: Vec<(String, String)> = read_rows(&out.join("fulldata_attack_scans.csv"))
             .into_iter()
             .map(|r| (r["label_value"].clone(), r["label_name"].clone()))
@@ -290,7 +290,7 @@ fn random_labels_are_reproducible_per_seed_and_about_15_percent_attack() {
     assert_eq!(meta["label_rules"]["method"], "random");
 
     let no_seed = config(&["--ds-dir", &s(&data), "--random-labels"]);
-    let err = run(&no_seed).unwrap_err();
+    let err = build_once(&no_seed).unwrap_err();
     assert_eq!(
         err.exit_code(),
         dataset_builder::error::EXIT_CONFIG,
