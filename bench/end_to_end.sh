@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End to end: capture-agent replays a pcap (looped) into local Redis Streams while one processor
 # turns the frames into netpipe CSV rows (SAVE_AFTER_NUM=10000, fsync before every ack).
-# Wall time runs from the agent's start to the processor's exit after the last row is durable.
+# The processor is started first and waited for (/ready), as in a deployment where it is
+# already running; wall time runs from the agent's start to the processor's exit after the
+# last row is durable (fsync of data, manifest and directory included).
 # Not a test; figures go to docs/processor.md and docs/benchmarks.md.
 #
 #   bench/end_to_end.sh [PCAP] [PACKETS...]   (default large-100k.pcap; 10000 100000 1000000)
@@ -36,9 +38,13 @@ for packets in "${SIZES[@]}"; do
     /usr/bin/time -v -o "$out/processor.time" "$BIN/processor" \
         --broker-url "$REDIS_URL" --stream "$stream" --group bench --consumer bench-1 \
         --dead-letter "$stream.dead" --ds-dir "$out" --schema netpipe \
-        --save-after-num 10000 --stop-after-num "$packets" --ops-addr "" \
-        2> "$out/processor.log" &
+        --save-after-num 10000 --stop-after-num "$packets" --ops-addr 127.0.0.1:19102 \
+        > "$out/processor.log" 2>&1 &
     processor=$!
+    for _ in $(seq 100); do
+        curl -sf http://127.0.0.1:19102/ready > /dev/null && break
+        sleep 0.1
+    done
     start=$(now)
     /usr/bin/time -v -o "$out/agent.time" "$BIN/capture-agent" \
         --read "$PCAP" --loop "$loops" --count "$packets" --exit-at-eof \
