@@ -22,13 +22,14 @@ echo "processing..."
   --broker-url "$REDIS_URL" --stream "$STREAM" --group bench --consumer bench-1 \
   --dead-letter "$STREAM.dead" --ds-dir "$OUT" --schema netpipe \
   --save-after-num 10000 --stop-after-num "$FRAMES" --prefetch 64 --ops-addr "" \
-  2> "$OUT/time.txt"
+  > "$OUT/processor.log" 2> "$OUT/time.txt"
 
 ELAPSED=$(grep 'Elapsed (wall clock)' "$OUT/time.txt" | awk '{print $NF}')
 RSS_KB=$(grep 'Maximum resident set size' "$OUT/time.txt" | awk '{print $NF}')
 SECS=$(echo "$ELAPSED" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+CPU=$(awk '/User time|System time/ {s += $NF} END {printf "%.2f", s}' "$OUT/time.txt")
 ROWS=$(cat "$OUT"/*.csv | wc -l)
 ROWS=$((ROWS - $(ls "$OUT"/*.csv | wc -l)))
-echo "rows=$ROWS elapsed=${SECS}s rows_per_s=$(awk -v r="$ROWS" -v s="$SECS" 'BEGIN{printf "%d", r/s}') max_rss=$((RSS_KB / 1024))MB"
+echo "rows=$ROWS elapsed=${SECS}s rows_per_s=$(awk -v r="$ROWS" -v s="$SECS" 'BEGIN{printf "%d", r/s}') cpu=${CPU}s max_rss=$((RSS_KB / 1024))MB"
 redis-cli -u "$REDIS_URL" DEL "$STREAM" "$STREAM.dead" > /dev/null
 rm -rf "$OUT"
