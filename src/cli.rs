@@ -31,6 +31,16 @@ pub enum Command {
     /// GET a service's ops URL (default: /health on OPS_ADDR or PUBLISHER_OPS_ADDR); exit 0 only
     /// on 2xx. The container image's HEALTHCHECK.
     HealthCheck(HealthCheckArgs),
+    /// Print the README's configuration or metrics reference (generated from the code).
+    #[command(hide = true)]
+    Reference(ReferenceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReferenceArgs {
+    /// `config` or `metrics`.
+    #[arg(value_parser = ["config", "metrics"])]
+    pub what: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +56,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Decode(args) => decode_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
         Command::HealthCheck(args) => health_check_cmd::run(&args),
+        Command::Reference(args) => {
+            match args.what.as_str() {
+                "config" => print!("{}", crate::reference::configuration()),
+                _ => print!("{}", crate::reference::metrics()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Fixture(args) => {
             let packets = shared::fixtures::write_sample_pcap(&args.out)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;

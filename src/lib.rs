@@ -3,4 +3,5 @@
 pub mod cli;
 pub mod decode_cmd;
 pub mod health_check_cmd;
+pub mod reference;
 pub mod run_cmd;

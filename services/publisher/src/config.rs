@@ -119,6 +119,7 @@ pub struct Config {
     pub token_renew_before: Duration,
 
     // ---- predictions -----------------------------------------------------------------------
+    /// Poll /mlresults/{id}/ for predictions: auto (when the server returns job and result ids) or off
     #[arg(
         long,
         env = "ANTINEX_POLL_PREDICTIONS",
@@ -129,6 +130,7 @@ pub struct Config {
     /// First delay before polling /mlresults/{id}/ (ms); doubles up to the max.
     #[arg(long, env = "ANTINEX_POLL_INITIAL_MS", default_value = "500", value_parser = parse_millis)]
     pub poll_initial: Duration,
+    /// Longest wait between two polls of one result (ms); polls back off up to this
     #[arg(long, env = "ANTINEX_POLL_MAX_MS", default_value = "5000", value_parser = parse_millis)]
     pub poll_max: Duration,
     /// Give up on one job's predictions after this long (s); counted.
@@ -143,6 +145,7 @@ pub struct Config {
     /// Also publish predictions to this broker (one JSON message per job).
     #[arg(long, env = "PREDICTIONS_BROKER_URL")]
     pub predictions_url: Option<String>,
+    /// Stream / queue the predictions are also published to (with --predictions-url)
     #[arg(
         long,
         env = "PREDICTIONS_STREAM",
@@ -165,13 +168,16 @@ pub struct Config {
     /// REST base URL, without a trailing slash.
     #[arg(long, env = "ANTINEX_URL", default_value = "http://localhost:8010")]
     pub url: String,
+    /// AntiNex user name for POST /api-token-auth/
     #[arg(long, env = "ANTINEX_USER", default_value = "root")]
     pub user: String,
+    /// AntiNex password (never logged; the original's default)
     #[arg(
         long,
         env = "ANTINEX_PASSWORD",
         default_value = "123321",
-        hide_env_values = true
+        hide_env_values = true,
+        hide_default_value = true
     )]
     pub password: Secret,
     /// Stored only, as in the original (never sent).
@@ -183,11 +189,13 @@ pub struct Config {
     /// Client certificate (with ANTINEX_KEY_FILE); alone it is used as the CA bundle, as the original did.
     #[arg(long, env = "ANTINEX_CERT_FILE")]
     pub cert_file: Option<PathBuf>,
+    /// Client private key for --cert-file
     #[arg(long, env = "ANTINEX_KEY_FILE")]
     pub key_file: Option<PathBuf>,
     /// JSON template for POST /ml/ bodies; built-in Full-Django template when unset.
     #[arg(long, env = "ANTINEX_PUBLISH_REQUEST_FILE")]
     pub request_file: Option<PathBuf>,
+    /// Model name in the request (`label` of the ML job)
     #[arg(
         long,
         env = "ANTINEX_USE_MODEL_NAME",
@@ -197,26 +205,37 @@ pub struct Config {
     /// Comma list; the template's `features_to_process` when unset.
     #[arg(long, env = "ANTINEX_FEATURES_TO_PROCESS")]
     pub features_to_process: Option<String>,
+    /// Comma list of features the server should ignore (request field `ignore_features`)
     #[arg(long, env = "ANTINEX_IGNORE_FEATURES")]
     pub ignore_features: Option<String>,
+    /// Comma list of columns to sort by (request field `sort_values`)
     #[arg(long, env = "ANTINEX_SORT_VALUES")]
     pub sort_values: Option<String>,
+    /// Request field `ml_type`
     #[arg(long, env = "ANTINEX_ML_TYPE", default_value = "classification")]
     pub ml_type: String,
+    /// The label column the model predicts; never sent as a feature
     #[arg(long, env = "ANTINEX_PREDICT_FEATURE", default_value = "label_value")]
     pub predict_feature: String,
+    /// Request field `seed`
     #[arg(long, env = "ANTINEX_SEED", default_value_t = 42)]
     pub seed: i64,
+    /// Request field `test_size`
     #[arg(long, env = "ANTINEX_TEST_SIZE", default_value_t = 0.2)]
     pub test_size: f64,
+    /// Request field `batch_size` (training batch size on the server, not rows per request)
     #[arg(long, env = "ANTINEX_BATCH_SIZE", default_value_t = 32)]
     pub batch_size: i64,
+    /// Request field `epochs`
     #[arg(long, env = "ANTINEX_EPOCHS", default_value_t = 15)]
     pub epochs: i64,
+    /// Request field `num_splits`
     #[arg(long, env = "ANTINEX_NUM_SPLITS", default_value_t = 3)]
     pub num_splits: i64,
+    /// Request field `loss`
     #[arg(long, env = "ANTINEX_LOSS", default_value = "binary_crossentropy")]
     pub loss: String,
+    /// Request field `optimizer`
     #[arg(long, env = "ANTINEX_OPTIMIZER", default_value = "adam")]
     pub optimizer: String,
     /// Comma list; the template's value is kept when unset.
@@ -228,10 +247,13 @@ pub struct Config {
     /// Body `version` (the original accepted it but never applied it); the template's when unset.
     #[arg(long, env = "ANTINEX_VERSION")]
     pub version: Option<i64>,
+    /// Request field `convert_data` (1/0)
     #[arg(long, env = "ANTINEX_CONVERT_DATA", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub convert_data: bool,
+    /// Request field `convert_data_type`
     #[arg(long, env = "ANTINEX_CONVERT_DATA_TYPE", default_value = "float")]
     pub convert_data_type: String,
+    /// Request field `include_failed_conversions` (1/0)
     #[arg(long, env = "ANTINEX_INCLUDE_FAILED_CONVERSIONS", default_value = "0", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub include_failed_conversions: bool,
     /// Sent, as a JSON number, for absent and unconvertible cells.
@@ -240,6 +262,7 @@ pub struct Config {
     /// Add the predict feature to every row, set to the missing value.
     #[arg(long, env = "ANTINEX_CHECK_MISSING_PREDICT", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub check_missing_predict: bool,
+    /// Request field `publish_to_core` (1/0): let the AntiNex Core worker run the job
     #[arg(long, env = "ANTINEX_PUBLISH_TO_CORE", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub publish_to_core: bool,
     /// Log level when RUST_LOG is unset: `0` logs warnings and errors only.
