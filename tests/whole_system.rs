@@ -317,8 +317,8 @@ fn send_live_traffic(
     LIVE_DATAGRAMS
 }
 
-/// SIGTERM ends every service with exit code 0 and closes its port; the stand-in (a test tool)
-/// stops on SIGINT and its final counters show every row accepted once.
+/// SIGTERM ends every service with exit code 0 and closes its port; the stand-in (stopped last,
+/// also by SIGTERM as `docker stop` does) prints final counters showing every row accepted once.
 fn stop_everything(system: &mut System, standin: usize, ops: &OpsPorts, expected: u64) {
     for index in 0..system.services.len() {
         if index == standin {
@@ -335,10 +335,10 @@ fn stop_everything(system: &mut System, standin: usize, ops: &OpsPorts, expected
         let open = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
         system.check(!open, format!("{name} still listens on {port}"));
     }
-    let status = system.services[standin].stop(libc::SIGINT, STOP_WITHIN);
+    let status = system.services[standin].stop(libc::SIGTERM, STOP_WITHIN);
     system.check(
         status.is_some_and(|s| s.success()),
-        format!("the stand-in after SIGINT: {status:?}"),
+        format!("the stand-in after SIGTERM: {status:?}"),
     );
     let counts = standin_final_counts(&system.services[standin].log());
     system.check(

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use shared::broker::{AckToken, BrokerError, Consumer, ConsumerStats, Message};
-use shared::ops::Readiness;
+use shared::ops::{Readiness, Throttle};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,8 @@ use crate::metrics::{ProcessorMetrics, dead_letter_reason};
 const READ_AHEAD: usize = 2;
 /// How often the broker is asked for the consumer lag.
 const LAG_INTERVAL: Duration = Duration::from_secs(2);
+/// At most one log line per this interval for dead letters (the counter is exact).
+const DEAD_LETTER_LOG_INTERVAL: Duration = Duration::from_secs(10);
 pub const READY_BROKER: &str = "broker";
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -85,6 +87,7 @@ impl Receiver {
                 commands: command_rx,
                 handed_over: 0,
                 next_lag: Instant::now(),
+                dead_letter_log: Throttle::new(DEAD_LETTER_LOG_INTERVAL),
                 receiving: true,
             }
             .run(batch_tx),
@@ -135,6 +138,7 @@ struct Task {
     commands: mpsc::Receiver<Command>,
     handed_over: u64,
     next_lag: Instant,
+    dead_letter_log: Throttle,
     /// False once shutdown, STOP_AFTER_NUM, a closed stream or a fatal error ended receiving;
     /// the task then only serves acknowledgements until the writer closes it.
     receiving: bool,
@@ -263,11 +267,14 @@ impl Task {
         match self.consumer.dead_letter(message, reason).await {
             Ok(()) => {
                 self.metrics.dead_letters.with_label_values(&[reason]).inc();
-                tracing::warn!(
-                    message = "Poison message dead-lettered.",
-                    reason,
-                    bytes = message.body.len()
-                );
+                if let Some(since_last) = self.dead_letter_log.hit(1) {
+                    tracing::warn!(
+                        message = "Poison messages dead-lettered.",
+                        since_last_report = since_last,
+                        last_reason = reason,
+                        last_bytes = message.body.len()
+                    );
+                }
                 true
             }
             Err(error) => {

@@ -15,6 +15,7 @@ use crate::{Config, ProcessorError, Summary};
 const READY_DATASET: &str = "dataset";
 /// Rows per message on the rows stream.
 const FORWARD_BATCH_ROWS: usize = 1000;
+const IDLE_WAKE: Duration = Duration::from_secs(1);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -252,10 +253,12 @@ impl LoopState<'_> {
                 );
                 break;
             }
-            // Wake up for a time-based commit even when the broker is silent.
+            // Wake up for a time-based commit even when the broker is silent, and at least
+            // every second so the heartbeat stays fresh whatever the commit interval.
             let wait = self
                 .oldest_pending
-                .map_or(interval, |t| interval.saturating_sub(t.elapsed()));
+                .map_or(interval, |t| interval.saturating_sub(t.elapsed()))
+                .min(IDLE_WAKE);
             let received = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
                 _ = tokio::time::sleep(wait) => continue,

@@ -93,7 +93,8 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     });
-    tokio::signal::ctrl_c().await?;
+    // SIGTERM (docker stop, Kubernetes) or SIGINT (Ctrl-C).
+    shared::ops::shutdown_token_on_signals().cancelled().await;
     let c = &standin.state.counters;
     eprintln!(
         "final rows_accepted={} jobs={} duplicates={}",
