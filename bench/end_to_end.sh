@@ -38,7 +38,7 @@ for packets in "${SIZES[@]}"; do
     /usr/bin/time -v -o "$out/processor.time" "$BIN/processor" \
         --broker-url "$REDIS_URL" --stream "$stream" --group bench --consumer bench-1 \
         --dead-letter "$stream.dead" --ds-dir "$out" --schema netpipe \
-        --save-after-num 10000 --stop-after-num "$packets" --ops-addr 127.0.0.1:19102 \
+        --save-after-num "${SAVE_AFTER_NUM:-10000}" --stop-after-num "$packets" --ops-addr 127.0.0.1:19102 \
         > "$out/processor.log" 2>&1 &
     processor=$!
     for _ in $(seq 100); do
