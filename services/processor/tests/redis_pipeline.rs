@@ -160,7 +160,37 @@ impl Drop for Running {
     }
 }
 
-fn spawn_binary(args: &[&str]) -> Running {
+/// The flags every processor run here shares (group `{stream}-g`, dead letters
+/// `{stream}-dead`), then `extra`.
+fn processor_args(
+    stream: &str,
+    consumer: &str,
+    ds: &str,
+    ops: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let group = format!("{stream}-g");
+    let dead = format!("{stream}-dead");
+    let shared = [
+        "--broker-url",
+        REDIS,
+        "--stream",
+        stream,
+        "--group",
+        &group,
+        "--consumer",
+        consumer,
+        "--dead-letter",
+        &dead,
+        "--ds-dir",
+        ds,
+        "--ops-addr",
+        ops,
+    ];
+    shared.iter().chain(extra).map(|a| a.to_string()).collect()
+}
+
+fn spawn_binary(args: &[String]) -> Running {
     Running(
         Command::new(env!("CARGO_BIN_EXE_processor"))
             .args(args)
@@ -205,26 +235,13 @@ async fn kill_9_at_random_points_then_restart_writes_each_packet_once() {
     const TOTAL: u64 = 100_000;
     publish_frames(&stream, "crash-agent", 5_000, TOTAL, 250).await;
     let ds_dir = dir.path().to_str().unwrap().to_string();
-    let args = [
-        "--broker-url",
-        REDIS,
-        "--stream",
+    let args = processor_args(
         &stream,
-        "--group",
-        &group,
-        "--consumer",
         "c1",
-        "--dead-letter",
-        &dead,
-        "--ds-dir",
         &ds_dir,
-        "--save-after-num",
-        "2000",
-        "--commit-interval-ms",
-        "200",
-        "--ops-addr",
         "",
-    ];
+        &["--save-after-num", "2000", "--commit-interval-ms", "200"],
+    );
     let mut conn = redis().await;
     for round in 0..4 {
         let mut child = spawn_binary(&args);
@@ -255,9 +272,9 @@ async fn kill_9_at_random_points_then_restart_writes_each_packet_once() {
         .unwrap()
         .port();
     let ops = format!("127.0.0.1:{port}");
-    let mut last_args = args.to_vec();
-    if let Some(i) = last_args.iter().position(|a| *a == "--ops-addr") {
-        last_args[i + 1] = &ops;
+    let mut last_args = args.clone();
+    if let Some(i) = last_args.iter().position(|a| a == "--ops-addr") {
+        last_args[i + 1] = ops.clone();
     }
     let mut child = spawn_binary(&last_args);
     let up_by = Instant::now() + Duration::from_secs(30);
@@ -399,26 +416,13 @@ async fn an_unwritable_ds_dir_is_not_ready_and_acknowledges_nothing() {
     let ops = format!("127.0.0.1:{port}");
     let ds_dir = dir.path().join("ds");
     let ds = ds_dir.to_str().unwrap().to_string();
-    let args = [
-        "--broker-url",
-        REDIS,
-        "--stream",
+    let args = processor_args(
         &stream,
-        "--group",
-        &group,
-        "--consumer",
         "c1",
-        "--dead-letter",
-        &dead,
-        "--ds-dir",
         &ds,
-        "--save-after-num",
-        "10",
-        "--commit-interval-ms",
-        "200",
-        "--ops-addr",
         &ops,
-    ];
+        &["--save-after-num", "10", "--commit-interval-ms", "200"],
+    );
     let mut child = spawn_binary(&args);
     let ready = format!("http://{ops}/ready");
     wait_status(&ready, 200, "", Duration::from_secs(30)).await;
@@ -465,22 +469,7 @@ async fn an_unwritable_ds_dir_is_not_ready_and_acknowledges_nothing() {
     let bad = bad.to_str().unwrap().to_string();
     let port = free_port();
     let ops = format!("127.0.0.1:{port}");
-    let args = [
-        "--broker-url",
-        REDIS,
-        "--stream",
-        &stream,
-        "--group",
-        &group,
-        "--consumer",
-        "c2",
-        "--dead-letter",
-        &dead,
-        "--ds-dir",
-        &bad,
-        "--ops-addr",
-        &ops,
-    ];
+    let args = processor_args(&stream, "c2", &bad, &ops, &[]);
     let mut child = spawn_binary(&args);
     wait_status(
         &format!("http://{ops}/ready"),
@@ -528,26 +517,13 @@ async fn ops_endpoints_report_rows_snapshots_drops_dead_letters_and_lag() {
     let port = free_port();
     let ops = format!("127.0.0.1:{port}");
     let ds = dir.path().to_str().unwrap().to_string();
-    let args = [
-        "--broker-url",
-        REDIS,
-        "--stream",
+    let args = processor_args(
         &stream,
-        "--group",
-        &group,
-        "--consumer",
         "c1",
-        "--dead-letter",
-        &dead,
-        "--ds-dir",
         &ds,
-        "--save-after-num",
-        "50",
-        "--prefetch",
-        "5",
-        "--ops-addr",
         &ops,
-    ];
+        &["--save-after-num", "50", "--prefetch", "5"],
+    );
     let mut child = spawn_binary(&args);
     wait_status(
         &format!("http://{ops}/ready"),
