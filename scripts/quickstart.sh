@@ -7,13 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh build
 cargo build --release --locked --bin netpipe
+netpipe=${CARGO_TARGET_DIR:-target}/release/netpipe
 input=${1:-}
 out=${2:-./datasets}
 if [ -z "$input" ]; then
   input=$out/sample.pcap
   mkdir -p "$out"
-  ./target/release/netpipe fixture --out "$input"
+  "$netpipe" fixture --out "$input"
 fi
-./target/release/netpipe run --read "$input" --out "$out"
+"$netpipe" run --read "$input" --out "$out"
 echo "dataset files:" >&2
 ls -l "$out"/*.csv >&2
