@@ -29,6 +29,11 @@ if [ "$mode" = test ] || [ "$mode" = deploy ]; then
     fi
   fi
 fi
+if [ "$mode" = test ] || [ "$mode" = deploy ]; then
+  # The deploy checkers live in a Python virtualenv (a minimal Debian has neither).
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+fi
 if [ "$mode" = test ]; then
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
