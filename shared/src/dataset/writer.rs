@@ -91,6 +91,14 @@ struct FileStats {
     repaired: RepairFigures,
 }
 
+impl FileStats {
+    /// Widens the file's capture-time span to include `ts_ns`.
+    fn note_capture_time(&mut self, ts_ns: i64) {
+        self.first_ts_ns = Some(self.first_ts_ns.map_or(ts_ns, |t| t.min(ts_ns)));
+        self.last_ts_ns = Some(self.last_ts_ns.map_or(ts_ns, |t| t.max(ts_ns)));
+    }
+}
+
 /// Appends rows of one schema to a chain of CSV files. See the module docs of `dataset`.
 #[derive(Debug)]
 pub struct DatasetWriter {
@@ -225,6 +233,13 @@ impl DatasetWriter {
             }
             Seen::New => {}
         }
+        self.buffer_row(write);
+        self.count_span(id);
+        AppendOutcome::Buffered
+    }
+
+    /// Appends one row to the pending buffer as exactly one complete line.
+    fn buffer_row(&mut self, write: impl FnOnce(u64, &mut Vec<u8>)) {
         let idx = self.committed_rows + self.pending_rows;
         let before = self.pending.len();
         write(idx, &mut self.pending);
@@ -234,25 +249,14 @@ impl DatasetWriter {
         }
         self.pending_rows += 1;
         self.dirty = true;
-        self.count_span(id);
-        AppendOutcome::Buffered
     }
 
     /// Buffers one row that has no `(agent, seq)` identity (the original's message format):
     /// no dedup, so such rows are written at least once. `ts_ns` feeds the capture-time span.
     pub fn append_untracked(&mut self, ts_ns: Option<i64>, write: impl FnOnce(u64, &mut Vec<u8>)) {
-        let idx = self.committed_rows + self.pending_rows;
-        let before = self.pending.len();
-        write(idx, &mut self.pending);
-        if self.pending.len() == before || self.pending.last() != Some(&b'\n') {
-            self.pending.push(b'\n');
-        }
-        self.pending_rows += 1;
-        self.dirty = true;
+        self.buffer_row(write);
         if let Some(ts) = ts_ns {
-            let stats = &mut self.stats;
-            stats.first_ts_ns = Some(stats.first_ts_ns.map_or(ts, |t| t.min(ts)));
-            stats.last_ts_ns = Some(stats.last_ts_ns.map_or(ts, |t| t.max(ts)));
+            self.stats.note_capture_time(ts);
         }
         self.stats.untracked_rows += 1;
     }
@@ -275,8 +279,7 @@ impl DatasetWriter {
 
     fn count_span(&mut self, id: RowId<'_>) {
         let stats = &mut self.stats;
-        stats.first_ts_ns = Some(stats.first_ts_ns.map_or(id.ts_ns, |t| t.min(id.ts_ns)));
-        stats.last_ts_ns = Some(stats.last_ts_ns.map_or(id.ts_ns, |t| t.max(id.ts_ns)));
+        stats.note_capture_time(id.ts_ns);
         let limit = self.config.max_agent_spans.max(1);
         let span_count = &mut stats.span_count;
         let boots = match stats.spans.get_mut(id.agent) {
