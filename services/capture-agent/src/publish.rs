@@ -216,15 +216,22 @@ impl PublishTask {
         while self.rx.try_recv().is_ok() {
             left += 1;
         }
-        self.metrics
-            .packets_dropped
-            .with_label_values(&[drop_reason::SHUTDOWN])
-            .inc_by(left);
-        tracing::error!(
-            frames = left,
-            "broker still unreachable at the end of the shutdown grace period; buffered frames lost"
-        );
+        count_lost_at_shutdown(&self.metrics, left, "buffered frames");
     }
+}
+
+/// Frames lost because the broker was still unreachable when the shutdown grace ran out:
+/// counted as drops and logged once per batch or buffer.
+fn count_lost_at_shutdown(metrics: &AgentMetrics, frames: u64, what: &str) {
+    metrics
+        .packets_dropped
+        .with_label_values(&[drop_reason::SHUTDOWN])
+        .inc_by(frames);
+    tracing::error!(
+        frames,
+        lost = what,
+        "broker still unreachable at the end of the shutdown grace period; frames lost"
+    );
 }
 
 /// True when the batch task gave up (shutdown grace over).
@@ -266,14 +273,7 @@ impl Delivery {
                 }
                 Err(Undelivered::GaveUp) => {
                     let left: u64 = frames + messages.map(|(n, _)| n).sum::<u64>();
-                    self.metrics
-                        .packets_dropped
-                        .with_label_values(&[drop_reason::SHUTDOWN])
-                        .inc_by(left);
-                    tracing::error!(
-                        frames = left,
-                        "broker still unreachable at the end of the shutdown grace period; batch lost"
-                    );
+                    count_lost_at_shutdown(&self.metrics, left, "a batch");
                     return Outcome::GaveUp;
                 }
             }
