@@ -11,6 +11,7 @@ pub mod dataset;
 pub mod decode;
 pub mod fixtures;
 pub mod frame;
+pub mod frame_json;
 pub mod ops;
 pub mod paths;
 pub mod schema;
