@@ -169,7 +169,10 @@ fn unusual_but_valid_bodies_decode_as_serde_decodes_them() {
         read_frames(pretty.as_bytes()).is_some(),
         "whitespace is read"
     );
-    assert_eq!(same_as_serde(pretty.as_bytes()).unwrap(), std::slice::from_ref(&frame));
+    assert_eq!(
+        same_as_serde(pretty.as_bytes()).unwrap(),
+        std::slice::from_ref(&frame)
+    );
     for body in [
         "[]".to_owned(),
         " [ ] ".to_owned(),

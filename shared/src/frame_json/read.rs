@@ -17,7 +17,8 @@ pub fn read_frames(body: &[u8]) -> Option<Vec<Frame>> {
         at: 0,
         agent: None,
     };
-    let mut frames = Vec::new();
+    // About one frame per 500 bytes without payload: one allocation, no moves while growing.
+    let mut frames = Vec::with_capacity(body.len() / 400 + 1);
     cursor.array(|c| {
         frames.push(read_frame(c)?);
         Some(())
@@ -123,16 +124,20 @@ impl<'a> Cursor<'a> {
     /// (no leading zeros).
     fn unsigned(&mut self) -> Option<u64> {
         self.skip_whitespace();
-        let start = self.at;
-        let mut value: u64 = 0;
-        while let Some(&digit @ b'0'..=b'9') = self.bytes.get(self.at) {
-            value = value
-                .checked_mul(10)?
-                .checked_add(u64::from(digit - b'0'))?;
-            self.at += 1;
-        }
-        let digits = self.at - start;
-        let leading_zero = digits > 1 && self.bytes[start] == b'0';
+        let rest = self.bytes.get(self.at..)?;
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let text = &rest[..digits];
+        // Up to 19 digits cannot overflow a u64; only a 20-digit number needs the checks.
+        let value = if digits <= 19 {
+            text.iter()
+                .fold(0u64, |value, digit| value * 10 + u64::from(digit - b'0'))
+        } else {
+            text.iter().try_fold(0u64, |value, digit| {
+                value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+            })?
+        };
+        self.at += digits;
+        let leading_zero = digits > 1 && text[0] == b'0';
         let fraction = matches!(self.bytes.get(self.at), Some(b'.' | b'e' | b'E'));
         (digits > 0 && !leading_zero && !fraction).then_some(value)
     }

@@ -30,11 +30,15 @@ impl<'a> Object<'a> {
     }
 
     fn field<T: WriteJson + ?Sized>(&mut self, key: &str, value: &T) -> &mut Self {
-        self.out.push(if self.empty { b'{' } else { b',' });
+        // `{"key":` or `,"key":` in one copy (keys are short ASCII names without escapes).
+        let mut prefix = [0u8; 24];
+        let len = key.len() + 4;
+        prefix[0] = if self.empty { b'{' } else { b',' };
+        prefix[1] = b'"';
+        prefix[2..len - 2].copy_from_slice(key.as_bytes());
+        prefix[len - 2..len].copy_from_slice(b"\":");
+        self.out.extend_from_slice(&prefix[..len]);
         self.empty = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\":");
         value.write_json(self.out);
         self
     }
