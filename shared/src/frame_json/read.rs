@@ -10,6 +10,9 @@ use crate::frame::{
     MacAddr, Payload, Tcp, TcpOptions, Udp, VlanTag,
 };
 
+/// Frames reserved up front at most (capture-agent batches hold 256 by default).
+const MAX_RESERVED_FRAMES: usize = 1024;
+
 /// Reads a JSON array of frames, or `None` when the body needs the full parser.
 pub fn read_frames(body: &[u8]) -> Option<Vec<Frame>> {
     let mut cursor = Cursor {
@@ -17,8 +20,9 @@ pub fn read_frames(body: &[u8]) -> Option<Vec<Frame>> {
         at: 0,
         agent: None,
     };
-    // About one frame per 500 bytes without payload: one allocation, no moves while growing.
-    let mut frames = Vec::with_capacity(body.len() / 400 + 1);
+    // About one frame per 500 bytes without payload: one allocation, no moves while growing;
+    // capped, so a large body of garbage does not reserve memory before it is read.
+    let mut frames = Vec::with_capacity((body.len() / 400 + 1).min(MAX_RESERVED_FRAMES));
     cursor.array(|c| {
         frames.push(read_frame(c)?);
         Some(())
