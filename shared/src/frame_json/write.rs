@@ -18,6 +18,9 @@ trait WriteJson {
     fn write_json(&self, out: &mut Vec<u8>);
 }
 
+/// Room for `,"key":` with the longest key of the Frame types (and then some).
+const KEY_PREFIX_BYTES: usize = 24;
+
 /// Writes one JSON object, field by field.
 struct Object<'a> {
     out: &'a mut Vec<u8>,
@@ -30,15 +33,22 @@ impl<'a> Object<'a> {
     }
 
     fn field<T: WriteJson + ?Sized>(&mut self, key: &str, value: &T) -> &mut Self {
-        // `{"key":` or `,"key":` in one copy (keys are short ASCII names without escapes).
-        let mut prefix = [0u8; 24];
-        let len = key.len() + 4;
-        prefix[0] = if self.empty { b'{' } else { b',' };
-        prefix[1] = b'"';
-        prefix[2..len - 2].copy_from_slice(key.as_bytes());
-        prefix[len - 2..len].copy_from_slice(b"\":");
-        self.out.extend_from_slice(&prefix[..len]);
+        let separator = if self.empty { b'{' } else { b',' };
         self.empty = false;
+        // `{"key":` or `,"key":` in one copy: keys are short ASCII names without escapes.
+        let mut prefix = [0u8; KEY_PREFIX_BYTES];
+        let len = key.len() + 4;
+        if len <= KEY_PREFIX_BYTES {
+            prefix[0] = separator;
+            prefix[1] = b'"';
+            prefix[2..len - 2].copy_from_slice(key.as_bytes());
+            prefix[len - 2..len].copy_from_slice(b"\":");
+            self.out.extend_from_slice(&prefix[..len]);
+        } else {
+            self.out.extend_from_slice(&[separator, b'"']);
+            self.out.extend_from_slice(key.as_bytes());
+            self.out.extend_from_slice(b"\":");
+        }
         value.write_json(self.out);
         self
     }
