@@ -77,6 +77,19 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(self.plain_string()?).ok()
     }
 
+    /// The agent id, sharing the previous frame's allocation when it is the same agent.
+    fn agent(&mut self) -> Option<Arc<str>> {
+        let text = self.str()?;
+        match &self.agent {
+            Some(last) if **last == *text => Some(last.clone()),
+            _ => {
+                let agent: Arc<str> = Arc::from(text);
+                self.agent = Some(agent.clone());
+                Some(agent)
+            }
+        }
+    }
+
     /// `[ item, ... ]`, calling `item` for each element.
     fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.expect(b'[')?;
@@ -265,30 +278,35 @@ impl<T: ReadJson> ReadJson for Vec<T> {
     }
 }
 
-/// Declares one `Option` slot per field, reads the object into them, and builds the struct:
-/// `required` fields must be present, `defaulted` ones fall back to `Default` (serde's
-/// `#[serde(default)]`), `optional` ones are `Option` fields. Any other key gives up.
+/// Implements [`ReadJson`] for a struct: one `Option` slot per field, the object read into
+/// them, then the struct built. `required` fields must be present, `defaulted` ones fall back to
+/// `Default` (serde's `#[serde(default)]`), `optional` ones are `Option` fields. Any other key
+/// gives up.
 macro_rules! read_struct {
-    ($cursor:expr, $name:ident {
+    ($name:ident {
         $(required: [$($req:ident = $req_key:literal),* $(,)?],)?
         $(defaulted: [$($def:ident = $def_key:literal),* $(,)?],)?
         $(optional: [$($opt:ident = $opt_key:literal),* $(,)?],)?
-    }) => {{
-        $($(let mut $req = None;)*)?
-        $($(let mut $def = None;)*)?
-        $($(let mut $opt = None;)*)?
-        $cursor.object(|c, key| match key {
-            $($($req_key => c.fill(&mut $req),)*)?
-            $($($def_key => c.fill(&mut $def),)*)?
-            $($($opt_key => c.fill(&mut $opt),)*)?
-            _ => None,
-        })?;
-        Some($name {
-            $($($req: $req?,)*)?
-            $($($def: $def.unwrap_or_default(),)*)?
-            $($($opt,)*)?
-        })
-    }};
+    }) => {
+        impl ReadJson for $name {
+            fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
+                $($(let mut $req = None;)*)?
+                $($(let mut $def = None;)*)?
+                $($(let mut $opt = None;)*)?
+                cursor.object(|c, key| match key {
+                    $($($req_key => c.fill(&mut $req),)*)?
+                    $($($def_key => c.fill(&mut $def),)*)?
+                    $($($opt_key => c.fill(&mut $opt),)*)?
+                    _ => None,
+                })?;
+                Some($name {
+                    $($($req: $req?,)*)?
+                    $($($def: $def.unwrap_or_default(),)*)?
+                    $($($opt,)*)?
+                })
+            }
+        }
+    };
 }
 
 fn read_frame(cursor: &mut Cursor<'_>) -> Option<Frame> {
@@ -355,261 +373,148 @@ fn read_frame(cursor: &mut Cursor<'_>) -> Option<Frame> {
     })
 }
 
-impl Cursor<'_> {
-    /// The agent id, sharing the previous frame's allocation when it is the same agent.
-    fn agent(&mut self) -> Option<Arc<str>> {
-        let text = self.str()?;
-        match &self.agent {
-            Some(last) if **last == *text => Some(last.clone()),
-            _ => {
-                let agent: Arc<str> = Arc::from(text);
-                self.agent = Some(agent.clone());
-                Some(agent)
-            }
-        }
-    }
-}
+read_struct!(Ethernet {
+    required: [src = b"src", dst = b"dst", ether_type = b"type"],
+});
 
-impl ReadJson for Ethernet {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Ethernet {
-                required: [src = b"src", dst = b"dst", ether_type = b"type"],
-            }
-        )
-    }
-}
+read_struct!(LinuxSll {
+    required: [
+        version = b"version",
+        pkttype = b"pkttype",
+        hatype = b"hatype",
+        addr = b"addr",
+        protocol = b"protocol"
+    ],
+    optional: [ifindex = b"ifindex"],
+});
 
-impl ReadJson for LinuxSll {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            LinuxSll {
-                required: [
-                    version = b"version",
-                    pkttype = b"pkttype",
-                    hatype = b"hatype",
-                    addr = b"addr",
-                    protocol = b"protocol"
-                ],
-                optional: [ifindex = b"ifindex"],
-            }
-        )
-    }
-}
+read_struct!(VlanTag {
+    required: [
+        tpid = b"tpid",
+        id = b"id",
+        pcp = b"pcp",
+        dei = b"dei",
+        ether_type = b"type"
+    ],
+});
 
-impl ReadJson for VlanTag {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            VlanTag {
-                required: [
-                    tpid = b"tpid",
-                    id = b"id",
-                    pcp = b"pcp",
-                    dei = b"dei",
-                    ether_type = b"type"
-                ],
-            }
-        )
-    }
-}
+read_struct!(Arp {
+    required: [
+        hwtype = b"hwtype",
+        ptype = b"ptype",
+        hwlen = b"hwlen",
+        plen = b"plen",
+        op = b"op",
+        hwsrc = b"hwsrc",
+        psrc = b"psrc",
+        hwdst = b"hwdst",
+        pdst = b"pdst"
+    ],
+});
 
-impl ReadJson for Arp {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Arp {
-                required: [
-                    hwtype = b"hwtype",
-                    ptype = b"ptype",
-                    hwlen = b"hwlen",
-                    plen = b"plen",
-                    op = b"op",
-                    hwsrc = b"hwsrc",
-                    psrc = b"psrc",
-                    hwdst = b"hwdst",
-                    pdst = b"pdst"
-                ],
-            }
-        )
-    }
-}
+read_struct!(Ipv4 {
+    required: [
+        ihl = b"ihl",
+        tos = b"tos",
+        len = b"len",
+        id = b"id",
+        flags = b"flags",
+        frag = b"frag",
+        ttl = b"ttl",
+        proto = b"proto",
+        chksum = b"chksum",
+        src = b"src",
+        dst = b"dst"
+    ],
+    optional: [options = b"options"],
+});
 
-impl ReadJson for Ipv4 {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Ipv4 {
-                required: [
-                    ihl = b"ihl",
-                    tos = b"tos",
-                    len = b"len",
-                    id = b"id",
-                    flags = b"flags",
-                    frag = b"frag",
-                    ttl = b"ttl",
-                    proto = b"proto",
-                    chksum = b"chksum",
-                    src = b"src",
-                    dst = b"dst"
-                ],
-                optional: [options = b"options"],
-            }
-        )
-    }
-}
+read_struct!(Ipv6 {
+    required: [
+        tc = b"tc",
+        fl = b"fl",
+        plen = b"plen",
+        nh = b"nh",
+        hlim = b"hlim",
+        src = b"src",
+        dst = b"dst",
+        upper = b"upper"
+    ],
+    defaulted: [ext = b"ext"],
+    optional: [frag = b"frag"],
+});
 
-impl ReadJson for Ipv6 {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Ipv6 {
-                required: [
-                    tc = b"tc",
-                    fl = b"fl",
-                    plen = b"plen",
-                    nh = b"nh",
-                    hlim = b"hlim",
-                    src = b"src",
-                    dst = b"dst",
-                    upper = b"upper"
-                ],
-                defaulted: [ext = b"ext"],
-                optional: [frag = b"frag"],
-            }
-        )
-    }
-}
+read_struct!(Ipv6Fragment {
+    required: [offset = b"offset", more = b"more", id = b"id"],
+});
 
-impl ReadJson for Ipv6Fragment {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Ipv6Fragment {
-                required: [offset = b"offset", more = b"more", id = b"id"],
-            }
-        )
-    }
-}
+read_struct!(Icmp {
+    required: [icmp_type = b"type", code = b"code", chksum = b"chksum"],
+    optional: [id = b"id", seq = b"seq", gw = b"gw"],
+});
 
-impl ReadJson for Icmp {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Icmp {
-                required: [icmp_type = b"type", code = b"code", chksum = b"chksum"],
-                optional: [id = b"id", seq = b"seq", gw = b"gw"],
-            }
-        )
-    }
-}
+read_struct!(Icmpv6 {
+    required: [icmp_type = b"type", code = b"code", chksum = b"chksum"],
+    optional: [id = b"id", seq = b"seq"],
+});
 
-impl ReadJson for Icmpv6 {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Icmpv6 {
-                required: [icmp_type = b"type", code = b"code", chksum = b"chksum"],
-                optional: [id = b"id", seq = b"seq"],
-            }
-        )
-    }
-}
+read_struct!(Tcp {
+    required: [
+        sport = b"sport",
+        dport = b"dport",
+        seq = b"seq",
+        ack = b"ack",
+        dataofs = b"dataofs",
+        flags = b"flags",
+        window = b"window",
+        chksum = b"chksum",
+        urgptr = b"urgptr"
+    ],
+    defaulted: [opts = b"opts"],
+});
 
-impl ReadJson for Tcp {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Tcp {
-                required: [
-                    sport = b"sport",
-                    dport = b"dport",
-                    seq = b"seq",
-                    ack = b"ack",
-                    dataofs = b"dataofs",
-                    flags = b"flags",
-                    window = b"window",
-                    chksum = b"chksum",
-                    urgptr = b"urgptr"
-                ],
-                defaulted: [opts = b"opts"],
-            }
-        )
-    }
-}
+read_struct!(TcpOptions {
+    defaulted: [kinds = b"kinds", sackok = b"sackok", sack = b"sack"],
+    optional: [
+        mss = b"mss",
+        wscale = b"wscale",
+        ts_val = b"ts_val",
+        ts_ecr = b"ts_ecr"
+    ],
+});
 
-impl ReadJson for TcpOptions {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            TcpOptions {
-                defaulted: [kinds = b"kinds", sackok = b"sackok", sack = b"sack"],
-                optional: [
-                    mss = b"mss",
-                    wscale = b"wscale",
-                    ts_val = b"ts_val",
-                    ts_ecr = b"ts_ecr"
-                ],
-            }
-        )
-    }
-}
+read_struct!(Udp {
+    required: [
+        sport = b"sport",
+        dport = b"dport",
+        len = b"len",
+        chksum = b"chksum"
+    ],
+});
 
-impl ReadJson for Udp {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Udp {
-                required: [
-                    sport = b"sport",
-                    dport = b"dport",
-                    len = b"len",
-                    chksum = b"chksum"
-                ],
-            }
-        )
-    }
-}
+read_struct!(Dns {
+    required: [
+        id = b"id",
+        qr = b"qr",
+        opcode = b"opcode",
+        aa = b"aa",
+        tc = b"tc",
+        rd = b"rd",
+        ra = b"ra",
+        z = b"z",
+        ad = b"ad",
+        cd = b"cd",
+        rcode = b"rcode",
+        qdcount = b"qdcount",
+        ancount = b"ancount",
+        nscount = b"nscount",
+        arcount = b"arcount"
+    ],
+    optional: [qname = b"qname", qtype = b"qtype", qclass = b"qclass"],
+});
 
-impl ReadJson for Dns {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Dns {
-                required: [
-                    id = b"id",
-                    qr = b"qr",
-                    opcode = b"opcode",
-                    aa = b"aa",
-                    tc = b"tc",
-                    rd = b"rd",
-                    ra = b"ra",
-                    z = b"z",
-                    ad = b"ad",
-                    cd = b"cd",
-                    rcode = b"rcode",
-                    qdcount = b"qdcount",
-                    ancount = b"ancount",
-                    nscount = b"nscount",
-                    arcount = b"arcount"
-                ],
-                optional: [qname = b"qname", qtype = b"qtype", qclass = b"qclass"],
-            }
-        )
-    }
-}
-
-impl ReadJson for Payload {
-    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-        read_struct!(
-            cursor,
-            Payload {
-                required: [len = b"len"],
-                defaulted: [capped = b"capped"],
-                optional: [hex = b"hex"],
-            }
-        )
-    }
-}
+read_struct!(Payload {
+    required: [len = b"len"],
+    defaulted: [capped = b"capped"],
+    optional: [hex = b"hex"],
+});

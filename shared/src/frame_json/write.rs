@@ -8,6 +8,7 @@ use crate::frame::{
     Arp, DecodeIssue, Dns, Ethernet, Frame, Icmp, Icmpv6, Ipv4, Ipv6, Ipv6Fragment, LinuxSll,
     MacAddr, Payload, Tcp, TcpOptions, Udp, VlanTag,
 };
+use crate::schema::csv_cell::write_ipv4;
 
 /// Appends the JSON array of `frames` to `out`.
 pub fn write_frames(frames: &[Frame], out: &mut Vec<u8>) {
@@ -155,12 +156,7 @@ impl WriteJson for MacAddr {
 impl WriteJson for Ipv4Addr {
     fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'"');
-        for (i, octet) in self.octets().iter().enumerate() {
-            if i > 0 {
-                out.push(b'.');
-            }
-            octet.write_json(out);
-        }
+        write_ipv4(out, *self);
         out.push(b'"');
     }
 }
