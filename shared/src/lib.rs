@@ -5,6 +5,7 @@
 //! `decode` and `schema` are pure (no I/O, no clock, no logging); all I/O lives in `capture`,
 //! `broker`, `dataset` and `ops`.
 
+pub mod ascii_out;
 pub mod broker;
 pub mod capture;
 pub mod dataset;

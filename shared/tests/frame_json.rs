@@ -173,6 +173,22 @@ fn unusual_but_valid_bodies_decode_as_serde_decodes_them() {
         same_as_serde(pretty.as_bytes()).unwrap(),
         std::slice::from_ref(&frame)
     );
+    // Keys in another order than serde writes them: the in-order path gives up, the any-order
+    // path reads them.
+    let reordered = plain
+        .replacen("{\"v\":1,", "{", 1)
+        .replacen(
+            "\"sport\":1234,\"dport\":80",
+            "\"dport\":80,\"sport\":1234",
+            1,
+        )
+        .replace("}]", ",\"v\":1}]");
+    assert_ne!(reordered, plain);
+    assert!(read_frames(reordered.as_bytes()).is_some(), "{reordered}");
+    assert_eq!(
+        same_as_serde(reordered.as_bytes()).unwrap(),
+        std::slice::from_ref(&frame)
+    );
     for body in [
         "[]".to_owned(),
         " [ ] ".to_owned(),

@@ -24,7 +24,7 @@ pub fn read_frames(body: &[u8]) -> Option<Vec<Frame>> {
     // capped, so a large body of garbage does not reserve memory before it is read.
     let mut frames = Vec::with_capacity((body.len() / 400 + 1).min(MAX_RESERVED_FRAMES));
     cursor.array(|c| {
-        frames.push(read_frame(c)?);
+        frames.push(Frame::read_json(c)?);
         Some(())
     })?;
     cursor.skip_whitespace();
@@ -57,6 +57,28 @@ impl<'a> Cursor<'a> {
         (self.next()? == byte).then_some(())
     }
 
+    /// `byte` at the cursor, without whitespace before it (the in-order path).
+    #[inline(always)]
+    fn expect_here(&mut self, byte: u8) -> Option<()> {
+        (*self.bytes.get(self.at)? == byte).then(|| self.at += 1)
+    }
+
+    /// Consumes `,"key":` (`"key":` for the first field) when it is next. `key` is the constant
+    /// `"key":`, so this inlines to a fixed-size compare.
+    #[inline(always)]
+    fn key_here(&mut self, first: bool, key: &[u8]) -> bool {
+        let comma = usize::from(!first);
+        let found = (first || self.bytes.get(self.at) == Some(&b','))
+            && self
+                .bytes
+                .get(self.at + comma..)
+                .is_some_and(|rest| rest.starts_with(key));
+        if found {
+            self.at += comma + key.len();
+        }
+        found
+    }
+
     /// The raw bytes of a string without escapes or control characters.
     fn plain_string(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
@@ -79,11 +101,11 @@ impl<'a> Cursor<'a> {
 
     /// The agent id, sharing the previous frame's allocation when it is the same agent.
     fn agent(&mut self) -> Option<Arc<str>> {
-        let text = self.str()?;
+        let raw = self.plain_string()?;
         match &self.agent {
-            Some(last) if **last == *text => Some(last.clone()),
+            Some(last) if last.as_bytes() == raw => Some(last.clone()),
             _ => {
-                let agent: Arc<str> = Arc::from(text);
+                let agent: Arc<str> = Arc::from(std::str::from_utf8(raw).ok()?);
                 self.agent = Some(agent.clone());
                 Some(agent)
             }
@@ -141,22 +163,25 @@ impl<'a> Cursor<'a> {
     /// (no leading zeros).
     fn unsigned(&mut self) -> Option<u64> {
         self.skip_whitespace();
-        let rest = self.bytes.get(self.at..)?;
-        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        let text = &rest[..digits];
+        let start = self.at;
+        let mut value = 0u64;
+        while let Some(digit) = self.bytes.get(self.at).map(|b| b.wrapping_sub(b'0')) {
+            if digit > 9 {
+                break;
+            }
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+            self.at += 1;
+        }
+        let text = &self.bytes[start..self.at];
         // Up to 19 digits cannot overflow a u64; only a 20-digit number needs the checks.
-        let value = if digits <= 19 {
-            text.iter()
-                .fold(0u64, |value, digit| value * 10 + u64::from(digit - b'0'))
-        } else {
-            text.iter().try_fold(0u64, |value, digit| {
+        if text.len() > 19 {
+            value = text.iter().try_fold(0u64, |value, digit| {
                 value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-            })?
-        };
-        self.at += digits;
-        let leading_zero = digits > 1 && text[0] == b'0';
+            })?;
+        }
+        let leading_zero = text.len() > 1 && text[0] == b'0';
         let fraction = matches!(self.bytes.get(self.at), Some(b'.' | b'e' | b'E'));
-        (digits > 0 && !leading_zero && !fraction).then_some(value)
+        (!text.is_empty() && !leading_zero && !fraction).then_some(value)
     }
 }
 
@@ -211,6 +236,13 @@ impl ReadJson for String {
     }
 }
 
+impl ReadJson for Arc<str> {
+    /// Shares the previous frame's allocation when it is the same agent.
+    fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
+        cursor.agent()
+    }
+}
+
 impl ReadJson for MacAddr {
     /// Only the canonical `aa:bb:cc:dd:ee:ff`; other spellings go to the full parser.
     fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
@@ -230,9 +262,12 @@ impl ReadJson for MacAddr {
 }
 
 fn hex_digit(byte: u8) -> Option<u8> {
-    (byte as char)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
 }
 
 impl ReadJson for Ipv4Addr {
@@ -278,243 +313,231 @@ impl<T: ReadJson> ReadJson for Vec<T> {
     }
 }
 
-/// Implements [`ReadJson`] for a struct: one `Option` slot per field, the object read into
-/// them, then the struct built. `required` fields must be present, `defaulted` ones fall back to
-/// `Default` (serde's `#[serde(default)]`), `optional` ones are `Option` fields. Any other key
-/// gives up.
+/// A struct field's value from its slot: `required` fields must have been read, `defaulted`
+/// ones fall back to `Default` (serde's `#[serde(default)]`), `optional` ones are `Option`s.
+macro_rules! field_value {
+    (required, $slot:ident) => {
+        $slot?
+    };
+    (defaulted, $slot:ident) => {
+        $slot.unwrap_or_default()
+    };
+    (optional, $slot:ident) => {
+        $slot
+    };
+}
+
+/// Implements [`ReadJson`] for a struct whose fields are listed in declaration order (the order
+/// serde_json writes them in). First the object is read in that order, each key checked with
+/// one compare against its expected spelling; if the input is in any other shape (another
+/// order, whitespace, a repeated or unknown key) it is read again key by key in any order, into
+/// one `Option` slot per field; what that path does not read goes to serde_json.
 macro_rules! read_struct {
-    ($name:ident {
-        $(required: [$($req:ident = $req_key:literal),* $(,)?],)?
-        $(defaulted: [$($def:ident = $def_key:literal),* $(,)?],)?
-        $(optional: [$($opt:ident = $opt_key:literal),* $(,)?],)?
-    }) => {
+    ($name:ident { $($field:ident: $kind:ident $key:literal),* $(,)? }) => {
         impl ReadJson for $name {
             fn read_json(cursor: &mut Cursor<'_>) -> Option<Self> {
-                $($(let mut $req = None;)*)?
-                $($(let mut $def = None;)*)?
-                $($(let mut $opt = None;)*)?
+                let start = cursor.at;
+                if let Some(value) = Self::read_in_order(cursor) {
+                    return Some(value);
+                }
+                cursor.at = start;
+                Self::read_any_order(cursor)
+            }
+        }
+
+        impl $name {
+            // `first` is set by every field, also the last, whose value is not read again.
+            #[allow(unused_assignments)]
+            fn read_in_order(cursor: &mut Cursor<'_>) -> Option<Self> {
+                cursor.expect_here(b'{')?;
+                let mut first = true;
+                $(
+                    let mut $field = None;
+                    if cursor.key_here(first, concat!("\"", $key, "\":").as_bytes()) {
+                        $field = Some(ReadJson::read_json(cursor)?);
+                        first = false;
+                    }
+                )*
+                cursor.expect_here(b'}')?;
+                Some($name { $($field: field_value!($kind, $field),)* })
+            }
+
+            fn read_any_order(cursor: &mut Cursor<'_>) -> Option<Self> {
+                $(let mut $field = None;)*
                 cursor.object(|c, key| match key {
-                    $($($req_key => c.fill(&mut $req),)*)?
-                    $($($def_key => c.fill(&mut $def),)*)?
-                    $($($opt_key => c.fill(&mut $opt),)*)?
+                    $(k if k == $key.as_bytes() => c.fill(&mut $field),)*
                     _ => None,
                 })?;
-                Some($name {
-                    $($($req: $req?,)*)?
-                    $($($def: $def.unwrap_or_default(),)*)?
-                    $($($opt,)*)?
-                })
+                Some($name { $($field: field_value!($kind, $field),)* })
             }
         }
     };
 }
 
-fn read_frame(cursor: &mut Cursor<'_>) -> Option<Frame> {
-    let (mut v, mut agent, mut boot, mut seq, mut ts_ns) = (None, None, None, None, None);
-    let (mut wire_len, mut cap_len, mut link) = (None, None, None);
-    let (mut eth, mut sll, mut vlan, mut arp, mut ipv4, mut ipv6) =
-        (None, None, None, None, None, None);
-    let (mut icmp, mut icmpv6, mut tcp, mut udp, mut dns) = (None, None, None, None, None);
-    let (mut payload, mut padding, mut errors) = (None, None, None);
-    cursor.object(|c, key| match key {
-        b"v" => c.fill(&mut v),
-        b"agent" => {
-            if agent.is_some() {
-                return None;
-            }
-            agent = Some(c.agent()?);
-            Some(())
-        }
-        b"boot" => c.fill(&mut boot),
-        b"seq" => c.fill(&mut seq),
-        b"ts_ns" => c.fill(&mut ts_ns),
-        b"wire_len" => c.fill(&mut wire_len),
-        b"cap_len" => c.fill(&mut cap_len),
-        b"link" => c.fill(&mut link),
-        b"eth" => c.fill(&mut eth),
-        b"sll" => c.fill(&mut sll),
-        b"vlan" => c.fill(&mut vlan),
-        b"arp" => c.fill(&mut arp),
-        b"ipv4" => c.fill(&mut ipv4),
-        b"ipv6" => c.fill(&mut ipv6),
-        b"icmp" => c.fill(&mut icmp),
-        b"icmpv6" => c.fill(&mut icmpv6),
-        b"tcp" => c.fill(&mut tcp),
-        b"udp" => c.fill(&mut udp),
-        b"dns" => c.fill(&mut dns),
-        b"payload" => c.fill(&mut payload),
-        b"padding" => c.fill(&mut padding),
-        b"errors" => c.fill(&mut errors),
-        _ => None,
-    })?;
-    Some(Frame {
-        v: v?,
-        agent: agent?,
-        boot: boot?,
-        seq: seq?,
-        ts_ns: ts_ns?,
-        wire_len: wire_len?,
-        cap_len: cap_len?,
-        link: link?,
-        eth,
-        sll,
-        vlan: vlan.unwrap_or_default(),
-        arp,
-        ipv4,
-        ipv6,
-        icmp,
-        icmpv6,
-        tcp,
-        udp,
-        dns,
-        payload,
-        padding,
-        errors: errors.unwrap_or_default(),
-    })
-}
+read_struct!(Frame {
+    v: required "v",
+    agent: required "agent",
+    boot: required "boot",
+    seq: required "seq",
+    ts_ns: required "ts_ns",
+    wire_len: required "wire_len",
+    cap_len: required "cap_len",
+    link: required "link",
+    eth: optional "eth",
+    sll: optional "sll",
+    vlan: defaulted "vlan",
+    arp: optional "arp",
+    ipv4: optional "ipv4",
+    ipv6: optional "ipv6",
+    icmp: optional "icmp",
+    icmpv6: optional "icmpv6",
+    tcp: optional "tcp",
+    udp: optional "udp",
+    dns: optional "dns",
+    payload: optional "payload",
+    padding: optional "padding",
+    errors: defaulted "errors",
+});
 
 read_struct!(Ethernet {
-    required: [src = b"src", dst = b"dst", ether_type = b"type"],
+    src: required "src",
+    dst: required "dst",
+    ether_type: required "type",
 });
 
 read_struct!(LinuxSll {
-    required: [
-        version = b"version",
-        pkttype = b"pkttype",
-        hatype = b"hatype",
-        addr = b"addr",
-        protocol = b"protocol"
-    ],
-    optional: [ifindex = b"ifindex"],
+    version: required "version",
+    pkttype: required "pkttype",
+    hatype: required "hatype",
+    addr: required "addr",
+    protocol: required "protocol",
+    ifindex: optional "ifindex",
 });
 
 read_struct!(VlanTag {
-    required: [
-        tpid = b"tpid",
-        id = b"id",
-        pcp = b"pcp",
-        dei = b"dei",
-        ether_type = b"type"
-    ],
+    tpid: required "tpid",
+    id: required "id",
+    pcp: required "pcp",
+    dei: required "dei",
+    ether_type: required "type",
 });
 
 read_struct!(Arp {
-    required: [
-        hwtype = b"hwtype",
-        ptype = b"ptype",
-        hwlen = b"hwlen",
-        plen = b"plen",
-        op = b"op",
-        hwsrc = b"hwsrc",
-        psrc = b"psrc",
-        hwdst = b"hwdst",
-        pdst = b"pdst"
-    ],
+    hwtype: required "hwtype",
+    ptype: required "ptype",
+    hwlen: required "hwlen",
+    plen: required "plen",
+    op: required "op",
+    hwsrc: required "hwsrc",
+    psrc: required "psrc",
+    hwdst: required "hwdst",
+    pdst: required "pdst",
 });
 
 read_struct!(Ipv4 {
-    required: [
-        ihl = b"ihl",
-        tos = b"tos",
-        len = b"len",
-        id = b"id",
-        flags = b"flags",
-        frag = b"frag",
-        ttl = b"ttl",
-        proto = b"proto",
-        chksum = b"chksum",
-        src = b"src",
-        dst = b"dst"
-    ],
-    optional: [options = b"options"],
+    ihl: required "ihl",
+    tos: required "tos",
+    len: required "len",
+    id: required "id",
+    flags: required "flags",
+    frag: required "frag",
+    ttl: required "ttl",
+    proto: required "proto",
+    chksum: required "chksum",
+    src: required "src",
+    dst: required "dst",
+    options: optional "options",
 });
 
 read_struct!(Ipv6 {
-    required: [
-        tc = b"tc",
-        fl = b"fl",
-        plen = b"plen",
-        nh = b"nh",
-        hlim = b"hlim",
-        src = b"src",
-        dst = b"dst",
-        upper = b"upper"
-    ],
-    defaulted: [ext = b"ext"],
-    optional: [frag = b"frag"],
+    tc: required "tc",
+    fl: required "fl",
+    plen: required "plen",
+    nh: required "nh",
+    hlim: required "hlim",
+    src: required "src",
+    dst: required "dst",
+    ext: defaulted "ext",
+    upper: required "upper",
+    frag: optional "frag",
 });
 
 read_struct!(Ipv6Fragment {
-    required: [offset = b"offset", more = b"more", id = b"id"],
+    offset: required "offset",
+    more: required "more",
+    id: required "id",
 });
 
 read_struct!(Icmp {
-    required: [icmp_type = b"type", code = b"code", chksum = b"chksum"],
-    optional: [id = b"id", seq = b"seq", gw = b"gw"],
+    icmp_type: required "type",
+    code: required "code",
+    chksum: required "chksum",
+    id: optional "id",
+    seq: optional "seq",
+    gw: optional "gw",
 });
 
 read_struct!(Icmpv6 {
-    required: [icmp_type = b"type", code = b"code", chksum = b"chksum"],
-    optional: [id = b"id", seq = b"seq"],
+    icmp_type: required "type",
+    code: required "code",
+    chksum: required "chksum",
+    id: optional "id",
+    seq: optional "seq",
 });
 
 read_struct!(Tcp {
-    required: [
-        sport = b"sport",
-        dport = b"dport",
-        seq = b"seq",
-        ack = b"ack",
-        dataofs = b"dataofs",
-        flags = b"flags",
-        window = b"window",
-        chksum = b"chksum",
-        urgptr = b"urgptr"
-    ],
-    defaulted: [opts = b"opts"],
+    sport: required "sport",
+    dport: required "dport",
+    seq: required "seq",
+    ack: required "ack",
+    dataofs: required "dataofs",
+    flags: required "flags",
+    window: required "window",
+    chksum: required "chksum",
+    urgptr: required "urgptr",
+    opts: defaulted "opts",
 });
 
 read_struct!(TcpOptions {
-    defaulted: [kinds = b"kinds", sackok = b"sackok", sack = b"sack"],
-    optional: [
-        mss = b"mss",
-        wscale = b"wscale",
-        ts_val = b"ts_val",
-        ts_ecr = b"ts_ecr"
-    ],
+    kinds: defaulted "kinds",
+    mss: optional "mss",
+    wscale: optional "wscale",
+    sackok: defaulted "sackok",
+    sack: defaulted "sack",
+    ts_val: optional "ts_val",
+    ts_ecr: optional "ts_ecr",
 });
 
 read_struct!(Udp {
-    required: [
-        sport = b"sport",
-        dport = b"dport",
-        len = b"len",
-        chksum = b"chksum"
-    ],
+    sport: required "sport",
+    dport: required "dport",
+    len: required "len",
+    chksum: required "chksum",
 });
 
 read_struct!(Dns {
-    required: [
-        id = b"id",
-        qr = b"qr",
-        opcode = b"opcode",
-        aa = b"aa",
-        tc = b"tc",
-        rd = b"rd",
-        ra = b"ra",
-        z = b"z",
-        ad = b"ad",
-        cd = b"cd",
-        rcode = b"rcode",
-        qdcount = b"qdcount",
-        ancount = b"ancount",
-        nscount = b"nscount",
-        arcount = b"arcount"
-    ],
-    optional: [qname = b"qname", qtype = b"qtype", qclass = b"qclass"],
+    id: required "id",
+    qr: required "qr",
+    opcode: required "opcode",
+    aa: required "aa",
+    tc: required "tc",
+    rd: required "rd",
+    ra: required "ra",
+    z: required "z",
+    ad: required "ad",
+    cd: required "cd",
+    rcode: required "rcode",
+    qdcount: required "qdcount",
+    ancount: required "ancount",
+    nscount: required "nscount",
+    arcount: required "arcount",
+    qname: optional "qname",
+    qtype: optional "qtype",
+    qclass: optional "qclass",
 });
 
 read_struct!(Payload {
-    required: [len = b"len"],
-    defaulted: [capped = b"capped"],
-    optional: [hex = b"hex"],
+    len: required "len",
+    hex: optional "hex",
+    capped: defaulted "capped",
 });

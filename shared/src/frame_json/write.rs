@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::ascii_out::{Decimal, put_prefix};
 use crate::frame::{
     Arp, DecodeIssue, Dns, Ethernet, Frame, Icmp, Icmpv6, Ipv4, Ipv6, Ipv6Fragment, LinuxSll,
     MacAddr, Payload, Tcp, TcpOptions, Udp, VlanTag,
@@ -33,18 +34,20 @@ impl<'a> Object<'a> {
         Object { out, empty: true }
     }
 
+    /// Inlined, so the key is a constant and the prefix is built with a few stores.
+    #[inline(always)]
     fn field<T: WriteJson + ?Sized>(&mut self, key: &str, value: &T) -> &mut Self {
         let separator = if self.empty { b'{' } else { b',' };
         self.empty = false;
         // `{"key":` or `,"key":` in one copy: keys are short ASCII names without escapes.
-        let mut prefix = [0u8; KEY_PREFIX_BYTES];
         let len = key.len() + 4;
         if len <= KEY_PREFIX_BYTES {
+            let mut prefix = [0u8; KEY_PREFIX_BYTES];
             prefix[0] = separator;
             prefix[1] = b'"';
             prefix[2..len - 2].copy_from_slice(key.as_bytes());
             prefix[len - 2..len].copy_from_slice(b"\":");
-            self.out.extend_from_slice(&prefix[..len]);
+            put_prefix(self.out, &prefix, len);
         } else {
             self.out.extend_from_slice(&[separator, b'"']);
             self.out.extend_from_slice(key.as_bytes());
@@ -55,6 +58,7 @@ impl<'a> Object<'a> {
     }
 
     /// `skip_serializing_if = "Option::is_none"`
+    #[inline(always)]
     fn some<T: WriteJson>(&mut self, key: &str, value: &Option<T>) -> &mut Self {
         if let Some(value) = value {
             self.field(key, value);
@@ -63,6 +67,7 @@ impl<'a> Object<'a> {
     }
 
     /// `skip_serializing_if = "Vec::is_empty"`
+    #[inline(always)]
     fn items<T: WriteJson>(&mut self, key: &str, values: &[T]) -> &mut Self {
         if !values.is_empty() {
             self.field(key, values);
@@ -71,6 +76,7 @@ impl<'a> Object<'a> {
     }
 
     /// `skip_serializing_if = "std::ops::Not::not"`
+    #[inline(always)]
     fn set(&mut self, key: &str, flag: bool) -> &mut Self {
         if flag {
             self.field(key, &flag);
@@ -90,7 +96,7 @@ macro_rules! write_integers {
     ($($t:ty),*) => {$(
         impl WriteJson for $t {
             fn write_json(&self, out: &mut Vec<u8>) {
-                out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
+                self.put_decimal(out);
             }
         }
     )*};
@@ -146,10 +152,11 @@ impl WriteJson for String {
 
 impl WriteJson for MacAddr {
     fn write_json(&self, out: &mut Vec<u8>) {
-        let mut buf = [0u8; 17];
-        out.push(b'"');
-        out.extend_from_slice(self.write_to(&mut buf).as_bytes());
-        out.push(b'"');
+        let mut quoted = [b'"'; 19];
+        let mut text = [0u8; 17];
+        self.write_to(&mut text);
+        quoted[1..18].copy_from_slice(&text);
+        out.extend_from_slice(&quoted);
     }
 }
 

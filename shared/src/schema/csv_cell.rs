@@ -1,9 +1,10 @@
-//! Writing one CSV cell straight into the output buffer: integers with itoa, addresses from stack
-//! buffers, RFC 4180 quoting only when a text cell needs it. No per-cell allocation.
+//! Writing one CSV cell straight into the output buffer: integers by `ascii_out`, addresses
+//! from stack buffers, RFC 4180 quoting only when a text cell needs it. No per-cell allocation.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::ascii_out::Decimal;
 use crate::frame::MacAddr;
 
 /// Destination of one cell. In CSV mode text is quoted when it contains `,` `"` CR or LF;
@@ -26,14 +27,13 @@ impl<'a> CellOut<'a> {
 
     /// An unsigned or signed integer in decimal.
     #[inline]
-    pub fn int<I: itoa::Integer>(&mut self, v: I) {
-        let mut b = itoa::Buffer::new();
-        self.buf.extend_from_slice(b.format(v).as_bytes());
+    pub fn int<I: Decimal>(&mut self, v: I) {
+        v.put_decimal(self.buf);
     }
 
     /// An integer when present, else nothing (empty cell).
     #[inline]
-    pub fn opt_int<I: itoa::Integer>(&mut self, v: Option<I>) {
+    pub fn opt_int<I: Decimal>(&mut self, v: Option<I>) {
         if let Some(v) = v {
             self.int(v);
         }
@@ -93,7 +93,8 @@ impl<'a> CellOut<'a> {
     #[inline]
     pub fn mac(&mut self, mac: &MacAddr) {
         let mut b = [0u8; 17];
-        self.buf.extend_from_slice(mac.write_to(&mut b).as_bytes());
+        mac.write_to(&mut b);
+        self.buf.extend_from_slice(&b);
     }
 
     /// An IPv4 address in dotted decimal.

@@ -9,7 +9,7 @@ use super::{CellOut, Column, ColumnSchema, Layer};
 use crate::frame::Frame;
 
 /// Writes space-separated integers.
-fn int_list<I: itoa::Integer + Copy>(o: &mut CellOut<'_>, items: &[I]) {
+fn int_list<I: crate::ascii_out::Decimal>(o: &mut CellOut<'_>, items: &[I]) {
     for (i, v) in items.iter().enumerate() {
         if i > 0 {
             o.byte(b' ');
