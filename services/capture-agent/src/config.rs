@@ -144,7 +144,8 @@ pub struct Config {
     #[arg(long, env = "CAP_MAX_IN_FLIGHT", default_value_t = 4)]
     pub max_in_flight: usize,
 
-    /// Frames the bounded buffer between capture and broker holds.
+    /// Frames the bounded buffer between capture and broker holds (with --overflow wait, at
+    /// most two batches per --max-in-flight: waiting needs no more).
     #[arg(long, env = "CAP_BUFFER_FRAMES", default_value_t = 100_000)]
     pub buffer_frames: usize,
 
@@ -196,6 +197,19 @@ impl Config {
         } else {
             Overflow::Drop
         })
+    }
+
+    /// Frames the buffer holds. With `Overflow::Wait` (the default for --read) the capture
+    /// blocks when the buffer is full, so frames queued beyond what the publisher can take next
+    /// gain nothing and cost memory (a replay filled 100,000 frames, ~70 MB, ahead of it).
+    pub fn buffer_capacity(&self) -> usize {
+        let capacity = match self.overflow() {
+            Overflow::Wait => self
+                .buffer_frames
+                .min(2 * self.max_in_flight.max(1) * self.batch_size.max(1)),
+            Overflow::Drop => self.buffer_frames,
+        };
+        capacity.max(1)
     }
 
     pub fn promiscuous(&self) -> bool {
@@ -271,6 +285,11 @@ mod tests {
             Overflow::Wait
         );
         let config = Config::parse_from(["capture-agent", "--promisc", "--no-promisc"]);
+        assert_eq!(config.buffer_capacity(), 100_000);
+        let replay = Config::parse_from(["capture-agent", "--read", "x.pcap"]);
+        assert_eq!(replay.buffer_capacity(), 2 * 4 * 256);
+        let small = Config::parse_from(["capture-agent", "--read", "x", "--buffer-frames", "10"]);
+        assert_eq!(small.buffer_capacity(), 10);
         assert!(!config.promiscuous());
     }
 }

@@ -124,7 +124,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     .await?;
 
     let connected = first_connect(&config).await?;
-    let (tx, rx) = mpsc::channel(config.buffer_frames.max(1));
+    let (tx, rx) = mpsc::channel(config.buffer_capacity());
     let capture_stop = shutdown.child_token();
     let agent_id_text = config.agent_id();
     let agent_id: Arc<str> = Arc::from(agent_id_text.as_str());

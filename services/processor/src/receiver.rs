@@ -1,8 +1,10 @@
 //! The broker side of the processor. One task owns the consumer: it receives and decodes the
 //! next messages while the writer appends and fsyncs the previous ones (JSON decoding is most of
 //! the processor's CPU), dead-letters poison itself, and acknowledges on the writer's behalf.
-//! At most `READ_AHEAD` decoded batches wait for the writer, so memory stays bounded.
+//! Messages are decoded and handed over `DECODE_CHUNK` at a time; at most `READ_AHEAD` decoded
+//! chunks wait for the writer, so memory stays bounded.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use shared::broker::{AckToken, BrokerError, Consumer, ConsumerStats, Message};
@@ -16,6 +18,10 @@ use crate::metrics::{ProcessorMetrics, dead_letter_reason};
 
 /// Decoded batches that may wait for the writer.
 const READ_AHEAD: usize = 2;
+/// Messages decoded and handed over at a time, however many one receive brought: the writer
+/// appends one chunk while the next is decoded, also when the consumer has fallen behind, and
+/// at most `READ_AHEAD` chunks are held decoded.
+const DECODE_CHUNK: usize = 4;
 /// How often the broker is asked for the consumer lag.
 const LAG_INTERVAL: Duration = Duration::from_secs(2);
 /// At most one log line per this interval for dead letters (the counter is exact).
@@ -88,6 +94,7 @@ impl Receiver {
                 handed_over: 0,
                 next_lag: Instant::now(),
                 dead_letter_log: Throttle::new(DEAD_LETTER_LOG_INTERVAL),
+                backlog: VecDeque::new(),
                 receiving: true,
             }
             .run(batch_tx),
@@ -139,6 +146,8 @@ struct Task {
     handed_over: u64,
     next_lag: Instant,
     dead_letter_log: Throttle,
+    /// Received messages not yet decoded (at most one receive's worth).
+    backlog: VecDeque<Message>,
     /// False once shutdown, STOP_AFTER_NUM, a closed stream or a fatal error ended receiving;
     /// the task then only serves acknowledgements until the writer closes it.
     receiving: bool,
@@ -174,49 +183,64 @@ impl Task {
                     Err(_) => return self.consumer,
                 },
             };
-            let received = tokio::select! {
-                _ = self.shutdown.cancelled() => {
-                    self.receiving = false;
-                    continue;
-                }
-                received = self.consumer.receive(self.config.max_messages) => received,
-            };
-            match received {
-                Ok(messages) => {
-                    self.readiness.set_met(READY_BROKER);
-                    delay = RETRY_MIN;
-                    let batch = self.decode(messages).await;
-                    self.handed_over +=
-                        batch.decoded.iter().map(|d| d.input.packets()).sum::<u64>();
-                    if self
-                        .config
-                        .stop_after
-                        .is_some_and(|n| self.handed_over >= n)
-                    {
+            if self.backlog.is_empty() {
+                let received = tokio::select! {
+                    _ = self.shutdown.cancelled() => {
                         self.receiving = false;
+                        continue;
                     }
-                    permit.send(Received::Batch(batch));
-                    self.report_lag().await;
-                }
-                Err(BrokerError::Closed { .. }) => {
-                    permit.send(Received::Closed);
-                    self.receiving = false;
-                }
-                Err(error) if error.is_retryable() => {
-                    drop(permit);
-                    self.readiness.set_not_met(READY_BROKER, error.to_string());
-                    tracing::warn!(message = "Receive failed; retrying.", %error);
-                    tokio::select! {
-                        _ = self.shutdown.cancelled() => self.receiving = false,
-                        _ = tokio::time::sleep(delay) => {}
+                    received = self.consumer.receive(self.config.max_messages) => received,
+                };
+                match received {
+                    Ok(messages) => {
+                        self.readiness.set_met(READY_BROKER);
+                        delay = RETRY_MIN;
+                        if messages.is_empty() {
+                            permit.send(Received::Batch(self.decode(Vec::new()).await));
+                            self.report_lag().await;
+                            continue;
+                        }
+                        self.backlog.extend(messages);
                     }
-                    delay = (delay * 2).min(RETRY_MAX);
-                }
-                Err(error) => {
-                    permit.send(Received::Failed(error));
-                    self.receiving = false;
+                    Err(BrokerError::Closed { .. }) => {
+                        permit.send(Received::Closed);
+                        self.receiving = false;
+                        continue;
+                    }
+                    Err(error) if error.is_retryable() => {
+                        drop(permit);
+                        self.readiness.set_not_met(READY_BROKER, error.to_string());
+                        tracing::warn!(message = "Receive failed; retrying.", %error);
+                        tokio::select! {
+                            _ = self.shutdown.cancelled() => self.receiving = false,
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(RETRY_MAX);
+                        continue;
+                    }
+                    Err(error) => {
+                        permit.send(Received::Failed(error));
+                        self.receiving = false;
+                        continue;
+                    }
                 }
             }
+            let chunk: Vec<Message> = self
+                .backlog
+                .drain(..self.backlog.len().min(DECODE_CHUNK))
+                .collect();
+            let batch = self.decode(chunk).await;
+            self.handed_over += batch.decoded.iter().map(|d| d.input.packets()).sum::<u64>();
+            if self
+                .config
+                .stop_after
+                .is_some_and(|n| self.handed_over >= n)
+            {
+                // What is left of the backlog stays unacknowledged and is delivered again.
+                self.receiving = false;
+            }
+            permit.send(Received::Batch(batch));
+            self.report_lag().await;
         }
     }
 

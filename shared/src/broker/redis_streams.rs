@@ -181,25 +181,46 @@ struct Entry {
     body: Option<Vec<u8>>,
 }
 
+/// Items of an array-like reply, taken out of it (maps flattened to key, value, ...): bodies
+/// are moved out of the reply, not copied.
+fn into_items(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) | Value::Set(items) => items,
+        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Bytes of a bulk/simple string reply, taken out of it.
+fn into_bytes(value: Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(text) | Value::VerbatimString { text, .. } => Some(text.into_bytes()),
+        _ => None,
+    }
+}
+
 /// Entries of one `[id, [field, value, ...]]` list.
-fn parse_entry_list(list: &Value) -> Vec<Entry> {
-    value_items(list)
+fn parse_entry_list(list: Value) -> Vec<Entry> {
+    into_items(list)
         .into_iter()
         .filter_map(|entry| {
-            let parts = value_items(entry);
-            let id = value_string(parts.first()?)?;
-            let body = match parts.get(1) {
+            let mut parts = into_items(entry).into_iter();
+            let id = value_string(&parts.next()?)?;
+            let body = match parts.next() {
                 None | Some(Value::Nil) => None,
                 Some(fields) => {
-                    let fields = value_items(fields);
+                    let mut fields = into_items(fields).into_iter();
+                    let mut body = None;
+                    while let (Some(key), Some(value)) = (fields.next(), fields.next()) {
+                        if value_bytes(&key) == Some(BODY_FIELD.as_bytes()) {
+                            body = into_bytes(value);
+                            break;
+                        }
+                    }
                     // An entry without our field (written by someone else) is handed out empty,
                     // so the caller dead-letters it instead of it vanishing.
-                    Some(
-                        field(&fields, BODY_FIELD)
-                            .and_then(value_bytes)
-                            .map(<[u8]>::to_vec)
-                            .unwrap_or_default(),
-                    )
+                    Some(body.unwrap_or_default())
                 }
             };
             Some(Entry { id, body })
@@ -208,16 +229,16 @@ fn parse_entry_list(list: &Value) -> Vec<Entry> {
 }
 
 /// Entries of an `XREADGROUP` reply for a single stream (`Nil` when the block timed out).
-fn parse_read_reply(reply: &Value) -> Vec<Entry> {
+fn parse_read_reply(reply: Value) -> Vec<Entry> {
     match reply {
         Value::Map(pairs) => pairs
-            .iter()
+            .into_iter()
             .flat_map(|(_, list)| parse_entry_list(list))
             .collect(),
-        other => value_items(other)
+        other => into_items(other)
             .into_iter()
-            .filter_map(|stream| value_items(stream).get(1).map(|l| parse_entry_list(l)))
-            .flatten()
+            .filter_map(|stream| into_items(stream).into_iter().nth(1))
+            .flat_map(parse_entry_list)
             .collect(),
     }
 }
@@ -349,7 +370,7 @@ impl RedisStreamConsumer {
         }
         cmd.arg("STREAMS").arg(&self.stream).arg(">");
         let reply = self.query(&cmd).await?;
-        let entries = parse_read_reply(&reply);
+        let entries = parse_read_reply(reply);
         self.deliverable(entries, false).await
     }
 
@@ -368,7 +389,7 @@ impl RedisStreamConsumer {
             .arg(&self.stream)
             .arg(after);
         let reply = self.query(&cmd).await?;
-        Ok(parse_read_reply(&reply))
+        Ok(parse_read_reply(reply))
     }
 
     /// Resets the idle time of the entries this consumer holds, so nobody reclaims them.
@@ -399,10 +420,10 @@ impl RedisStreamConsumer {
             .arg("COUNT")
             .arg(count);
         let reply = self.query(&cmd).await?;
-        let parts = value_items(&reply);
+        let parts = into_items(reply);
         let cursor = parts
             .first()
-            .and_then(|c| value_string(c))
+            .and_then(value_string)
             .unwrap_or_else(|| "0-0".into());
         if cursor == "0-0" {
             // A full pass is done; look again after a while.
@@ -414,8 +435,9 @@ impl RedisStreamConsumer {
         let deleted = parts.get(2).map_or(0, |d| value_items(d).len());
         self.stats.lost_pending += deleted as u64;
         let entries = parts
-            .get(1)
-            .map(|l| parse_entry_list(l))
+            .into_iter()
+            .nth(1)
+            .map(parse_entry_list)
             .unwrap_or_default();
         self.deliverable(entries, true).await
     }

@@ -14,8 +14,9 @@ use pcap_parser::{PcapBlockOwned, PcapError};
 
 use super::{LinkType, RawPacket};
 
-/// Initial read buffer; grown (up to [`MAX_BUFFER`]) when one block is larger.
-const INITIAL_BUFFER: usize = 1 << 20;
+/// Initial read buffer; grown (up to [`MAX_BUFFER`]) when one block is larger. Small, so a
+/// short replay does not read (and fault in) a megabyte before its first packet.
+const INITIAL_BUFFER: usize = 64 << 10;
 /// The largest block we accept. libpcap caps records at 256 KiB; pcapng allows more.
 const MAX_BUFFER: usize = 64 << 20;
 

@@ -541,3 +541,39 @@ read_struct!(Payload {
     hex: optional "hex",
     capped: defaulted "capped",
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unsigned(text: &str) -> Option<u64> {
+        let mut cursor = Cursor {
+            bytes: text.as_bytes(),
+            at: 0,
+            agent: None,
+        };
+        cursor.unsigned()
+    }
+
+    #[test]
+    fn integers_of_every_length_stop_at_non_digits() {
+        let digits = "98765432109876543210";
+        for len in 1..=20 {
+            let text = &digits[..len];
+            assert_eq!(unsigned(text), text.parse().ok(), "{text}");
+            for tail in [",", "}", "]", "/", ":", " ", "a"] {
+                assert_eq!(
+                    unsigned(&format!("{text}{tail}")),
+                    text.parse().ok(),
+                    "{text}{tail}"
+                );
+            }
+        }
+        assert_eq!(unsigned("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(unsigned("18446744073709551616"), None);
+        assert_eq!(unsigned("123456789012345678901"), None);
+        assert_eq!(unsigned("00000000"), None);
+        assert_eq!(unsigned("1234567/"), Some(1_234_567));
+        assert_eq!(unsigned("12345678.5"), None);
+    }
+}
