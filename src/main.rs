@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    shared::ops::tune_allocator();
     let cli = netpipe::cli::Cli::parse();
     match netpipe::cli::dispatch(cli) {
         Ok(code) => code,

@@ -1,10 +1,11 @@
 //! capture-agent binary: parse flags, set up telemetry, run until SIGTERM/SIGINT.
 
 use clap::Parser;
-use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals};
+use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals, tune_allocator};
 
 #[tokio::main]
 async fn main() {
+    tune_allocator();
     let config = capture_agent::Config::parse();
     let telemetry =
         match init_telemetry(&TelemetryConfig::from_env("capture-agent", config.log_json)) {

@@ -1,10 +1,11 @@
 //! processor binary: parse flags, set up telemetry, run until SIGTERM/SIGINT or STOP_AFTER_NUM.
 
 use clap::Parser;
-use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals};
+use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals, tune_allocator};
 
 #[tokio::main]
 async fn main() {
+    tune_allocator();
     let config = processor::Config::parse();
     let telemetry = match init_telemetry(&TelemetryConfig::from_env("processor", config.log_json)) {
         Ok(guard) => guard,

@@ -11,6 +11,7 @@
 //! | `GET /ready` | 200 when every readiness condition holds, else 503 `{"ready":false,"reasons":[..]}` |
 //! | `GET /metrics` | Prometheus text of the service's own registry |
 
+mod allocator;
 mod events;
 mod health;
 mod metrics;
@@ -20,6 +21,7 @@ mod server;
 mod shutdown;
 mod telemetry;
 
+pub use allocator::tune_allocator;
 pub use events::{CountedEvent, Throttle};
 pub use health::Heartbeat;
 pub use metrics::{Metrics, MetricsError};
