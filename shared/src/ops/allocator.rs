@@ -5,7 +5,7 @@
 //! was mapped or carved from the top of the heap, faulted in page by page and given back to the
 //! kernel again. With both thresholds raised the same memory is reused from batch to batch:
 //! page faults per 100,000 packets fell from 11,000-16,000 to 5,000-7,000 in the processor and
-//! from 5,000-8,000 to ~2,200 in the capture-agent, for 10-15% less CPU and a few MB more RSS
+//! from 5,000-11,000 to ~2,200 in the capture-agent, for 10-15% less CPU and a few MB more RSS
 //! (docs/benchmarks.md).
 
 /// Blocks up to this size come from the heap, not from their own mapping.
