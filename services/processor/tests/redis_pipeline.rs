@@ -356,6 +356,47 @@ async fn two_processors_in_one_group_write_each_packet_once() {
     cleanup(&[&stream, &dead]).await;
 }
 
+/// STOP_AFTER_NUM ends a run in the middle of one receive (64 messages are fetched, four are
+/// decoded at a time): what was fetched but not written stays unacknowledged, and the next run
+/// of the same consumer writes it, each packet once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_after_num_mid_receive_leaves_the_rest_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = unique("proc-stop");
+    let group = format!("{stream}-g");
+    let dead = format!("{stream}-dead");
+    publish_frames(&stream, "s1", 3, 400, 10).await;
+    let config = |stop_after: i64| {
+        let mut config = Config::new(REDIS, dir.path());
+        config.stream = stream.clone();
+        config.group = group.clone();
+        config.consumer = Some(format!("{stream}-c"));
+        config.dead_letter = dead.clone();
+        config.save_after_num = 50;
+        config.prefetch = 64;
+        config.stop_after_num = stop_after;
+        config
+    };
+    let first = processor::run(config(100), CancellationToken::new())
+        .await
+        .unwrap();
+    let written = first.rows_written[0].1;
+    assert!((100..400).contains(&written), "first run wrote {written}");
+    let mut conn = redis().await;
+    let (pending, _) = group_state(&mut conn, &stream, &group).await;
+    assert!(pending > 0, "the rest of the receive is still pending");
+
+    let second = processor::run(config(400 - written as i64), CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(second.rows_written[0].1, 400 - written);
+    assert_eq!(group_state(&mut conn, &stream, &group).await, (0, 0));
+    let counts = seq_counts(dir.path());
+    assert_eq!(counts.len(), 400);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    cleanup(&[&stream, &dead]).await;
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
