@@ -120,7 +120,8 @@ pub struct Config {
     #[arg(long, env = "PROCESSOR_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
     pub max_message_bytes: usize,
 
-    /// Messages fetched per receive.
+    /// Messages the broker may hand out ahead of acknowledgements (AMQP prefetch window);
+    /// each read takes at most 8 of them.
     #[arg(long, env = "PROCESSOR_PREFETCH", default_value_t = 64)]
     pub prefetch: u16,
 

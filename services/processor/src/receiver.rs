@@ -22,6 +22,11 @@ const READ_AHEAD: usize = 2;
 /// appends one chunk while the next is decoded, also when the consumer has fallen behind, and
 /// at most `READ_AHEAD` chunks are held decoded.
 const DECODE_CHUNK: usize = 4;
+/// Messages taken per receive at most (the Redis read's COUNT), whatever `--prefetch` allows
+/// the broker to hand out ahead (AMQP's window): small reads keep Redis writing a reply, the
+/// client parsing the previous one and the decoder working at once, where a 64-message reply
+/// (~10 MB) held all three up in turn (10k-packet end-to-end run, median of 20: 45.5 -> 43 ms).
+pub const RECEIVE_MAX: usize = 2 * DECODE_CHUNK;
 /// How often the broker is asked for the consumer lag.
 const LAG_INTERVAL: Duration = Duration::from_secs(2);
 /// At most one log line per this interval for dead letters (the counter is exact).

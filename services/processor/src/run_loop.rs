@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::datasets::{AppendCounts, Datasets, schema_by_name};
 use crate::input::Input;
 use crate::metrics::ProcessorMetrics;
-use crate::receiver::{Batch, READY_BROKER, Received, Receiver, ReceiverConfig};
+use crate::receiver::{Batch, READY_BROKER, RECEIVE_MAX, Received, Receiver, ReceiverConfig};
 use crate::{Config, ProcessorError, Summary};
 
 const READY_DATASET: &str = "dataset";
@@ -82,7 +82,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         let receiver = Receiver::spawn(
             consumer,
             ReceiverConfig {
-                max_messages: usize::from(config.prefetch.max(1)),
+                max_messages: usize::from(config.prefetch.max(1)).min(RECEIVE_MAX),
                 max_message_bytes: config.max_message_bytes,
                 accepts_legacy: datasets.has_antinex(),
                 stop_after: config.stop_after(),

@@ -356,9 +356,9 @@ async fn two_processors_in_one_group_write_each_packet_once() {
     cleanup(&[&stream, &dead]).await;
 }
 
-/// STOP_AFTER_NUM ends a run in the middle of one receive (64 messages are fetched, four are
-/// decoded at a time): what was fetched but not written stays unacknowledged, and the next run
-/// of the same consumer writes it, each packet once.
+/// STOP_AFTER_NUM ends a run in the middle of one receive (a read fetches up to eight
+/// messages, four are decoded at a time): what was fetched but not written stays
+/// unacknowledged, and the next run of the same consumer writes it, each packet once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_after_num_mid_receive_leaves_the_rest_for_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
