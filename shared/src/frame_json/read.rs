@@ -313,22 +313,26 @@ impl<T: ReadJson> ReadJson for Vec<T> {
     }
 }
 
-/// A struct field's value from its slot: `required` fields must have been read, `defaulted`
-/// ones fall back to `Default` (serde's `#[serde(default)]`), `optional` ones are `Option`s.
+/// A struct field's value from its slot, by its kind in `frame_structs!`: `field`s must have
+/// been read, `some` ones are `Option`s, the skippable others fall back to `Default` (serde's
+/// `#[serde(default)]`).
 macro_rules! field_value {
-    (required, $slot:ident) => {
+    (field, $slot:ident) => {
         $slot?
     };
-    (defaulted, $slot:ident) => {
+    (some, $slot:ident) => {
+        $slot
+    };
+    (unless_empty, $slot:ident) => {
         $slot.unwrap_or_default()
     };
-    (optional, $slot:ident) => {
-        $slot
+    (set, $slot:ident) => {
+        $slot.unwrap_or_default()
     };
 }
 
-/// Implements [`ReadJson`] for a struct whose fields are listed in declaration order (the order
-/// serde_json writes them in). First the object is read in that order, each key checked with
+/// Implements [`ReadJson`] for a struct of `frame_structs!` (fields in declaration order, the
+/// order serde_json writes them in). First the object is read in that order, each key checked with
 /// one compare against its expected spelling; if the input is in any other shape (another
 /// order, whitespace, a repeated or unknown key) it is read again key by key in any order, into
 /// one `Option` slot per field; what that path does not read goes to serde_json.
@@ -374,173 +378,7 @@ macro_rules! read_struct {
     };
 }
 
-read_struct!(Frame {
-    v: required "v",
-    agent: required "agent",
-    boot: required "boot",
-    seq: required "seq",
-    ts_ns: required "ts_ns",
-    wire_len: required "wire_len",
-    cap_len: required "cap_len",
-    link: required "link",
-    eth: optional "eth",
-    sll: optional "sll",
-    vlan: defaulted "vlan",
-    arp: optional "arp",
-    ipv4: optional "ipv4",
-    ipv6: optional "ipv6",
-    icmp: optional "icmp",
-    icmpv6: optional "icmpv6",
-    tcp: optional "tcp",
-    udp: optional "udp",
-    dns: optional "dns",
-    payload: optional "payload",
-    padding: optional "padding",
-    errors: defaulted "errors",
-});
-
-read_struct!(Ethernet {
-    src: required "src",
-    dst: required "dst",
-    ether_type: required "type",
-});
-
-read_struct!(LinuxSll {
-    version: required "version",
-    pkttype: required "pkttype",
-    hatype: required "hatype",
-    addr: required "addr",
-    protocol: required "protocol",
-    ifindex: optional "ifindex",
-});
-
-read_struct!(VlanTag {
-    tpid: required "tpid",
-    id: required "id",
-    pcp: required "pcp",
-    dei: required "dei",
-    ether_type: required "type",
-});
-
-read_struct!(Arp {
-    hwtype: required "hwtype",
-    ptype: required "ptype",
-    hwlen: required "hwlen",
-    plen: required "plen",
-    op: required "op",
-    hwsrc: required "hwsrc",
-    psrc: required "psrc",
-    hwdst: required "hwdst",
-    pdst: required "pdst",
-});
-
-read_struct!(Ipv4 {
-    ihl: required "ihl",
-    tos: required "tos",
-    len: required "len",
-    id: required "id",
-    flags: required "flags",
-    frag: required "frag",
-    ttl: required "ttl",
-    proto: required "proto",
-    chksum: required "chksum",
-    src: required "src",
-    dst: required "dst",
-    options: optional "options",
-});
-
-read_struct!(Ipv6 {
-    tc: required "tc",
-    fl: required "fl",
-    plen: required "plen",
-    nh: required "nh",
-    hlim: required "hlim",
-    src: required "src",
-    dst: required "dst",
-    ext: defaulted "ext",
-    upper: required "upper",
-    frag: optional "frag",
-});
-
-read_struct!(Ipv6Fragment {
-    offset: required "offset",
-    more: required "more",
-    id: required "id",
-});
-
-read_struct!(Icmp {
-    icmp_type: required "type",
-    code: required "code",
-    chksum: required "chksum",
-    id: optional "id",
-    seq: optional "seq",
-    gw: optional "gw",
-});
-
-read_struct!(Icmpv6 {
-    icmp_type: required "type",
-    code: required "code",
-    chksum: required "chksum",
-    id: optional "id",
-    seq: optional "seq",
-});
-
-read_struct!(Tcp {
-    sport: required "sport",
-    dport: required "dport",
-    seq: required "seq",
-    ack: required "ack",
-    dataofs: required "dataofs",
-    flags: required "flags",
-    window: required "window",
-    chksum: required "chksum",
-    urgptr: required "urgptr",
-    opts: defaulted "opts",
-});
-
-read_struct!(TcpOptions {
-    kinds: defaulted "kinds",
-    mss: optional "mss",
-    wscale: optional "wscale",
-    sackok: defaulted "sackok",
-    sack: defaulted "sack",
-    ts_val: optional "ts_val",
-    ts_ecr: optional "ts_ecr",
-});
-
-read_struct!(Udp {
-    sport: required "sport",
-    dport: required "dport",
-    len: required "len",
-    chksum: required "chksum",
-});
-
-read_struct!(Dns {
-    id: required "id",
-    qr: required "qr",
-    opcode: required "opcode",
-    aa: required "aa",
-    tc: required "tc",
-    rd: required "rd",
-    ra: required "ra",
-    z: required "z",
-    ad: required "ad",
-    cd: required "cd",
-    rcode: required "rcode",
-    qdcount: required "qdcount",
-    ancount: required "ancount",
-    nscount: required "nscount",
-    arcount: required "arcount",
-    qname: optional "qname",
-    qtype: optional "qtype",
-    qclass: optional "qclass",
-});
-
-read_struct!(Payload {
-    len: required "len",
-    hex: optional "hex",
-    capped: defaulted "capped",
-});
+frame_structs!(read_struct);
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use crate::ascii_out::{Decimal, put_prefix};
 use crate::frame::{
@@ -66,11 +67,11 @@ impl<'a> Object<'a> {
         self
     }
 
-    /// `skip_serializing_if = "Vec::is_empty"`
+    /// `skip_serializing_if = "Vec::is_empty"` (or `TcpOptions::is_empty`)
     #[inline(always)]
-    fn items<T: WriteJson>(&mut self, key: &str, values: &[T]) -> &mut Self {
-        if !values.is_empty() {
-            self.field(key, values);
+    fn unless_empty<T: WriteJson + Empty>(&mut self, key: &str, value: &T) -> &mut Self {
+        if !value.is_empty() {
+            self.field(key, value);
         }
         self
     }
@@ -89,6 +90,23 @@ impl<'a> Object<'a> {
             self.out.push(b'{');
         }
         self.out.push(b'}');
+    }
+}
+
+/// Values serde skips when empty.
+trait Empty {
+    fn is_empty(&self) -> bool;
+}
+
+impl<T> Empty for Vec<T> {
+    fn is_empty(&self) -> bool {
+        Vec::is_empty(self)
+    }
+}
+
+impl Empty for TcpOptions {
+    fn is_empty(&self) -> bool {
+        TcpOptions::is_empty(self)
     }
 }
 
@@ -141,6 +159,12 @@ impl WriteJson for str {
         }
         out.extend_from_slice(&bytes[start..]);
         out.push(b'"');
+    }
+}
+
+impl WriteJson for Arc<str> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        (**self).write_json(out);
     }
 }
 
@@ -210,233 +234,34 @@ impl<T: WriteJson> WriteJson for Vec<T> {
     }
 }
 
-impl WriteJson for Frame {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("v", &self.v)
-            .field("agent", &*self.agent)
-            .field("boot", &self.boot)
-            .field("seq", &self.seq)
-            .field("ts_ns", &self.ts_ns)
-            .field("wire_len", &self.wire_len)
-            .field("cap_len", &self.cap_len)
-            .field("link", &self.link)
-            .some("eth", &self.eth)
-            .some("sll", &self.sll)
-            .items("vlan", &self.vlan)
-            .some("arp", &self.arp)
-            .some("ipv4", &self.ipv4)
-            .some("ipv6", &self.ipv6)
-            .some("icmp", &self.icmp)
-            .some("icmpv6", &self.icmpv6)
-            .some("tcp", &self.tcp)
-            .some("udp", &self.udp)
-            .some("dns", &self.dns)
-            .some("payload", &self.payload)
-            .some("padding", &self.padding)
-            .items("errors", &self.errors)
-            .end();
-    }
+/// One field by its kind in `frame_structs!` (serde's skip rule).
+macro_rules! write_field {
+    ($object:ident, field, $key:literal, $value:expr) => {
+        $object.field($key, &$value)
+    };
+    ($object:ident, some, $key:literal, $value:expr) => {
+        $object.some($key, &$value)
+    };
+    ($object:ident, unless_empty, $key:literal, $value:expr) => {
+        $object.unless_empty($key, &$value)
+    };
+    ($object:ident, set, $key:literal, $value:expr) => {
+        $object.set($key, $value)
+    };
 }
 
-impl WriteJson for Ethernet {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("src", &self.src)
-            .field("dst", &self.dst)
-            .field("type", &self.ether_type)
-            .end();
-    }
-}
-
-impl WriteJson for LinuxSll {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("version", &self.version)
-            .field("pkttype", &self.pkttype)
-            .field("hatype", &self.hatype)
-            .field("addr", &self.addr)
-            .field("protocol", &self.protocol)
-            .some("ifindex", &self.ifindex)
-            .end();
-    }
-}
-
-impl WriteJson for VlanTag {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("tpid", &self.tpid)
-            .field("id", &self.id)
-            .field("pcp", &self.pcp)
-            .field("dei", &self.dei)
-            .field("type", &self.ether_type)
-            .end();
-    }
-}
-
-impl WriteJson for Arp {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("hwtype", &self.hwtype)
-            .field("ptype", &self.ptype)
-            .field("hwlen", &self.hwlen)
-            .field("plen", &self.plen)
-            .field("op", &self.op)
-            .field("hwsrc", &self.hwsrc)
-            .field("psrc", &self.psrc)
-            .field("hwdst", &self.hwdst)
-            .field("pdst", &self.pdst)
-            .end();
-    }
-}
-
-impl WriteJson for Ipv4 {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("ihl", &self.ihl)
-            .field("tos", &self.tos)
-            .field("len", &self.len)
-            .field("id", &self.id)
-            .field("flags", &self.flags)
-            .field("frag", &self.frag)
-            .field("ttl", &self.ttl)
-            .field("proto", &self.proto)
-            .field("chksum", &self.chksum)
-            .field("src", &self.src)
-            .field("dst", &self.dst)
-            .some("options", &self.options)
-            .end();
-    }
-}
-
-impl WriteJson for Ipv6 {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("tc", &self.tc)
-            .field("fl", &self.fl)
-            .field("plen", &self.plen)
-            .field("nh", &self.nh)
-            .field("hlim", &self.hlim)
-            .field("src", &self.src)
-            .field("dst", &self.dst)
-            .items("ext", &self.ext)
-            .field("upper", &self.upper)
-            .some("frag", &self.frag)
-            .end();
-    }
-}
-
-impl WriteJson for Ipv6Fragment {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("offset", &self.offset)
-            .field("more", &self.more)
-            .field("id", &self.id)
-            .end();
-    }
-}
-
-impl WriteJson for Icmp {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("type", &self.icmp_type)
-            .field("code", &self.code)
-            .field("chksum", &self.chksum)
-            .some("id", &self.id)
-            .some("seq", &self.seq)
-            .some("gw", &self.gw)
-            .end();
-    }
-}
-
-impl WriteJson for Icmpv6 {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("type", &self.icmp_type)
-            .field("code", &self.code)
-            .field("chksum", &self.chksum)
-            .some("id", &self.id)
-            .some("seq", &self.seq)
-            .end();
-    }
-}
-
-impl WriteJson for Tcp {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        let mut object = Object::new(out);
-        object
-            .field("sport", &self.sport)
-            .field("dport", &self.dport)
-            .field("seq", &self.seq)
-            .field("ack", &self.ack)
-            .field("dataofs", &self.dataofs)
-            .field("flags", &self.flags)
-            .field("window", &self.window)
-            .field("chksum", &self.chksum)
-            .field("urgptr", &self.urgptr);
-        if !self.opts.is_empty() {
-            object.field("opts", &self.opts);
+/// Implements [`WriteJson`] for a struct of `frame_structs!`: its fields in declaration order,
+/// each written or skipped as serde would.
+macro_rules! write_struct {
+    ($name:ident { $($field:ident: $kind:ident $key:literal),* $(,)? }) => {
+        impl WriteJson for $name {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                let mut object = Object::new(out);
+                $(write_field!(object, $kind, $key, self.$field);)*
+                object.end();
+            }
         }
-        object.end();
-    }
+    };
 }
 
-impl WriteJson for TcpOptions {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .items("kinds", &self.kinds)
-            .some("mss", &self.mss)
-            .some("wscale", &self.wscale)
-            .set("sackok", self.sackok)
-            .items("sack", &self.sack)
-            .some("ts_val", &self.ts_val)
-            .some("ts_ecr", &self.ts_ecr)
-            .end();
-    }
-}
-
-impl WriteJson for Udp {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("sport", &self.sport)
-            .field("dport", &self.dport)
-            .field("len", &self.len)
-            .field("chksum", &self.chksum)
-            .end();
-    }
-}
-
-impl WriteJson for Dns {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("id", &self.id)
-            .field("qr", &self.qr)
-            .field("opcode", &self.opcode)
-            .field("aa", &self.aa)
-            .field("tc", &self.tc)
-            .field("rd", &self.rd)
-            .field("ra", &self.ra)
-            .field("z", &self.z)
-            .field("ad", &self.ad)
-            .field("cd", &self.cd)
-            .field("rcode", &self.rcode)
-            .field("qdcount", &self.qdcount)
-            .field("ancount", &self.ancount)
-            .field("nscount", &self.nscount)
-            .field("arcount", &self.arcount)
-            .some("qname", &self.qname)
-            .some("qtype", &self.qtype)
-            .some("qclass", &self.qclass)
-            .end();
-    }
-}
-
-impl WriteJson for Payload {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Object::new(out)
-            .field("len", &self.len)
-            .some("hex", &self.hex)
-            .set("capped", self.capped)
-            .end();
-    }
-}
+frame_structs!(write_struct);
