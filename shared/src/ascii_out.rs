@@ -58,29 +58,19 @@ pub trait Decimal: Copy {
     fn put_decimal(self, out: &mut Vec<u8>);
 }
 
-macro_rules! decimal_unsigned {
-    ($($t:ty),*) => {$(
+/// `Decimal` for each of the integer types, widened losslessly to what `$put` takes.
+macro_rules! decimal {
+    ($put:ident as $wide:ty: $($t:ty),*) => {$(
         impl Decimal for $t {
             #[inline]
             fn put_decimal(self, out: &mut Vec<u8>) {
-                put_u64(out, self as u64);
+                $put(out, self as $wide);
             }
         }
     )*};
 }
-decimal_unsigned!(u8, u16, u32, u64, usize);
-
-macro_rules! decimal_signed {
-    ($($t:ty),*) => {$(
-        impl Decimal for $t {
-            #[inline]
-            fn put_decimal(self, out: &mut Vec<u8>) {
-                put_i64(out, self as i64);
-            }
-        }
-    )*};
-}
-decimal_signed!(i8, i16, i32, i64);
+decimal!(put_u64 as u64: u8, u16, u32, u64, usize);
+decimal!(put_i64 as i64: i8, i16, i32, i64);
 
 #[cfg(test)]
 mod tests {
