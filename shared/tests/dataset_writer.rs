@@ -119,6 +119,48 @@ fn commit_appends_rows_once_and_writes_the_manifest() {
 }
 
 #[test]
+fn a_closing_commit_writes_rows_and_the_closed_manifest_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DatasetConfig::new(dir.path(), "netdata");
+    let (mut writer, report) = DatasetWriter::open(config, schema()).unwrap();
+    let manifest_path = Manifest::path_for(&report.path);
+    for seq in 1..=5 {
+        append(&mut writer, "a", seq);
+    }
+    assert_eq!(writer.commit_closing().unwrap().rows, 5);
+    let closed = Manifest::load(&manifest_path).unwrap();
+    assert!(closed.closed);
+    assert_eq!(closed.rows, 5);
+    assert_eq!(closed.commits, 1);
+
+    // Rows after the closing commit reopen the file; close() commits them and closes again.
+    append(&mut writer, "a", 6);
+    writer.close().unwrap();
+    let reclosed = Manifest::load(&manifest_path).unwrap();
+    assert!(reclosed.closed);
+    assert_eq!(reclosed.rows, 6);
+    assert_eq!(all_rows(dir.path()).len(), 6);
+    assert_eq!(csv_files(dir.path()).len(), 1, "no rotation at close");
+}
+
+#[test]
+fn close_after_a_closing_commit_writes_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DatasetConfig::new(dir.path(), "netdata");
+    let (mut writer, report) = DatasetWriter::open(config, schema()).unwrap();
+    let manifest_path = Manifest::path_for(&report.path);
+    append(&mut writer, "a", 1);
+    writer.commit_closing().unwrap();
+    // Mark the manifest; another write would replace it.
+    let mut marked = std::fs::read(&manifest_path).unwrap();
+    marked.extend_from_slice(b"  ");
+    std::fs::write(&manifest_path, &marked).unwrap();
+    writer.close().unwrap();
+    assert_eq!(std::fs::read(&manifest_path).unwrap(), marked);
+    assert!(Manifest::load(&manifest_path).unwrap().closed);
+}
+
+#[test]
 fn a_restart_recovers_the_dedup_window_and_drops_redeliveries() {
     let dir = tempfile::tempdir().unwrap();
     let config = DatasetConfig::new(dir.path(), "netdata");

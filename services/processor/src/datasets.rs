@@ -147,9 +147,21 @@ impl Datasets {
     /// Commits every writer; stops at the first failure (earlier writers stay committed, and
     /// their dedup windows drop the redelivered rows later).
     pub fn commit(&mut self) -> Result<Vec<(&'static str, CommitReport)>, DatasetError> {
+        self.commit_each(DatasetWriter::commit)
+    }
+
+    /// `commit` before exit: each file's manifest is marked closed by the same write.
+    pub fn commit_closing(&mut self) -> Result<Vec<(&'static str, CommitReport)>, DatasetError> {
+        self.commit_each(DatasetWriter::commit_closing)
+    }
+
+    fn commit_each(
+        &mut self,
+        commit: impl Fn(&mut DatasetWriter) -> Result<CommitReport, DatasetError>,
+    ) -> Result<Vec<(&'static str, CommitReport)>, DatasetError> {
         let mut reports = Vec::with_capacity(self.writers.len());
         for w in &mut self.writers {
-            reports.push((w.schema.name, w.writer.commit()?));
+            reports.push((w.schema.name, commit(&mut w.writer)?));
         }
         Ok(reports)
     }

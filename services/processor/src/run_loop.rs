@@ -216,6 +216,15 @@ async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) -> boo
     }
 }
 
+/// What a commit is for.
+#[derive(Debug, Clone, Copy)]
+enum Commit {
+    /// SAVE_AFTER_NUM or the commit interval: the file stays open.
+    Snapshot,
+    /// The last one before exit: the manifest write also marks the files closed.
+    Closing,
+}
+
 struct LoopState<'a> {
     config: &'a Config,
     metrics: &'a ProcessorMetrics,
@@ -240,17 +249,16 @@ impl LoopState<'_> {
         let interval = self.config.commit_interval();
         loop {
             self.heartbeat.beat();
-            let stop = stop_after.is_some_and(|n| self.summary.packets >= n);
-            let due = self.packets_since_commit >= save_after
-                || self.oldest_pending.is_some_and(|t| t.elapsed() >= interval);
-            if (due || stop) && !self.commit_and_ack().await? {
-                break;
-            }
-            if stop {
+            if stop_after.is_some_and(|n| self.summary.packets >= n) {
                 tracing::info!(
                     message = "STOP_AFTER_NUM reached.",
                     packets = self.summary.packets
                 );
+                break;
+            }
+            let due = self.packets_since_commit >= save_after
+                || self.oldest_pending.is_some_and(|t| t.elapsed() >= interval);
+            if due && !self.commit_and_ack(Commit::Snapshot).await? {
                 break;
             }
             // Wake up for a time-based commit even when the broker is silent, and at least
@@ -339,7 +347,7 @@ impl LoopState<'_> {
 
     /// Commits the datasets (retrying while the disk fails, not ready meanwhile), forwards the
     /// committed rows, then acknowledges. False when shutdown interrupted a failing commit.
-    async fn commit_and_ack(&mut self) -> Result<bool, ProcessorError> {
+    async fn commit_and_ack(&mut self, kind: Commit) -> Result<bool, ProcessorError> {
         let mut delay = Duration::from_millis(250);
         loop {
             self.heartbeat.beat();
@@ -347,7 +355,10 @@ impl LoopState<'_> {
                 return Err(ProcessorError::Internal("datasets missing".into()));
             };
             let (datasets, result) = tokio::task::spawn_blocking(move || {
-                let result = datasets.commit();
+                let result = match kind {
+                    Commit::Snapshot => datasets.commit(),
+                    Commit::Closing => datasets.commit_closing(),
+                };
                 (datasets, result)
             })
             .await
@@ -443,7 +454,7 @@ impl LoopState<'_> {
     }
 
     async fn finish(mut self) -> Result<Summary, ProcessorError> {
-        self.commit_and_ack().await?;
+        self.commit_and_ack(Commit::Closing).await?;
         if let Some(datasets) = self.datasets.take() {
             self.summary.files = datasets.paths();
             tokio::task::spawn_blocking(move || datasets.close())
