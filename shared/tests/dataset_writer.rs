@@ -331,3 +331,160 @@ fn a_failed_commit_commits_nothing_and_a_retry_writes_rows_once() {
         "idx,agent,seq\n0,a,1\n1,a,2\n"
     );
 }
+
+/// Appends rows `range` of agent `agent` with a long agent name, so chunks fill quickly.
+fn append_many(writer: &mut DatasetWriter, agent: &str, range: std::ops::Range<u64>) {
+    for seq in range {
+        assert_eq!(append(writer, agent, seq), AppendOutcome::Buffered);
+    }
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// Waits until the write-ahead thread has put something past `len` into `path`.
+fn wait_for_growth(path: &Path, len: u64) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = file_len(path);
+        if now > len {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing written ahead"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn rows_are_written_ahead_of_the_commit_and_cut_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DatasetConfig::new(dir.path(), "netdata");
+    let agent = "a".repeat(100);
+    let first_path;
+    {
+        let (mut writer, report) = DatasetWriter::open(config.clone(), schema()).unwrap();
+        first_path = report.path.clone();
+        append_many(&mut writer, &agent, 0..100);
+        writer.commit().unwrap();
+        let committed = file_len(&first_path);
+        // ~110 bytes a row: several 256 KiB chunks.
+        append_many(&mut writer, &agent, 100..10_000);
+        let ahead = wait_for_growth(&first_path, committed);
+        assert!(ahead > committed + 200_000, "{ahead}");
+        let manifest = Manifest::load(&Manifest::path_for(&first_path)).unwrap();
+        assert_eq!(manifest.bytes, committed, "written ahead is not committed");
+        assert_eq!(manifest.rows, 100);
+        // The process dies here: no commit.
+    }
+    let (mut writer, report) = DatasetWriter::open(config, schema()).unwrap();
+    assert!(
+        report.uncommitted_rows_truncated > 2_000,
+        "{}",
+        report.uncommitted_rows_truncated
+    );
+    assert_eq!(report.torn_lines_truncated, 0, "whole rows only");
+    // The broker delivers the unacknowledged rows again: each lands once.
+    append_many(&mut writer, &agent, 100..10_000);
+    assert_eq!(writer.commit().unwrap().rows, 9_900);
+    writer.close().unwrap();
+    let rows = all_rows(dir.path());
+    assert_eq!(rows.len(), 10_000);
+    assert!(rows.iter().map(|(_, seq)| *seq).eq(0..10_000));
+}
+
+#[test]
+fn a_commit_after_written_ahead_chunks_holds_every_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DatasetConfig::new(dir.path(), "netdata");
+    let agent = "b".repeat(100);
+    let (mut writer, report) = DatasetWriter::open(config, schema()).unwrap();
+    for round in 0..3u64 {
+        let start = round * 7_000;
+        append_many(&mut writer, &agent, start..start + 7_000);
+        let commit = writer.commit().unwrap();
+        assert_eq!(commit.rows, 7_000);
+        let manifest = Manifest::load(&Manifest::path_for(&report.path)).unwrap();
+        assert_eq!(manifest.bytes, file_len(&report.path));
+        assert_eq!(manifest.rows, (round + 1) * 7_000);
+    }
+    writer.close().unwrap();
+    let rows = all_rows(dir.path());
+    assert!(rows.iter().map(|(_, seq)| *seq).eq(0..21_000));
+}
+
+/// A small tmpfs mounted for one test (root only), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status();
+        match status {
+            Ok(status) if status.success() => Some(SmallDisk { dir }),
+            _ => {
+                eprintln!("SKIP: cannot mount a tmpfs (needs root): full-disk test not run");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_commit_cleanly_and_a_retry_writes_rows_once() {
+    let Some(disk) = SmallDisk::mount("2m") else {
+        return;
+    };
+    let ds = disk.dir.path().join("ds");
+    let config = DatasetConfig::new(&ds, "netdata");
+    let agent = "c".repeat(100);
+    let (mut writer, report) = DatasetWriter::open(config, schema()).unwrap();
+    append_many(&mut writer, &agent, 0..100);
+    writer.commit().unwrap();
+    let committed = file_len(&report.path);
+    // Leave ~300 KB free, then buffer ~1.1 MB of rows: the write-ahead thread runs out of
+    // space part way, and so does the commit.
+    let filler = disk.dir.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 1700 * 1024]).unwrap();
+    append_many(&mut writer, &agent, 100..10_000);
+    let error = writer.commit().unwrap_err().to_string();
+    assert!(error.contains("No space left"), "{error}");
+    assert!(
+        error.contains(&report.path.display().to_string()),
+        "{error}"
+    );
+    assert_eq!(file_len(&report.path), committed, "cut back to the commit");
+    let manifest = Manifest::load(&Manifest::path_for(&report.path)).unwrap();
+    assert_eq!(manifest.rows, 100);
+    assert_eq!(writer.pending_rows(), 9_900, "rows kept for the retry");
+
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(writer.commit().unwrap().rows, 9_900);
+    writer.close().unwrap();
+    let rows = all_rows(&ds);
+    assert!(rows.iter().map(|(_, seq)| *seq).eq(0..10_000));
+    assert_eq!(
+        Manifest::load(&Manifest::path_for(&report.path))
+            .unwrap()
+            .bytes,
+        file_len(&report.path)
+    );
+}

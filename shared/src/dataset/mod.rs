@@ -12,6 +12,7 @@ pub mod dedup;
 pub mod manifest;
 pub mod naming;
 pub mod repair;
+mod write_ahead;
 mod writer;
 
 use std::path::PathBuf;

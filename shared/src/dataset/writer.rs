@@ -12,7 +12,11 @@ use super::manifest::{
     AgentSpan, LossFigures, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, RepairFigures, SchemaRef,
     sync_dir,
 };
+use super::write_ahead::{CHUNK_BYTES, WriteAhead};
 use super::{DatasetConfig, DatasetError, SchemaInfo, naming, repair};
+
+/// Room for the row that fills a chunk, so it rarely reallocates.
+const CHUNK_SLACK: usize = 16 * 1024;
 
 /// Identity of one row: who captured the packet, which run, its number and capture time.
 #[derive(Debug, Clone, Copy)]
@@ -105,7 +109,7 @@ pub struct DatasetWriter {
     config: DatasetConfig,
     schema: SchemaInfo,
     dedup: DedupState,
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     file_index: u64,
     created: String,
@@ -113,8 +117,15 @@ pub struct DatasetWriter {
     committed_bytes: u64,
     committed_rows: u64,
     commits_in_file: u64,
+    /// Rows since the last commit: full chunks (`sealed`, the first `handed` of them given to
+    /// `write_ahead`) and the chunk being filled (`pending`). All stay here until the commit
+    /// succeeds, so a failed commit can write them again.
+    sealed: Vec<Arc<Vec<u8>>>,
+    sealed_bytes: u64,
+    handed: usize,
     pending: Vec<u8>,
     pending_rows: u64,
+    write_ahead: Option<WriteAhead>,
     /// Something changed since the last manifest write (rows, drops, dead letters).
     dirty: bool,
     stats: FileStats,
@@ -182,7 +193,7 @@ impl DatasetWriter {
             config,
             schema,
             dedup,
-            file,
+            file: Arc::new(file),
             path,
             file_index,
             created: now_rfc3339(),
@@ -190,8 +201,12 @@ impl DatasetWriter {
             committed_bytes: header_len,
             committed_rows: 0,
             commits_in_file: 0,
-            pending: Vec::with_capacity(1 << 20),
+            sealed: Vec::new(),
+            sealed_bytes: 0,
+            handed: 0,
+            pending: Vec::with_capacity(CHUNK_BYTES + CHUNK_SLACK),
             pending_rows: 0,
+            write_ahead: WriteAhead::start(),
             dirty: false,
             stats: FileStats::default(),
             totals: WriterTotals {
@@ -252,6 +267,30 @@ impl DatasetWriter {
         }
         self.pending_rows += 1;
         self.dirty = true;
+        if self.pending.len() >= CHUNK_BYTES {
+            self.seal_chunk();
+        }
+    }
+
+    /// Moves the filled chunk to `sealed` and offers it for writing ahead; chunks are handed
+    /// over in order, so one the queue refused leaves all later ones to the commit.
+    fn seal_chunk(&mut self) {
+        let fresh = Vec::with_capacity(CHUNK_BYTES + CHUNK_SLACK);
+        let chunk = Arc::new(std::mem::replace(&mut self.pending, fresh));
+        let at = self.committed_bytes + self.sealed_bytes;
+        if self.handed == self.sealed.len()
+            && let Some(write_ahead) = &self.write_ahead
+            && write_ahead.offer(&self.file, at, &chunk)
+        {
+            self.handed += 1;
+        }
+        self.sealed_bytes += chunk.len() as u64;
+        self.sealed.push(chunk);
+    }
+
+    /// Bytes of the rows since the last commit.
+    fn uncommitted_bytes(&self) -> u64 {
+        self.sealed_bytes + self.pending.len() as u64
     }
 
     /// Buffers one row that has no `(agent, seq)` identity (the original's message format):
@@ -362,22 +401,21 @@ impl DatasetWriter {
     fn write_pending(&mut self, closed: bool) -> Result<CommitReport, DatasetError> {
         let started = Instant::now();
         let mut fsync = Duration::ZERO;
+        let bytes = self.uncommitted_bytes();
         let result = (|| {
-            if !self.pending.is_empty() {
-                self.file
-                    .write_all(&self.pending)
-                    .map_err(|source| self.io_error("append to", source))?;
+            if bytes > 0 {
+                self.write_uncommitted()?;
                 let sync_started = Instant::now();
                 self.file
                     .sync_data()
                     .map_err(|source| self.io_error("fsync", source))?;
                 fsync = sync_started.elapsed();
-                release_written(&self.file, self.committed_bytes, self.pending.len() as u64);
+                release_written(&self.file, self.committed_bytes, bytes);
             }
             self.commits_in_file += 1;
             let result = self.store_manifest_with(
                 closed,
-                self.committed_bytes + self.pending.len() as u64,
+                self.committed_bytes + bytes,
                 self.committed_rows + self.pending_rows,
             );
             if result.is_err() {
@@ -399,14 +437,16 @@ impl DatasetWriter {
         }
         let report = CommitReport {
             rows: self.pending_rows,
-            bytes: self.pending.len() as u64,
+            bytes,
             fsync,
             rotated_to: None,
         };
-        self.committed_bytes += self.pending.len() as u64;
+        self.committed_bytes += bytes;
         self.committed_rows += self.pending_rows;
         self.totals.rows += self.pending_rows;
         self.totals.commits += 1;
+        self.sealed.clear();
+        self.sealed_bytes = 0;
         self.pending.clear();
         self.pending_rows = 0;
         self.dirty = false;
@@ -417,6 +457,32 @@ impl DatasetWriter {
             elapsed_us = started.elapsed().as_micros() as u64
         );
         Ok(report)
+    }
+
+    /// Appends what the write-ahead thread has not: after waiting for it, the chunks it did
+    /// not take and the one being filled; everything, from the committed length on, if any of
+    /// its writes failed.
+    fn write_uncommitted(&mut self) -> Result<(), DatasetError> {
+        let handed = std::mem::take(&mut self.handed);
+        let in_file = self
+            .write_ahead
+            .as_ref()
+            .map_or(0, |write_ahead| write_ahead.settle(handed));
+        let from = if in_file == handed {
+            in_file
+        } else {
+            self.file
+                .set_len(self.committed_bytes)
+                .map_err(|source| self.io_error("cut back", source))?;
+            0
+        };
+        let mut file = &*self.file;
+        for chunk in self.sealed[from..].iter().map(|c| c.as_slice()) {
+            file.write_all(chunk)
+                .map_err(|source| self.io_error("append to", source))?;
+        }
+        file.write_all(&self.pending)
+            .map_err(|source| self.io_error("append to", source))
     }
 
     fn should_rotate(&self) -> bool {
@@ -430,7 +496,7 @@ impl DatasetWriter {
     fn rotate(&mut self) -> Result<PathBuf, DatasetError> {
         self.store_manifest(true)?;
         let (file, path) = create_file(&self.config, &self.schema.header)?;
-        self.file = file;
+        self.file = Arc::new(file);
         self.path = path;
         self.file_index += 1;
         self.created = now_rfc3339();
