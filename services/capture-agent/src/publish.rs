@@ -296,7 +296,7 @@ impl Delivery {
                 continue;
             };
             let attempt =
-                tokio::time::timeout(OPERATION_TIMEOUT, publisher.publish(body.clone())).await;
+                tokio::time::timeout(OPERATION_TIMEOUT, publisher.publish(&body[..])).await;
             match attempt {
                 Ok(Ok(())) => {
                     let mut connection = self.connection.lock().await;

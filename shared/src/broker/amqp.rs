@@ -371,12 +371,12 @@ impl AmqpPublisher {
         Ok(channel)
     }
 
-    pub async fn publish(&self, body: Vec<u8>) -> Result<(), BrokerError> {
+    pub async fn publish(&self, body: &[u8]) -> Result<(), BrokerError> {
         let channel = self.channel().await?;
         let endpoint = &self.inner.endpoint;
         let (exchange, routing_key) = endpoint.publish_route();
         endpoint
-            .publish_confirmed(&channel, exchange, routing_key, &body, persistent_json())
+            .publish_confirmed(&channel, exchange, routing_key, body, persistent_json())
             .await?;
         self.inner.counters.count_published();
         Ok(())

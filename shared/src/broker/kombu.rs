@@ -101,10 +101,10 @@ impl KombuPublisher {
     }
 
     /// `body` is the inner JSON document (`{"data", "created", "source"}` for packets).
-    pub async fn publish(&self, body: Vec<u8>) -> Result<(), BrokerError> {
+    pub async fn publish(&self, body: &[u8]) -> Result<(), BrokerError> {
         let inner = &self.inner;
         let element = encode_kombu_envelope(
-            &body,
+            body,
             &inner.exchange,
             &inner.routing_key,
             &new_delivery_tag(),

@@ -21,6 +21,7 @@ mod redis_conn;
 mod redis_streams;
 mod stats;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 pub use amqp::{AmqpConsumer, AmqpPublisher};
@@ -190,13 +191,15 @@ impl Publisher {
         }
     }
 
-    /// Publishes one message (one batch).
-    pub async fn publish(&self, body: Vec<u8>) -> Result<(), BrokerError> {
+    /// Publishes one message (one batch). A borrowed body is copied only where the broker
+    /// keeps it (`memory://`); a caller that may have to retry keeps its body and lends it.
+    pub async fn publish(&self, body: impl Into<Cow<'_, [u8]>>) -> Result<(), BrokerError> {
+        let body = body.into();
         match self {
-            Publisher::Memory(p) => p.publish(body).await,
-            Publisher::RedisStreams(p) => p.publish(body).await,
-            Publisher::Amqp(p) => p.publish(body).await,
-            Publisher::Kombu(p) => p.publish(body).await,
+            Publisher::Memory(p) => p.publish(body.into_owned()).await,
+            Publisher::RedisStreams(p) => p.publish(&body).await,
+            Publisher::Amqp(p) => p.publish(&body).await,
+            Publisher::Kombu(p) => p.publish(&body).await,
         }
     }
 

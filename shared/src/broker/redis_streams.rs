@@ -75,7 +75,7 @@ impl RedisStreamPublisher {
         })
     }
 
-    pub async fn publish(&self, body: Vec<u8>) -> Result<(), BrokerError> {
+    pub async fn publish(&self, body: &[u8]) -> Result<(), BrokerError> {
         let inner = &self.inner;
         let mut conn = inner.endpoint.pooled(&inner.pool).await?;
         let mut pipe = redis::pipe();
@@ -83,7 +83,7 @@ impl RedisStreamPublisher {
         if let Some(cap) = inner.max_len {
             pipe.arg("MAXLEN").arg("~").arg(cap);
         }
-        pipe.arg("*").arg(BODY_FIELD).arg(&body);
+        pipe.arg("*").arg(BODY_FIELD).arg(body);
         pipe.cmd("XLEN").arg(&inner.stream);
         let (_id, len): (String, u64) = pipe
             .query_async(&mut conn)
