@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Parser, ValueEnum};
 use shared::broker::BrokerConfig;
 
@@ -68,7 +69,7 @@ pub struct Config {
     /// Promiscuous mode (needs CAP_NET_ADMIN).
     #[arg(
         long,
-        env = "CAP_PROMISC",
+        env = "CAP_PROMISC", value_parser = BoolishValueParser::new(),
         default_value_t = false,
         overrides_with = "no_promisc"
     )]
@@ -102,7 +103,7 @@ pub struct Config {
 
     /// With --read: exit once the file is published (otherwise keep serving /metrics until
     /// SIGTERM).
-    #[arg(long, env = "CAP_EXIT_AT_EOF", default_value_t = false)]
+    #[arg(long, env = "CAP_EXIT_AT_EOF", value_parser = BoolishValueParser::new(), default_value_t = false)]
     pub exit_at_eof: bool,
 
     /// Broker URL: redis:// (Redis Streams), amqp:// (RabbitMQ), kombu+redis:// (the
@@ -178,7 +179,7 @@ pub struct Config {
     pub reconnect_max_ms: u64,
 
     /// JSON log lines (also LOG_JSON=1).
-    #[arg(long, env = "LOG_JSON", default_value_t = false)]
+    #[arg(long, env = "LOG_JSON", value_parser = BoolishValueParser::new(), default_value_t = false)]
     pub log_json: bool,
 }
 

@@ -1,7 +1,9 @@
 //! capture-agent binary: parse flags, set up telemetry, run until SIGTERM/SIGINT.
 
 use clap::Parser;
-use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals, tune_allocator};
+use shared::ops::{
+    TelemetryConfig, init_telemetry, log_resource_usage, shutdown_token_on_signals, tune_allocator,
+};
 
 #[tokio::main]
 async fn main() {
@@ -18,6 +20,7 @@ async fn main() {
     let shutdown = shutdown_token_on_signals();
     let result = capture_agent::run(config, shutdown).await;
     telemetry.shutdown().await;
+    log_resource_usage();
     match result {
         Ok(summary) => {
             tracing::info!(?summary, "capture-agent stopped");

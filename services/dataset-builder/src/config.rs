@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use clap::builder::BoolishValueParser;
 
 /// Fixed file names of the metadata files, beside their CSV (as the original).
 pub const FULLDATA_METADATA_NAME: &str = "fulldata_metadata.json";
@@ -58,7 +59,7 @@ pub struct Config {
 
     /// The original's random labels: randint(0,100) > 85 => 1 attack, else 0 not_attack.
     /// Needs --seed; cannot be combined with label rules.
-    #[arg(long, env = "RANDOM_LABELS")]
+    #[arg(long, env = "RANDOM_LABELS", value_parser = BoolishValueParser::new())]
     pub random_labels: bool,
 
     /// Seed of the random labels and of the train/test split.
@@ -67,7 +68,7 @@ pub struct Config {
 
     /// Remove consecutive duplicate rows (same feature cells and label as the row before,
     /// within one file) from every output.
-    #[arg(long, env = "DEDUP")]
+    #[arg(long, env = "DEDUP", value_parser = BoolishValueParser::new())]
     pub dedup: bool,
 
     /// Value written in the cleaned set for a missing cell.
@@ -80,7 +81,7 @@ pub struct Config {
     pub missing_value: String,
 
     /// Leave rows with any missing feature cell out of the cleaned set instead of filling them.
-    #[arg(long, env = "DROP_INCOMPLETE_ROWS")]
+    #[arg(long, env = "DROP_INCOMPLETE_ROWS", value_parser = BoolishValueParser::new())]
     pub drop_incomplete_rows: bool,
 
     /// Extra columns to leave out of the cleaned set (comma separated or repeated).
@@ -101,7 +102,7 @@ pub struct Config {
 
     /// Skip (and count) ragged rows and rows with a non-numeric cell in a numeric column,
     /// instead of failing.
-    #[arg(long, env = "ALLOW_BAD_ROWS")]
+    #[arg(long, env = "ALLOW_BAD_ROWS", value_parser = BoolishValueParser::new())]
     pub allow_bad_rows: bool,
 
     /// `created` in the metadata: RFC 3339, `YYYY-mm-dd HH:MM:SS` (UTC) or Unix seconds

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use clap::builder::BoolishValueParser;
 use shared::broker::BrokerConfig;
 use shared::dataset::{DatasetConfig, RotatePolicy};
 
@@ -134,7 +135,7 @@ pub struct Config {
     pub ops_addr: String,
 
     /// Log as JSON lines.
-    #[arg(long, env = "LOG_JSON", default_value_t = false)]
+    #[arg(long, env = "LOG_JSON", value_parser = BoolishValueParser::new(), default_value_t = false)]
     pub log_json: bool,
 }
 

@@ -1,7 +1,9 @@
 //! processor binary: parse flags, set up telemetry, run until SIGTERM/SIGINT or STOP_AFTER_NUM.
 
 use clap::Parser;
-use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals, tune_allocator};
+use shared::ops::{
+    TelemetryConfig, init_telemetry, log_resource_usage, shutdown_token_on_signals, tune_allocator,
+};
 
 #[tokio::main]
 async fn main() {
@@ -17,6 +19,7 @@ async fn main() {
     let shutdown = shutdown_token_on_signals();
     let result = processor::run(config, shutdown).await;
     telemetry.shutdown().await;
+    log_resource_usage();
     match result {
         Ok(summary) => tracing::info!(?summary, "processor stopped"),
         Err(e) => {

@@ -2,7 +2,7 @@
 //! memory:// rows stream).
 
 use clap::Parser;
-use shared::ops::{TelemetryConfig, init_telemetry, shutdown_token_on_signals};
+use shared::ops::{TelemetryConfig, init_telemetry, log_resource_usage, shutdown_token_on_signals};
 
 #[tokio::main]
 async fn main() {
@@ -19,6 +19,7 @@ async fn main() {
     let shutdown = shutdown_token_on_signals();
     let result = publisher::run(config, shutdown).await;
     telemetry.shutdown().await;
+    log_resource_usage();
     match result {
         Ok(summary) => tracing::info!(rows_sent = summary.rows_sent, "publisher stopped"),
         Err(e) => {

@@ -20,6 +20,7 @@ mod readiness;
 mod server;
 mod shutdown;
 mod telemetry;
+mod usage;
 
 pub use allocator::tune_allocator;
 pub use events::{CountedEvent, Throttle};
@@ -30,3 +31,4 @@ pub use readiness::{Readiness, ReadinessReport};
 pub use server::{OpsError, OpsServer, OpsState, serve};
 pub use shutdown::shutdown_token_on_signals;
 pub use telemetry::{TelemetryConfig, TelemetryError, TelemetryGuard, init_telemetry};
+pub use usage::{ResourceUsage, log_resource_usage, resource_usage};
