@@ -61,7 +61,10 @@ mod tests {
         for page in block.chunks_mut(4096) {
             page[0] = 1;
         }
-        let touched = std::hint::black_box(&block).iter().step_by(4096).filter(|b| **b == 1);
+        let touched = std::hint::black_box(&block)
+            .iter()
+            .step_by(4096)
+            .filter(|b| **b == 1);
         assert_eq!(touched.count(), bytes / 4096);
         let after = resource_usage().expect("getrusage and /proc/self/status");
         assert!(
