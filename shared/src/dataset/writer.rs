@@ -471,6 +471,12 @@ impl DatasetWriter {
         let from = if in_file == handed {
             in_file
         } else {
+            tracing::warn!(
+                message = "Writing rows ahead failed; the commit writes them itself.",
+                path = %self.path.display(),
+                chunks_written = in_file,
+                chunks_handed = handed,
+            );
             self.file
                 .set_len(self.committed_bytes)
                 .map_err(|source| self.io_error("cut back", source))?;
