@@ -196,6 +196,29 @@ async fn count_stops_a_replay_after_that_many_packets() {
 }
 
 #[tokio::test]
+async fn a_file_cut_mid_record_still_publishes_every_packet_before_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.pcap");
+    // 100 packets: one whole chunk of frames and a partial one, then half a record header.
+    write_pcap(&path, &make_packets(100, 1_700_000_000_000_000, 10));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[0x01, 0x02, 0x03, 0x04, 0x05, 0x06]);
+    std::fs::write(&path, bytes).unwrap();
+    let stream = unique("replay_cut");
+    let config = Config::for_replay(&path, REDIS_URL, &stream);
+    let error = run(config, CancellationToken::new()).await.unwrap_err();
+    assert!(error.to_string().contains("cut.pcap"), "{error}");
+    let mut consumer = consumer(REDIS_URL, &stream).await;
+    let frames = receive_frames(&mut consumer, 100, Duration::from_secs(10)).await;
+    assert_eq!(frames.len(), 100);
+    assert!(
+        receive_more(&mut consumer, Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn an_endless_replay_of_a_file_without_packets_ends() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.pcap");
