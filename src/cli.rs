@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::decode_cmd::{self, DecodeArgs};
+use crate::flows_cmd::{self, FlowsArgs};
 use crate::health_check_cmd::{self, HealthCheckArgs};
 use crate::run_cmd::{self, RunArgs};
 
@@ -23,6 +24,9 @@ pub struct Cli {
 pub enum Command {
     /// Decode a capture file and print one row (csv) or frame (jsonl) per packet, like `tshark -T fields`.
     Decode(DecodeArgs),
+    /// Read a capture file and print one bidirectional flow record per flow (NFStream's columns
+    /// and a CICFlowMeter-style set), CSV or JSON lines.
+    Flows(FlowsArgs),
     /// The embedded pipeline: capture (file or interface) -> decode -> CSV snapshots in --out,
     /// no broker needed.
     Run(RunArgs),
@@ -54,6 +58,7 @@ pub struct FixtureArgs {
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Decode(args) => decode_cmd::run(&args),
+        Command::Flows(args) => flows_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
         Command::HealthCheck(args) => health_check_cmd::run(&args),
         Command::Reference(args) => {

@@ -11,6 +11,7 @@ pub mod capture;
 pub mod dataset;
 pub mod decode;
 pub mod fixtures;
+pub mod flow;
 pub mod frame;
 pub mod frame_json;
 pub mod ops;
