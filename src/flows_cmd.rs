@@ -125,8 +125,14 @@ pub fn run(args: &FlowsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     // A read error still flushes the flows seen so far: nothing read is lost.
-    table.finish(&mut ended);
-    write_records(args.format, &mut ended, &mut reasons, &mut buf)?;
+    // In steps, so a table of a million open flows is never copied out at once.
+    while table.finish_some(&mut ended, 4096) > 0 {
+        write_records(args.format, &mut ended, &mut reasons, &mut buf)?;
+        if !write_or_stop(&mut out, &buf)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+        buf.clear();
+    }
     if !write_or_stop(&mut out, &buf)? {
         return Ok(ExitCode::SUCCESS);
     }

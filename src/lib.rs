@@ -6,3 +6,4 @@ pub mod flows_cmd;
 pub mod health_check_cmd;
 pub mod reference;
 pub mod run_cmd;
+pub mod run_flows;

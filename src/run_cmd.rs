@@ -54,6 +54,15 @@ pub struct RunArgs {
     /// Address for /health, /ready and /metrics of the processor stage (empty = none).
     #[arg(long, env = "OPS_ADDR", default_value = "")]
     pub ops_addr: String,
+    /// Also write a flow dataset ({DS_NAME}-flows-*.csv, docs/flows.md) beside the packet one.
+    #[arg(long, env = "RUN_FLOWS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub flows: bool,
+    /// Flow idle timeout in seconds (with --flows).
+    #[arg(long, env = "FLOW_IDLE_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub flow_idle_timeout: u32,
+    /// Flow active timeout in seconds (with --flows).
+    #[arg(long, env = "FLOW_ACTIVE_TIMEOUT", default_value_t = 1800, value_parser = clap::value_parser!(u32).range(1..))]
+    pub flow_active_timeout: u32,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -81,6 +90,14 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
     let processor_stop = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(shutdown.clone(), processor_stop.clone()));
 
+    let flows = if args.flows {
+        Some(crate::run_flows::start(
+            flows_source(args),
+            shutdown.clone(),
+        )?)
+    } else {
+        None
+    };
     let processor = tokio::spawn(processor::run(processor_config, processor_stop.clone()));
     let agent_result = capture_agent::run(agent_config, shutdown.clone()).await;
     // The agent has published everything it captured: close the channel so the processor drains
@@ -89,6 +106,16 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
     let processor_result = processor.await.context("the processor task failed")?;
     signals.abort();
 
+    let flows_summary = match flows {
+        Some(handle) => Some(
+            tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .context("the flow task failed")?
+                .map_err(|_| anyhow::anyhow!("the flow thread panicked"))?
+                .context("flows")?,
+        ),
+        None => None,
+    };
     let agent_summary = agent_result.context("capture")?;
     let processor_summary = processor_result.context("processing")?;
     let rows: Vec<String> = processor_summary
@@ -110,6 +137,16 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
         processor_summary.dead_letters,
         files.join(" "),
     );
+    if let Some(f) = &flows_summary {
+        eprintln!(
+            "netpipe run: {} flows ({} packets in flows, {} outside, {} dropped) in {}",
+            f.flows,
+            f.packets_in_flows,
+            f.skipped,
+            f.dropped,
+            f.file.display()
+        );
+    }
     let lost: u64 = agent_summary.dropped.values().sum();
     if lost > 0 {
         let reasons: Vec<String> = agent_summary
@@ -140,6 +177,28 @@ async fn watch_signals(first: CancellationToken, second: CancellationToken) {
             _ = int.recv() => {}
         }
         token.cancel();
+    }
+}
+
+fn flows_source(args: &RunArgs) -> crate::run_flows::FlowsSource {
+    let agent = args
+        .agent_id
+        .clone()
+        .unwrap_or_else(capture_agent::config::host_name);
+    crate::run_flows::FlowsSource {
+        read: args.read.clone(),
+        interface: args.interface.clone(),
+        filter: args.filter.clone(),
+        dir: args.out.clone(),
+        ds_name: args.ds_name.clone(),
+        commit_every: u64::try_from(args.save_after_num).unwrap_or(1).max(1),
+        config: shared::flow::FlowConfig {
+            idle_timeout_ms: i64::from(args.flow_idle_timeout) * 1000,
+            active_timeout_ms: i64::from(args.flow_active_timeout) * 1000,
+            agent: std::sync::Arc::from(agent.as_str()),
+            ..shared::flow::FlowConfig::default()
+        },
+        agent,
     }
 }
 

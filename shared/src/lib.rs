@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod decode;
 pub mod fixtures;
 pub mod flow;
+pub mod flow_live;
 pub mod frame;
 pub mod frame_json;
 pub mod ops;

@@ -18,6 +18,19 @@ pub enum Cell {
     A(Vec<i64>),
 }
 
+/// A column name in up to three static parts (joined only when names are needed).
+#[derive(Debug, Clone, Copy)]
+pub struct Name(&'static str, &'static str, &'static str);
+
+impl Name {
+    fn one(a: &'static str) -> Name {
+        Name(a, "", "")
+    }
+    pub fn text(&self) -> String {
+        [self.0, self.1, self.2].concat()
+    }
+}
+
 /// A flow that ended, with why.
 #[derive(Debug, Clone)]
 pub struct FlowRecord {
@@ -26,7 +39,7 @@ pub struct FlowRecord {
     pub agent: Arc<str>,
 }
 
-const SIDES: [&str; 3] = ["bidirectional", "src2dst", "dst2src"];
+const SIDES: [&'static str; 3] = ["bidirectional", "src2dst", "dst2src"];
 
 /// Every column name, in output order (the CSV header).
 pub fn column_names() -> Vec<String> {
@@ -67,9 +80,15 @@ impl FlowRecord {
 
     /// (column, value) pairs in output order.
     pub fn cells(&self) -> Vec<(String, Cell)> {
-        let f = &self.flow;
         let mut c: Vec<(String, Cell)> = Vec::with_capacity(160);
-        let mut put = |name: &str, cell: Cell| c.push((name.to_owned(), cell));
+        self.visit(&mut |name: Name, cell: Cell| c.push((name.text(), cell)));
+        c
+    }
+
+    /// Calls `sink` with every column in output order (no name is formatted here).
+    pub fn visit(&self, sink: &mut impl FnMut(Name, Cell)) {
+        let f = &self.flow;
+        let mut put = |name: &'static str, cell: Cell| sink(Name::one(name), cell);
         let src_mac = f.src_mac.to_string();
         let dst_mac = f.dst_mac.to_string();
         put("id", Cell::U(f.id));
@@ -87,137 +106,156 @@ impl FlowRecord {
         put("ip_version", Cell::U(u64::from(f.ip_version)));
         put("vlan_id", Cell::U(u64::from(f.vlan_id)));
         put("tunnel_id", Cell::U(0));
+        drop(put);
         let sides: [&Side; 3] = [&f.bidirectional, &f.src2dst, &f.dst2src];
         for (name, side) in SIDES.iter().zip(sides) {
-            put(
-                &format!("{name}_first_seen_ms"),
+            sink(
+                Name(name, "_first_seen_ms", ""),
                 Cell::I(side.first_seen_ms),
             );
-            put(&format!("{name}_last_seen_ms"), Cell::I(side.last_seen_ms));
-            put(&format!("{name}_duration_ms"), Cell::I(side.duration_ms()));
-            put(&format!("{name}_packets"), Cell::U(side.packets));
-            put(&format!("{name}_bytes"), Cell::U(side.bytes));
+            sink(Name(name, "_last_seen_ms", ""), Cell::I(side.last_seen_ms));
+            sink(Name(name, "_duration_ms", ""), Cell::I(side.duration_ms()));
+            sink(Name(name, "_packets", ""), Cell::U(side.packets));
+            sink(Name(name, "_bytes", ""), Cell::U(side.bytes));
         }
         for (name, side) in SIDES.iter().zip(sides) {
-            stat_cells(&mut put, name, "ps", &side.ps);
+            stat_cells(sink, name, "_ps", &side.ps);
         }
         for (name, side) in SIDES.iter().zip(sides) {
-            stat_cells(&mut put, name, "piat_ms", &side.piat_ms);
+            stat_cells(sink, name, "_piat_ms", &side.piat_ms);
         }
         for (name, side) in SIDES.iter().zip(sides) {
             for (flag, count) in FLAG_NAMES.iter().zip(side.flags) {
-                put(&format!("{name}_{flag}_packets"), Cell::U(count));
+                sink(Name(name, flag, "_packets"), Cell::U(u64::from(count)));
             }
         }
+        let mut put = |name: &'static str, cell: Cell| sink(Name::one(name), cell);
         put(
             "splt_direction",
             Cell::A(splt_column(f, |s| i64::from(s.direction))),
         );
-        put("splt_ps", Cell::A(splt_column(f, |s| s.ps)));
+        put("splt_ps", Cell::A(splt_column(f, |s| i64::from(s.ps))));
         put("splt_piat_ms", Cell::A(splt_column(f, |s| s.piat_ms)));
         put(
             "expiration_reason",
             Cell::S(self.reason.as_str().to_owned()),
         );
         put("agent", Cell::S(self.agent.to_string()));
-        self.cic_cells(&mut put);
-        c
+        drop(put);
+        self.cic_cells(sink);
     }
 
     /// The CICFlowMeter-style set, with the corrections of Engelen et al. (2021).
-    fn cic_cells(&self, put: &mut impl FnMut(&str, Cell)) {
+    fn cic_cells(&self, put: &mut impl FnMut(Name, Cell)) {
         let f = &self.flow;
         let (fwd, bwd, bi) = (&f.src2dst, &f.dst2src, &f.bidirectional);
         let duration_us = bi.last_us - bi.first_us;
-        put("flow_duration_us", Cell::I(duration_us));
+        put(Name::one("flow_duration_us"), Cell::I(duration_us));
         us_stats(put, "flow_iat", &bi.iat_us);
-        put("fwd_iat_total_us", Cell::I(fwd.last_us - fwd.first_us));
+        put(
+            Name::one("fwd_iat_total_us"),
+            Cell::I(fwd.last_us - fwd.first_us),
+        );
         us_stats(put, "fwd_iat", &fwd.iat_us);
-        put("bwd_iat_total_us", Cell::I(bwd.last_us - bwd.first_us));
+        put(
+            Name::one("bwd_iat_total_us"),
+            Cell::I(bwd.last_us - bwd.first_us),
+        );
         us_stats(put, "bwd_iat", &bwd.iat_us);
         us_stats(put, "active", &f.active_us);
         us_stats(put, "idle", &f.idle_us);
         let subflows = f.subflows.max(1) as f64;
-        put("subflow_count", Cell::U(f.subflows));
+        put(Name::one("subflow_count"), Cell::U(f.subflows));
         put(
-            "subflow_fwd_packets",
+            Name::one("subflow_fwd_packets"),
             Cell::F(fwd.packets as f64 / subflows),
         );
-        put("subflow_fwd_bytes", Cell::F(fwd.bytes as f64 / subflows));
         put(
-            "subflow_bwd_packets",
+            Name::one("subflow_fwd_bytes"),
+            Cell::F(fwd.bytes as f64 / subflows),
+        );
+        put(
+            Name::one("subflow_bwd_packets"),
             Cell::F(bwd.packets as f64 / subflows),
         );
-        put("subflow_bwd_bytes", Cell::F(bwd.bytes as f64 / subflows));
+        put(
+            Name::one("subflow_bwd_bytes"),
+            Cell::F(bwd.bytes as f64 / subflows),
+        );
         for (dir, side) in [("fwd", fwd), ("bwd", bwd)] {
             let bulk = &side.bulk;
             put(
-                &format!("{dir}_bulk_bytes_avg"),
+                Name(dir, "_bulk_bytes_avg", ""),
                 Cell::F(ratio(bulk.bytes as f64, bulk.bulks as f64)),
             );
             put(
-                &format!("{dir}_bulk_packets_avg"),
+                Name(dir, "_bulk_packets_avg", ""),
                 Cell::F(ratio(bulk.packets as f64, bulk.bulks as f64)),
             );
             put(
-                &format!("{dir}_bulk_rate_avg"),
+                Name(dir, "_bulk_rate_avg", ""),
                 Cell::F(per_second(bulk.bytes as f64, bulk.duration_us)),
             );
         }
         for (dir, side) in [("fwd", fwd), ("bwd", bwd)] {
-            put(&format!("{dir}_header_bytes"), Cell::U(side.header_bytes));
+            put(Name(dir, "_header_bytes", ""), Cell::U(side.header_bytes));
         }
         for (dir, side) in [("fwd", fwd), ("bwd", bwd)] {
             put(
-                &format!("{dir}_init_win_bytes"),
+                Name(dir, "_init_win_bytes", ""),
                 Cell::I(side.init_window.map_or(-1, i64::from)),
             );
         }
-        put("fwd_act_data_packets", Cell::U(fwd.act_data_packets));
         put(
-            "fwd_seg_size_min",
+            Name::one("fwd_act_data_packets"),
+            Cell::U(fwd.act_data_packets),
+        );
+        put(
+            Name::one("fwd_seg_size_min"),
             Cell::U(u64::from(fwd.min_header_len.unwrap_or(0))),
         );
         for (dir, side) in [("fwd", fwd), ("bwd", bwd)] {
-            put(&format!("{dir}_psh_flags"), Cell::U(side.flag("psh")));
-            put(&format!("{dir}_urg_flags"), Cell::U(side.flag("urg")));
+            put(Name(dir, "_psh_flags", ""), Cell::U(side.flag("psh")));
+            put(Name(dir, "_urg_flags", ""), Cell::U(side.flag("urg")));
         }
         for (dir, side) in [("fwd", fwd), ("bwd", bwd)] {
             put(
-                &format!("{dir}_segment_size_avg"),
+                Name(dir, "_segment_size_avg", ""),
                 Cell::F(side.payload.mean()),
             );
         }
         put(
-            "down_up_ratio",
+            Name::one("down_up_ratio"),
             Cell::F(ratio(bwd.packets as f64, fwd.packets as f64)),
         );
         put(
-            "flow_bytes_per_s",
+            Name::one("flow_bytes_per_s"),
             Cell::F(per_second(bi.bytes as f64, duration_us)),
         );
         put(
-            "flow_packets_per_s",
+            Name::one("flow_packets_per_s"),
             Cell::F(per_second(bi.packets as f64, duration_us)),
         );
         put(
-            "fwd_packets_per_s",
+            Name::one("fwd_packets_per_s"),
             Cell::F(per_second(fwd.packets as f64, duration_us)),
         );
         put(
-            "bwd_packets_per_s",
+            Name::one("bwd_packets_per_s"),
             Cell::F(per_second(bwd.packets as f64, duration_us)),
         );
     }
 
     /// Appends one CSV row (no header) to `out`.
     pub fn write_csv(&self, out: &mut Vec<u8>) {
-        for (i, (_, cell)) in self.cells().iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        self.visit(&mut |_, cell| {
+            if !first {
                 out.push(b',');
             }
-            write_csv_cell(cell, out);
-        }
+            first = false;
+            write_csv_cell(&cell, out);
+        });
         out.push(b'\n');
     }
 
@@ -239,18 +277,23 @@ impl FlowRecord {
 }
 
 /// `{side}_{min,mean,stddev,max}_{unit}`; min and max are whole numbers (NFStream integers).
-fn stat_cells(put: &mut impl FnMut(&str, Cell), side: &str, unit: &str, r: &Running) {
-    put(&format!("{side}_min_{unit}"), Cell::U(r.min() as u64));
-    put(&format!("{side}_mean_{unit}"), Cell::F(r.mean()));
-    put(&format!("{side}_stddev_{unit}"), Cell::F(r.stddev()));
-    put(&format!("{side}_max_{unit}"), Cell::U(r.max() as u64));
+fn stat_cells(
+    put: &mut impl FnMut(Name, Cell),
+    side: &'static str,
+    unit: &'static str,
+    r: &Running,
+) {
+    put(Name(side, "_min", unit), Cell::U(r.min() as u64));
+    put(Name(side, "_mean", unit), Cell::F(r.mean()));
+    put(Name(side, "_stddev", unit), Cell::F(r.stddev()));
+    put(Name(side, "_max", unit), Cell::U(r.max() as u64));
 }
 
-fn us_stats(put: &mut impl FnMut(&str, Cell), prefix: &str, r: &Running) {
-    put(&format!("{prefix}_mean_us"), Cell::F(r.mean()));
-    put(&format!("{prefix}_stddev_us"), Cell::F(r.stddev()));
-    put(&format!("{prefix}_max_us"), Cell::F(r.max()));
-    put(&format!("{prefix}_min_us"), Cell::F(r.min()));
+fn us_stats(put: &mut impl FnMut(Name, Cell), prefix: &'static str, r: &Running) {
+    put(Name(prefix, "_mean_us", ""), Cell::F(r.mean()));
+    put(Name(prefix, "_stddev_us", ""), Cell::F(r.stddev()));
+    put(Name(prefix, "_max_us", ""), Cell::F(r.max()));
+    put(Name(prefix, "_min_us", ""), Cell::F(r.min()));
 }
 
 fn splt_column(flow: &Flow, field: impl Fn(&super::state::Splt) -> i64) -> Vec<i64> {

@@ -15,7 +15,9 @@ pub const SUBFLOW_GAP_US: i64 = 1_000_000;
 const BULK_MIN_PACKETS: u64 = 4;
 
 /// The TCP flags NFStream counts, in its column order.
-pub const FLAG_NAMES: [&str; 8] = ["syn", "cwr", "ece", "urg", "ack", "psh", "rst", "fin"];
+pub const FLAG_NAMES: [&str; 8] = [
+    "_syn", "_cwr", "_ece", "_urg", "_ack", "_psh", "_rst", "_fin",
+];
 const FLAG_BITS: [u16; 8] = [
     tcp_flag::SYN,
     tcp_flag::CWR,
@@ -86,7 +88,7 @@ pub struct Side {
     pub bytes: u64,
     pub ps: Running,
     pub piat_ms: Running,
-    pub flags: [u64; 8],
+    pub flags: [u32; 8],
     // CICFlowMeter-style, microsecond clock
     pub first_us: i64,
     pub last_us: i64,
@@ -115,7 +117,7 @@ impl Side {
         self.bytes += u64::from(packet.size);
         self.ps.push(size);
         for (count, bit) in self.flags.iter_mut().zip(FLAG_BITS) {
-            *count += u64::from(packet.tcp_flags & bit != 0);
+            *count += u32::from(packet.tcp_flags & bit != 0);
         }
         self.header_bytes += u64::from(packet.transport_header_len);
         if self.init_window.is_none() {
@@ -137,11 +139,12 @@ impl Side {
         self.last_seen_ms - self.first_seen_ms
     }
 
+    /// Packets with the named TCP flag (`"syn"`, `"psh"`, ...).
     pub fn flag(&self, name: &str) -> u64 {
         FLAG_NAMES
             .iter()
-            .position(|n| *n == name)
-            .map_or(0, |i| self.flags[i])
+            .position(|n| n.strip_prefix('_') == Some(name))
+            .map_or(0, |i| u64::from(self.flags[i]))
     }
 }
 
@@ -149,7 +152,8 @@ impl Side {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Splt {
     pub direction: i8,
-    pub ps: i64,
+    /// NFStream keeps these sizes in 32 bits too.
+    pub ps: i32,
     pub piat_ms: i64,
 }
 
@@ -199,7 +203,7 @@ impl Flow {
             bidirectional: Side::default(),
             src2dst: Side::default(),
             dst2src: Side::default(),
-            splt: Vec::new(),
+            splt: Vec::with_capacity(splt_len),
             splt_len,
             active_us: Running::default(),
             idle_us: Running::default(),
@@ -254,7 +258,7 @@ impl Flow {
             };
             self.splt.push(Splt {
                 direction: if forward { 0 } else { 1 },
-                ps: i64::from(packet.size),
+                ps: i32::try_from(packet.size).unwrap_or(i32::MAX),
                 piat_ms: piat,
             });
         }

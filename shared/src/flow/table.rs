@@ -57,7 +57,7 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
-    /// An empty table; flow ids count up from `first_id`.
+    /// An empty table; flow ids count up from `first_id` in the order flows are emitted.
     pub fn new(config: FlowConfig, first_id: u64) -> FlowTable {
         FlowTable {
             config,
@@ -90,11 +90,16 @@ impl FlowTable {
     pub fn push_frame(&mut self, frame: &Frame, out: &mut Vec<FlowRecord>) {
         match FlowPacket::from_frame(frame) {
             Ok(packet) => self.push(&packet, out),
-            Err(reason) => match reason {
-                SkipReason::NotIp => self.counters.skipped_not_ip += 1,
-                SkipReason::Fragment => self.counters.skipped_fragment += 1,
-                SkipReason::TooShort => self.counters.skipped_too_short += 1,
-            },
+            Err(reason) => self.count_skip(reason),
+        }
+    }
+
+    /// Counts a frame that makes no flow packet (when [`FlowPacket::from_frame`] ran elsewhere).
+    pub fn count_skip(&mut self, reason: SkipReason) {
+        match reason {
+            SkipReason::NotIp => self.counters.skipped_not_ip += 1,
+            SkipReason::Fragment => self.counters.skipped_fragment += 1,
+            SkipReason::TooShort => self.counters.skipped_too_short += 1,
         }
     }
 
@@ -130,8 +135,7 @@ impl FlowTable {
             self.counters.evicted += 1;
             self.emit(self.head, ExpirationReason::Evicted, out);
         }
-        let mut flow = Flow::new(self.next_id, packet, self.config.splt);
-        self.next_id += 1;
+        let mut flow = Flow::new(0, packet, self.config.splt);
         flow.add(packet, now);
         let ended = self.config.tcp_end && flow.tcp_ended;
         let idx = self.insert(key, flow);
@@ -152,6 +156,17 @@ impl FlowTable {
         while self.head != NIL {
             self.emit(self.head, ExpirationReason::EndOfCapture, out);
         }
+    }
+
+    /// End of capture in steps: emits at most `max` open flows (least recently seen first), so
+    /// a caller can write them out before taking more; the table is empty when this returns 0.
+    pub fn finish_some(&mut self, out: &mut Vec<FlowRecord>, max: usize) -> usize {
+        let mut emitted = 0;
+        while self.head != NIL && emitted < max {
+            self.emit(self.head, ExpirationReason::EndOfCapture, out);
+            emitted += 1;
+        }
+        emitted
     }
 
     fn expire_idle(&mut self, now_ms: i64, out: &mut Vec<FlowRecord>) {
@@ -196,6 +211,9 @@ impl FlowTable {
         let placeholder = Flow::new(0, &PLACEHOLDER, 0);
         let mut flow = std::mem::replace(&mut slot.flow, placeholder);
         flow.close_activity();
+        // Ids follow emission order (as NFStream's do), so a dataset sees consecutive ids.
+        flow.id = self.next_id;
+        self.next_id += 1;
         self.free.push(idx);
         self.counters.flows_emitted += 1;
         out.push(FlowRecord::new(flow, reason, self.config.agent.clone()));

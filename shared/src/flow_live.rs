@@ -1,0 +1,94 @@
+//! Flows in live capture: a [`FlowTable`] on its own thread, fed through a bounded channel, with
+//! a wall-clock tick so a flow idle for the idle timeout is emitted on time even when no packet
+//! arrives (a quiet interface blocks the capture read, so the capture thread cannot tick).
+//! This is the clock-and-thread side of the pure `flow` module.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::flow::{FlowConfig, FlowCounters, FlowPacket, FlowRecord, FlowTable, SkipReason};
+use crate::frame::Frame;
+
+type Item = Result<FlowPacket, SkipReason>;
+
+/// A running live flow meter. Dropping the sender side ([`LiveFlows::finish`]) emits the
+/// flows still open as `end_of_capture`.
+pub struct LiveFlows {
+    tx: SyncSender<Item>,
+    dropped: Arc<AtomicU64>,
+    handle: JoinHandle<FlowCounters>,
+}
+
+/// Wall clock in ns since the Unix epoch (0 if the clock is before 1970).
+fn wall_clock_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl LiveFlows {
+    /// Starts the meter thread. `sink` receives every finished flow, on the meter thread.
+    /// `capacity` bounds the queue of packets waiting for the meter; a packet that finds it
+    /// full is dropped and counted ([`LiveFlows::dropped`]).
+    pub fn spawn(
+        config: FlowConfig,
+        first_id: u64,
+        tick: Duration,
+        capacity: usize,
+        mut sink: impl FnMut(FlowRecord) + Send + 'static,
+    ) -> std::io::Result<LiveFlows> {
+        let (tx, rx) = mpsc::sync_channel::<Item>(capacity.max(1));
+        let handle = std::thread::Builder::new()
+            .name("flow-meter".into())
+            .spawn(move || {
+                let mut table = FlowTable::new(config, first_id);
+                let mut out = Vec::new();
+                loop {
+                    match rx.recv_timeout(tick) {
+                        Ok(Ok(packet)) => table.push(&packet, &mut out),
+                        Ok(Err(reason)) => table.count_skip(reason),
+                        Err(RecvTimeoutError::Timeout) => table.tick(wall_clock_ns(), &mut out),
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                    for record in out.drain(..) {
+                        sink(record);
+                    }
+                }
+                table.finish(&mut out);
+                for record in out.drain(..) {
+                    sink(record);
+                }
+                table.counters()
+            })?;
+        Ok(LiveFlows {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+            handle,
+        })
+    }
+
+    /// Hands a decoded frame to the meter without blocking the capture.
+    pub fn push(&self, frame: &Frame) {
+        match self.tx.try_send(FlowPacket::from_frame(frame)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Packets dropped because the meter's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Stops the meter: open flows are emitted as `end_of_capture`; returns its counters.
+    pub fn finish(self) -> FlowCounters {
+        drop(self.tx);
+        self.handle.join().unwrap_or_default()
+    }
+}

@@ -1,0 +1,121 @@
+//! `netpipe run --flows`: a durable flow dataset beside the packet dataset, record for record
+//! what `netpipe flows` prints for the same file, with a manifest that counts its rows.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn netpipe() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_netpipe"))
+}
+
+fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Rows keyed by their text without the agent column, sorted.
+fn rows_without_agent(csv_text: &[u8]) -> Vec<String> {
+    let mut reader = csv::Reader::from_reader(csv_text);
+    let header = reader.headers().unwrap().clone();
+    let agent = header.iter().position(|h| h == "agent").unwrap();
+    let mut rows: Vec<String> = reader
+        .records()
+        .map(|r| {
+            r.unwrap()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != agent)
+                .map(|(_, c)| c.to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn run_with_flows_writes_the_flow_dataset_netpipe_flows_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("sample.pcap");
+    assert!(
+        netpipe()
+            .args(["fixture", "--out"])
+            .arg(&pcap)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = dir.path().join("datasets");
+    let run = netpipe()
+        .args([
+            "run",
+            "--flows",
+            "--save-after-num",
+            "2",
+            "--agent-id",
+            "edge-7",
+            "--read",
+        ])
+        .arg(&pcap)
+        .arg("--out")
+        .arg(&out)
+        .env_remove("DS_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("5 flows (13 packets in flows, 2 outside, 0 dropped)"),
+        "{stderr}"
+    );
+
+    let flow_files = files(&out, ".csv")
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("netdata-flows-")
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(flow_files.len(), 1, "{:?}", files(&out, ""));
+    let packet_files = files(&out, ".csv").len() - 1;
+    assert!(packet_files >= 1, "the packet dataset is still written");
+    let written = std::fs::read(&flow_files[0]).unwrap();
+
+    let printed = netpipe().args(["flows", "-r"]).arg(&pcap).output().unwrap();
+    assert!(printed.status.success());
+    assert_eq!(
+        rows_without_agent(&written),
+        rows_without_agent(&printed.stdout)
+    );
+    let mut reader = csv::Reader::from_reader(written.as_slice());
+    let agent = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "agent")
+        .unwrap();
+    assert!(reader.records().all(|r| &r.unwrap()[agent] == "edge-7"));
+
+    let manifest_path = files(&out, ".manifest.json")
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("netdata-flows-")
+        })
+        .expect("a manifest for the flow file");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(manifest_path).unwrap()).unwrap();
+    assert_eq!(manifest["rows"], 5);
+    assert_eq!(manifest["closed"], true);
+    assert_eq!(manifest["schema"]["name"], "netpipe-flows");
+}
