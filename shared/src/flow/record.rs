@@ -39,7 +39,7 @@ pub struct FlowRecord {
     pub agent: Arc<str>,
 }
 
-const SIDES: [&'static str; 3] = ["bidirectional", "src2dst", "dst2src"];
+const SIDES: [&str; 3] = ["bidirectional", "src2dst", "dst2src"];
 
 /// Every column name, in output order (the CSV header).
 pub fn column_names() -> Vec<String> {
@@ -106,7 +106,6 @@ impl FlowRecord {
         put("ip_version", Cell::U(u64::from(f.ip_version)));
         put("vlan_id", Cell::U(u64::from(f.vlan_id)));
         put("tunnel_id", Cell::U(0));
-        drop(put);
         let sides: [&Side; 3] = [&f.bidirectional, &f.src2dst, &f.dst2src];
         for (name, side) in SIDES.iter().zip(sides) {
             sink(
@@ -141,7 +140,6 @@ impl FlowRecord {
             Cell::S(self.reason.as_str().to_owned()),
         );
         put("agent", Cell::S(self.agent.to_string()));
-        drop(put);
         self.cic_cells(sink);
     }
 
