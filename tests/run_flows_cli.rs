@@ -119,3 +119,83 @@ fn run_with_flows_writes_the_flow_dataset_netpipe_flows_prints() {
     assert_eq!(manifest["closed"], true);
     assert_eq!(manifest["schema"]["name"], "netpipe-flows");
 }
+
+/// Live `run --flows` on loopback: a UDP conversation that goes quiet is written to the flow
+/// dataset by its idle timeout, before Ctrl-C; what is still open is written at the signal.
+#[test]
+fn live_run_with_flows_writes_idle_flows_before_the_signal() {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !is_root {
+        eprintln!("live run --flows: skipped, needs root (CAP_NET_RAW)");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = b.local_addr().unwrap().port();
+    let mut child = netpipe()
+        .args([
+            "run",
+            "--flows",
+            "--flow-idle-timeout",
+            "1",
+            "--save-after-num",
+            "1",
+        ])
+        .args(["--interface", "lo", "--filter"])
+        .arg(format!("udp and port {port}"))
+        .arg("--out")
+        .arg(out.path())
+        .env_remove("DS_DIR")
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    for _ in 0..4 {
+        a.send_to(b"ping", ("127.0.0.1", port)).unwrap();
+    }
+    let mut buf = [0u8; 8];
+    let (_, from) = b.recv_from(&mut buf).unwrap();
+    b.send_to(b"pong", from).unwrap();
+    // Quiet for more than the idle timeout: the flow must be committed without a signal.
+    let flow_file = || {
+        files(out.path(), ".csv")
+            .into_iter()
+            .find(|p| p.file_name().unwrap().to_string_lossy().contains("-flows-"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut rows = 0;
+    while std::time::Instant::now() < deadline && rows == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Some(path) = flow_file() {
+            rows = std::fs::read_to_string(path)
+                .unwrap()
+                .lines()
+                .count()
+                .saturating_sub(1);
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(rows, 1, "the idle flow was written while the run went on");
+    let mut reader = csv::Reader::from_path(flow_file().unwrap()).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(&records[0][col("expiration_reason")], "idle");
+    assert_eq!(&records[0][col("src2dst_packets")], "4");
+    assert_eq!(&records[0][col("dst2src_packets")], "1");
+    assert_eq!(&records[0][col("dst_port")], port.to_string().as_str());
+}
