@@ -252,7 +252,7 @@ fn from_interface(
         }
     }
     let dropped = meter.dropped();
-    let counters = meter.finish();
+    let counters = meter.finish()?;
     let sink = sink
         .lock()
         .ok()

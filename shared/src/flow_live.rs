@@ -86,9 +86,15 @@ impl LiveFlows {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Stops the meter: open flows are emitted as `end_of_capture`; returns its counters.
-    pub fn finish(self) -> FlowCounters {
+    /// Stops the meter: open flows are emitted as `end_of_capture`; returns its counters, or
+    /// an error when the meter thread died (a panicking sink), so a loss is never silent.
+    pub fn finish(self) -> Result<FlowCounters, MeterDied> {
         drop(self.tx);
-        self.handle.join().unwrap_or_default()
+        self.handle.join().map_err(|_| MeterDied)
     }
 }
+
+/// The flow meter thread ended by a panic; the flows it held are lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the flow meter thread died; flows still open in it were lost")]
+pub struct MeterDied;

@@ -132,7 +132,7 @@ fn idle_flows_leave_on_time_while_the_capture_is_quiet() {
     reader.join().unwrap();
     let meter = Arc::try_unwrap(meter).ok().expect("reader thread ended");
     let dropped = meter.dropped();
-    let counters = meter.finish();
+    let counters = meter.finish().unwrap();
     assert_eq!(dropped, 0);
 
     let find = |proto: u8| {
