@@ -3,7 +3,8 @@
 //! One path for a packet (see docs/architecture.md):
 //! capture -> [`decode`] -> [`frame::Frame`] -> [`broker`] -> [`schema`] rows -> [`dataset`] files.
 //! `decode` and `schema` are pure (no I/O, no clock, no logging); all I/O lives in `capture`,
-//! `broker`, `dataset` and `ops`.
+//! `broker`, `dataset` and `ops`. Beside the packet path, [`flow`] (pure) folds frames into
+//! bidirectional flow records and [`flow_live`] runs it with a wall-clock tick in live capture.
 
 pub mod ascii_out;
 pub mod broker;
