@@ -1,4 +1,4 @@
-//! TCP, UDP, ICMP and ICMPv6 headers, and the hand-off to DNS.
+//! TCP, UDP, ICMP and ICMPv6 headers, and the hand-off to DNS (ports 53, 5353 and 5355).
 
 use super::bytes::{array_at, head, tail, u8_at, u16_at, u32_at};
 use super::payload::set_payload;
@@ -15,7 +15,8 @@ const TCP_MIN_LEN: usize = 20;
 const UDP_LEN: usize = 8;
 /// ICMP and ICMPv6 messages start with 8 bytes (type, code, checksum, 4 type-specific bytes).
 const ICMP_HEADER_LEN: usize = 8;
-const DNS_PORTS: [u16; 2] = [53, 5353];
+/// DNS, mDNS and LLMNR (RFC 4795: DNS's message format on port 5355), as Wireshark decodes them.
+const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
 
 /// Decodes the transport header of a first (or only) fragment.
 /// `declared` is the IP payload length the IP header claims (capture may hold less);
