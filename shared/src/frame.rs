@@ -11,6 +11,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Version of the Frame document. Bump it on any change that an older reader would misread.
+/// New optional keys do not: readers skip keys they do not know (serde's default, and the fast
+/// reader in `frame_json` falls back to serde), so `mpls` and `llc` (issue 18) kept version 1.
 pub const FRAME_VERSION: u32 = 1;
 
 /// One captured packet, decoded as far as it could be.

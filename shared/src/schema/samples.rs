@@ -253,6 +253,27 @@ pub fn every_field() -> Frame {
             ether_type: 0x0800,
         },
     ];
+    f.mpls = vec![
+        MplsLabel {
+            label: 1000,
+            tc: 5,
+            bottom: false,
+            ttl: 64,
+        },
+        MplsLabel {
+            label: 29,
+            tc: 0,
+            bottom: true,
+            ttl: 63,
+        },
+    ];
+    f.llc = Some(Llc {
+        dsap: 0xaa,
+        ssap: 0xaa,
+        control: 3,
+        oui: Some(0),
+        pid: Some(0x0800),
+    });
     f.arp = arp_request().arp;
     if let Some(ip) = f.ipv4.as_mut() {
         ip.options = Some("94040000".into());
