@@ -307,6 +307,13 @@ pub struct Icmp {
     /// Gateway address of a redirect (type 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<Ipv4Addr>,
+    /// Pointer of a parameter problem (type 12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptr: Option<u8>,
+    /// Bytes 4..8 as one number for the other types (unreachable, time exceeded, ...): zero,
+    /// or e.g. the next-hop MTU (type 3 code 4) and the RFC 4884 length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unused: Option<u32>,
 }
 
 /// ICMPv6 header.

@@ -16,7 +16,7 @@ fn cells_by_name(frame: &shared::Frame) -> std::collections::HashMap<&'static st
 }
 
 /// The columns v2 appends to v1 (issue 18: 802.3 length, LLC/SNAP, MPLS).
-const NETPIPE_V2_ADDED: &str = "eth_len,llc_dsap,llc_ssap,llc_control,llc_oui,llc_pid,mpls_label,mpls_tc,mpls_ttl,mpls_inner_label,mpls_depth\n";
+const NETPIPE_V2_ADDED: &str = "eth_len,llc_dsap,llc_ssap,llc_control,llc_oui,llc_pid,mpls_label,mpls_tc,mpls_ttl,mpls_inner_label,mpls_depth,icmp_ptr,icmp_unused\n";
 
 #[test]
 fn v1_header_stays_selectable_and_v2_only_appends() {
@@ -223,6 +223,8 @@ fn other_layers_cells() {
         ("mpls_ttl", "64"),
         ("mpls_inner_label", "29"),
         ("mpls_depth", "2"),
+        ("icmp_ptr", "20"),
+        ("icmp_unused", "1500"),
     ] {
         assert_eq!(c[name], value, "every_field column {name}");
     }

@@ -160,6 +160,7 @@ fn icmp_has_id(icmp_type: u8) -> bool {
     matches!(icmp_type, 0 | 8 | 13..=18)
 }
 const ICMP_REDIRECT: u8 = 5;
+const ICMP_PARAMETER_PROBLEM: u8 = 12;
 
 fn icmp(ctx: &mut Ctx, bytes: &[u8]) {
     let (Some(icmp_type), Some(code), Some(chksum)) =
@@ -176,12 +177,18 @@ fn icmp(ctx: &mut Ctx, bytes: &[u8]) {
         id: None,
         seq: None,
         gw: None,
+        ptr: None,
+        unused: None,
     };
     if icmp_has_id(icmp_type) {
         icmp.id = u16_at(bytes, 4);
         icmp.seq = u16_at(bytes, 6);
     } else if icmp_type == ICMP_REDIRECT {
         icmp.gw = array_at::<4>(bytes, 4).map(std::net::Ipv4Addr::from);
+    } else if icmp_type == ICMP_PARAMETER_PROBLEM {
+        icmp.ptr = u8_at(bytes, 4);
+    } else {
+        icmp.unused = u32_at(bytes, 4);
     }
     if bytes.len() < ICMP_HEADER_LEN {
         ctx.issue(DecodeIssue::TruncatedTransport);

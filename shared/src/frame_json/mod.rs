@@ -128,6 +128,8 @@ macro_rules! frame_structs {
             id: some "id",
             seq: some "seq",
             gw: some "gw",
+            ptr: some "ptr",
+            unused: some "unused",
         });
         $callback!(Icmpv6 {
             icmp_type: field "type",

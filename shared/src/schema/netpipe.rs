@@ -323,4 +323,9 @@ const NETPIPE_COLUMNS: &[Column] =
             o.opt_int(f.mpls.last().map(|m| m.label))
         }),
         col!(Mpls, "mpls_depth", |f, o| o.int(f.mpls.len())),
+        // ICMP bytes 4..8 of the types without id/seq or gateway
+        col!(Icmp, "icmp_ptr", |f, o| o
+            .opt_int(f.icmp.and_then(|i| i.ptr))),
+        col!(Icmp, "icmp_unused", |f, o| o
+            .opt_int(f.icmp.and_then(|i| i.unused))),
     ];

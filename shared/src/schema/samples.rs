@@ -152,6 +152,8 @@ pub fn icmp_echo() -> Frame {
         id: Some(0x0400),
         seq: Some(1),
         gw: None,
+        ptr: None,
+        unused: None,
     });
     f.payload = Some(Payload {
         len: 4,
@@ -293,6 +295,8 @@ pub fn every_field() -> Frame {
         id: Some(1),
         seq: Some(2),
         gw: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        ptr: Some(20),
+        unused: Some(1500),
     });
     f.icmpv6 = Some(Icmpv6 {
         icmp_type: 128,

@@ -118,6 +118,9 @@ pub fn data_layers(frame: &Frame) -> Map<String, Value> {
             l.field("src", eth.src.to_string());
             l.field("type", eth.ether_type);
             data.insert("ether".into(), l.into_value());
+            if unknown_to_kamene(eth.ether_type) {
+                return data;
+            }
         }
     }
     for tag in &frame.vlan {
@@ -129,6 +132,9 @@ pub fn data_layers(frame: &Frame) -> Map<String, Value> {
         l.field("vlan", tag.id);
         l.field("type", tag.ether_type);
         data.insert("dot1q".into(), l.into_value());
+        if unknown_to_kamene(tag.ether_type) {
+            return data;
+        }
     }
     if let Some(llc) = &frame.llc {
         raw_from = llc_layers(llc, &mut data);
@@ -308,6 +314,14 @@ fn dns_on_port_53(frame: &Frame, sport: u16, dport: u16) -> bool {
     frame.dns.is_some() && (sport == 53 || dport == 53)
 }
 
+/// EtherTypes the netpipe decoder follows but kamene had no layer for (802.1ad and the old QinQ
+/// TPID, MPLS): kamene showed everything after them as one Raw layer. The Frame does not keep
+/// those header bytes, so the message ends there and the original's `raw_hex_field_load` of such
+/// frames stays empty (docs/schemas.md).
+fn unknown_to_kamene(ether_type: u16) -> bool {
+    matches!(ether_type, 0x88a8 | 0x9100 | 0x8847 | 0x8848)
+}
+
 /// ICMP types whose body quotes the offending datagram (kamene's IPerror payload).
 fn is_icmp_error(icmp_type: u8) -> bool {
     matches!(icmp_type, 3 | 4 | 5 | 11 | 12)
@@ -408,18 +422,22 @@ fn icmp_layer(icmp: &Icmp, payload: Option<&Payload>) -> (Value, Option<u32>) {
     let id = icmp.id.unwrap_or(0);
     let seq = icmp.seq.unwrap_or(0);
     let gw = icmp.gw;
+    let ptr = icmp.ptr.unwrap_or(0);
+    let unused = icmp.unused.unwrap_or(0);
     let _ = w.step("id", echo_like, 2, |_| id.into())
         && w.step("seq", echo_like, 2, |_| seq.into())
         && w.step("ts_ori", ts_fields, 4, |p| opt(word(p)))
         && w.step("ts_rx", ts_fields, 4, |p| opt(word(p)))
         && w.step("ts_tx", ts_fields, 4, |p| opt(word(p)))
         && w.step("gw", t == 5, 4, |_| opt(gw.map(|g| g.to_string())))
-        && w.step("ptr", t == 12, 1, |_| 0.into())
+        && w.step("ptr", t == 12, 1, |_| ptr.into())
         && w.step("reserved", t == 12, 3, |_| 0.into())
         && w.step("addr_mask", matches!(t, 17 | 18), 4, |p| {
             opt(word(p).map(|m| std::net::Ipv4Addr::from(m).to_string()))
         })
-        && w.step("unused", !matches!(t, 0 | 5 | 8 | 12..=18), 4, |_| 0.into());
+        && w.step("unused", !matches!(t, 0 | 5 | 8 | 12..=18), 4, |_| {
+            unused.into()
+        });
     let raw_from = if is_icmp_error(t) {
         None // kamene: the quote is IPerror and what follows (icmp_quote)
     } else {
