@@ -191,9 +191,12 @@ fn mpls(ctx: &mut Ctx, mut rest: &[u8]) {
             break label.label;
         }
     };
+    // The explicit-null labels decide first, then the nibble.
     match (bottom_label, rest.first().map(|b| b >> 4)) {
-        (MPLS_IPV4_EXPLICIT_NULL, _) | (_, Some(4)) => ip::ipv4(ctx, rest),
-        (MPLS_IPV6_EXPLICIT_NULL, _) | (_, Some(6)) => ip::ipv6(ctx, rest),
+        (MPLS_IPV4_EXPLICIT_NULL, _) => ip::ipv4(ctx, rest),
+        (MPLS_IPV6_EXPLICIT_NULL, _) => ip::ipv6(ctx, rest),
+        (_, Some(4)) => ip::ipv4(ctx, rest),
+        (_, Some(6)) => ip::ipv6(ctx, rest),
         (_, None) => ctx.issue(DecodeIssue::TruncatedIp),
         _ => ctx.issue(DecodeIssue::UnsupportedEtherType),
     }
