@@ -54,6 +54,8 @@ pub struct DecodeArgs {
 struct Summary {
     packets: u64,
     filtered_out: u64,
+    /// IPv4/IPv6 fragments, first ones included (normal traffic, so not under problems).
+    fragments: u64,
     issues: HashMap<DecodeIssue, u64>,
 }
 
@@ -110,7 +112,10 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         }
         let frame = decode(&packet, &meta, &options);
         meta.seq += 1;
-        for issue in &frame.errors {
+        if frame.is_fragment() {
+            summary.fragments += 1;
+        }
+        for issue in frame.errors.iter().filter(|i| **i != DecodeIssue::Fragment) {
             *summary.issues.entry(*issue).or_default() += 1;
         }
         match column_schema {
@@ -172,19 +177,13 @@ fn print_summary(args: &DecodeArgs, file: &CaptureFile, summary: &Summary) {
             file.skipped_unsupported()
         ));
     }
-    let fragments = summary
-        .issues
-        .get(&DecodeIssue::Fragment)
-        .copied()
-        .unwrap_or_default();
-    if fragments > 0 {
-        line.push_str(&format!(", {fragments} IP fragments (not reassembled)"));
+    if summary.fragments > 0 {
+        line.push_str(&format!(
+            ", {} IP fragments (not reassembled)",
+            summary.fragments
+        ));
     }
-    let mut issues: Vec<_> = summary
-        .issues
-        .iter()
-        .filter(|(issue, _)| **issue != DecodeIssue::Fragment)
-        .collect();
+    let mut issues: Vec<_> = summary.issues.iter().collect();
     issues.sort();
     if issues.is_empty() {
         line.push_str("; no decode problems");

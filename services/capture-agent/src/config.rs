@@ -284,6 +284,18 @@ mod tests {
     }
 
     #[test]
+    fn payload_policy_keeps_everything_for_the_original_format_only() {
+        let parse = |args: &[&str]| Config::parse_from([&["capture-agent"], args].concat());
+        assert_eq!(parse(&[]).payload_bytes(), 64);
+        let kombu = ["--broker-url", "kombu+redis://127.0.0.1:6379/15"];
+        assert_eq!(parse(&kombu).payload_bytes(), usize::MAX);
+        assert_eq!(
+            parse(&[&kombu[..], &["--payload-bytes", "0"]].concat()).payload_bytes(),
+            0
+        );
+    }
+
+    #[test]
     fn overflow_defaults_follow_the_source() {
         assert_eq!(
             Config::parse_from(["capture-agent"]).overflow(),

@@ -101,3 +101,16 @@ impl Ctx {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_policy() {
+        assert_eq!(payload_bytes_for(None, false), 64);
+        assert_eq!(payload_bytes_for(None, true), FULL_PAYLOAD);
+        assert_eq!(payload_bytes_for(Some(0), true), 0);
+        assert_eq!(payload_bytes_for(Some(16), false), 16);
+    }
+}
