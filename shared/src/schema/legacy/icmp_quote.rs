@@ -258,4 +258,35 @@ mod tests {
         assert_eq!(py_split(b"abcdef", -2), (&b"abcd"[..], &b"ef"[..]));
         assert_eq!(py_split(b"abcdef", -9), (&b""[..], &b"abcdef"[..]));
     }
+
+    #[test]
+    fn any_quote_walks_without_panic_and_loses_no_byte_silently() {
+        // Quoted IPv4 with options (ihl 6) + TCP (dataofs 6) + 3 payload bytes, every prefix,
+        // and the same bytes under every protocol number and a range of length fields.
+        let mut q = vec![
+            0x46, 0, 0, 51, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        q.extend_from_slice(&[1, 1, 1, 0]);
+        q.extend_from_slice(&[0, 80, 0x1f, 0x90, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, 0x18, 0, 1]);
+        q.extend_from_slice(&[0, 0, 0, 0, 2, 4, 5, 0xb4, b'a', b'b', b'c']);
+        for n in 0..=q.len() {
+            let w = walk(&q[..n]);
+            assert!(w.raw.len() + w.padding.len() <= n);
+        }
+        for proto in 0..=255u8 {
+            for len in [0u16, 1, 20, 24, 30, 43, 51, 60, 65535] {
+                let mut v = q.clone();
+                v[9] = proto;
+                v[2..4].copy_from_slice(&len.to_be_bytes());
+                let w = walk(&v);
+                assert!(w.raw.len() + w.padding.len() <= v.len());
+            }
+        }
+        // The full quote: the TCP payload is Raw, nothing is padding.
+        let w = walk(&q);
+        assert_eq!(w.raw, b"abc");
+        assert!(w.padding.is_empty());
+        let keys: Vec<_> = w.layers.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["iperror", "tcperror"]);
+    }
 }
