@@ -208,29 +208,38 @@ fn ip_layer(q: &[u8], end: usize) -> Value {
     let word = |at: usize| u16::from_be_bytes([byte(at), byte(at + 1)]);
     let addr =
         |at: usize| std::net::Ipv4Addr::new(byte(at), byte(at + 1), byte(at + 2), byte(at + 3));
-    let steps: [(usize, &dyn Fn(&mut Layer)); 10] = [
-        (1, &|l| {
-            l.field("version", byte(0) >> 4);
-            l.field("ihl", byte(0) & 0x0f);
-        }),
-        (2, &|l| l.field("tos", byte(1))),
-        (4, &|l| l.field("len", word(2))),
-        (6, &|l| l.field("id", word(4))),
-        (8, &|l| {
-            l.field("flags", byte(6) >> 5);
-            l.field("frag", word(6) & 0x1fff);
-        }),
-        (9, &|l| l.field("ttl", byte(8))),
-        (10, &|l| l.field("proto", byte(9))),
-        (12, &|l| l.field("chksum", word(10))),
-        (16, &|l| l.field("src", addr(12).to_string())),
-        (20, &|l| l.field("dst", addr(16).to_string())),
-    ];
-    for (needed, step) in steps {
-        if needed > end {
-            break;
-        }
-        step(&mut l);
+    // Each field is stored when the quote reaches its end (kamene stopped between fields).
+    if end >= 1 {
+        l.field("version", byte(0) >> 4);
+        l.field("ihl", byte(0) & 0x0f);
+    }
+    if end >= 2 {
+        l.field("tos", byte(1));
+    }
+    if end >= 4 {
+        l.field("len", word(2));
+    }
+    if end >= 6 {
+        l.field("id", word(4));
+    }
+    if end >= 8 {
+        l.field("flags", byte(6) >> 5);
+        l.field("frag", word(6) & 0x1fff);
+    }
+    if end >= 9 {
+        l.field("ttl", byte(8));
+    }
+    if end >= 10 {
+        l.field("proto", byte(9));
+    }
+    if end >= 12 {
+        l.field("chksum", word(10));
+    }
+    if end >= 16 {
+        l.field("src", addr(12).to_string());
+    }
+    if end >= 20 {
+        l.field("dst", addr(16).to_string());
     }
     l.into_value()
 }
