@@ -1,5 +1,6 @@
 //! `netpipe decode`: a capture file to rows (CSV) or frames (JSON lines) on stdout.
-//! Decode problems are counted per reason and summarised on stderr at the end.
+//! Decode problems are counted per reason and summarised on stderr at the end; IP fragments are
+//! counted apart (a fragment is normal traffic, not a problem).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -10,8 +11,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use shared::capture::{CaptureFile, LinkType, compile_filter};
-use shared::decode::{DecodeOptions, FrameMeta, decode};
+use shared::decode::{DecodeOptions, FrameMeta, decode, payload_bytes_for};
 use shared::frame::DecodeIssue;
+use shared::schema::antinex::ANTINEX_V1;
 use shared::schema::{self, RowContext};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,9 +34,10 @@ pub struct DecodeArgs {
     pub schema: String,
     #[arg(long, value_enum, default_value = "csv")]
     pub format: OutputFormat,
-    /// Payload bytes kept as hex per packet; 0 turns payload capture off.
-    #[arg(long, env = "PAYLOAD_BYTES", default_value_t = DecodeOptions::default().payload_bytes)]
-    pub payload_bytes: usize,
+    /// Payload bytes kept as hex per packet; 0 turns payload capture off. Default: 64, or the
+    /// whole payload with `--schema antinex-v1` (the original kept it all).
+    #[arg(long, env = "PAYLOAD_BYTES")]
+    pub payload_bytes: Option<usize>,
     /// BPF filter applied to the file's packets (libpcap syntax).
     #[arg(long, short = 'f', env = "NETWORK_FILTER")]
     pub filter: Option<String>,
@@ -51,6 +54,8 @@ pub struct DecodeArgs {
 struct Summary {
     packets: u64,
     filtered_out: u64,
+    /// IPv4/IPv6 fragments, first ones included (normal traffic, so not under problems).
+    fragments: u64,
     issues: HashMap<DecodeIssue, u64>,
 }
 
@@ -58,15 +63,16 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     let column_schema = match args.format {
         OutputFormat::Csv => Some(schema::by_name(&args.schema).with_context(|| {
             format!(
-                "unknown schema {:?} (known: netpipe, antinex-v1)",
+                "unknown schema {:?} (known: netpipe, antinex-v1, netpipe-v1)",
                 args.schema
             )
         })?),
         OutputFormat::Jsonl => None,
     };
     let mut file = CaptureFile::open(&args.read)?;
+    let original_compatible = column_schema.is_some_and(|s| s.name == ANTINEX_V1.name);
     let options = DecodeOptions {
-        payload_bytes: args.payload_bytes,
+        payload_bytes: payload_bytes_for(args.payload_bytes, original_compatible),
     };
     let mut meta = FrameMeta {
         agent: Arc::from(args.agent.as_str()),
@@ -106,7 +112,10 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         }
         let frame = decode(&packet, &meta, &options);
         meta.seq += 1;
-        for issue in &frame.errors {
+        if frame.is_fragment() {
+            summary.fragments += 1;
+        }
+        for issue in frame.errors.iter().filter(|i| **i != DecodeIssue::Fragment) {
             *summary.issues.entry(*issue).or_default() += 1;
         }
         match column_schema {
@@ -166,6 +175,12 @@ fn print_summary(args: &DecodeArgs, file: &CaptureFile, summary: &Summary) {
         line.push_str(&format!(
             ", {} skipped (unsupported link type)",
             file.skipped_unsupported()
+        ));
+    }
+    if summary.fragments > 0 {
+        line.push_str(&format!(
+            ", {} IP fragments (not reassembled)",
+            summary.fragments
         ));
     }
     let mut issues: Vec<_> = summary.issues.iter().collect();

@@ -45,9 +45,10 @@ pub struct RunArgs {
     /// Column schema(s): netpipe, antinex-v1 (comma-separated for both, each into its own file).
     #[arg(long, env = "NETPIPE_SCHEMA", default_value = "netpipe")]
     pub schema: String,
-    /// Payload bytes kept per packet as hex (0 = payload capture off).
-    #[arg(long, env = "CAP_PAYLOAD_BYTES", default_value_t = 64)]
-    pub payload_bytes: usize,
+    /// Payload bytes kept per packet as hex (0 = payload capture off). Default: 64, or the
+    /// whole payload when the schemas include antinex-v1 (the original kept it all).
+    #[arg(long, env = "CAP_PAYLOAD_BYTES")]
+    pub payload_bytes: Option<usize>,
     /// Agent id written into rows (default: the host name).
     #[arg(long, env = "SOURCE_HOST")]
     pub agent_id: Option<String>,
@@ -225,6 +226,12 @@ fn processor_config(args: &RunArgs, url: &str) -> anyhow::Result<processor::Conf
     processor::Config::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// The payload policy of `netpipe run` (issue 18): the whole payload for antinex-v1 rows.
+fn run_payload_bytes(args: &RunArgs) -> usize {
+    let antinex = args.schema.split(',').any(|s| s.trim() == "antinex-v1");
+    shared::decode::payload_bytes_for(args.payload_bytes, antinex)
+}
+
 fn agent_config(args: &RunArgs, url: &str) -> anyhow::Result<capture_agent::Config> {
     let mut argv: Vec<String> = vec![
         "capture-agent".into(),
@@ -233,7 +240,7 @@ fn agent_config(args: &RunArgs, url: &str) -> anyhow::Result<capture_agent::Conf
         "--ops-addr".into(),
         "127.0.0.1:0".into(),
         "--payload-bytes".into(),
-        args.payload_bytes.to_string(),
+        run_payload_bytes(args).to_string(),
         // One batch at a time: the dataset keeps capture order (concurrent publishes may
         // reorder batches, and an in-process channel gains nothing from them).
         "--max-in-flight".into(),

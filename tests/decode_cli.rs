@@ -158,3 +158,110 @@ fn every_corpus_file_decodes_or_fails_cleanly() {
         }
     }
 }
+
+/// Ethernet / IPv4 (id 7, the given flags+offset word) / `body`, checksums left 0 (not checked).
+fn ipv4_packet(flags_frag: u16, proto: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = u16::try_from(20 + body.len()).unwrap();
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&total.to_be_bytes());
+    out.extend_from_slice(&[0, 7]);
+    out.extend_from_slice(&flags_frag.to_be_bytes());
+    out.extend_from_slice(&[64, proto, 0, 0, 192, 0, 2, 10, 192, 0, 2, 20]);
+    out.extend_from_slice(body);
+    out
+}
+
+fn udp_body(payload: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(8 + payload.len()).unwrap();
+    let mut out = vec![0x9c, 0x40, 0x27, 0x0f];
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(payload);
+    out
+}
+
+fn write_packets(dir: &std::path::Path, packets: Vec<Vec<u8>>) -> std::path::PathBuf {
+    let path = dir.join("made.pcap");
+    let packets: Vec<_> = packets
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| shared::fixtures::FixturePacket {
+            ts_ns: 1_000_000_000 * (i as i64 + 1),
+            data,
+        })
+        .collect();
+    shared::fixtures::write_pcap(&path, shared::capture::LinkType::ETHERNET, &packets).unwrap();
+    path
+}
+
+fn decode_cells(args: &[&str], pcap: &std::path::Path, column: &str) -> (Vec<String>, String) {
+    let out = netpipe().args(args).arg("-r").arg(pcap).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    let at = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == column)
+        .unwrap();
+    let cells = reader
+        .records()
+        .map(|r| r.unwrap()[at].to_owned())
+        .collect();
+    (cells, stderr)
+}
+
+#[test]
+fn antinex_v1_keeps_the_whole_payload_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload = "x".repeat(200);
+    let pcap = write_packets(
+        dir.path(),
+        vec![ipv4_packet(0, 17, &udp_body(payload.as_bytes()))],
+    );
+    let full: String = payload.bytes().map(|b| format!("{b:02x}")).collect();
+    // antinex-v1: the original kept every payload byte in raw_load.
+    let (cells, _) = decode_cells(&["decode", "--schema", "antinex-v1"], &pcap, "raw_load");
+    assert_eq!(cells, std::slice::from_ref(&full));
+    // An explicit policy wins, for antinex-v1 too.
+    let (cells, _) = decode_cells(
+        &["decode", "--schema", "antinex-v1", "--payload-bytes", "4"],
+        &pcap,
+        "raw_load",
+    );
+    assert_eq!(cells, ["78787878"]);
+    // netpipe keeps its 64-byte default.
+    let (cells, _) = decode_cells(&["decode"], &pcap, "payload_hex");
+    assert_eq!(cells, [full[..128].to_owned()]);
+}
+
+#[test]
+fn fragments_are_counted_as_fragments_not_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ipv4_packet(0x2000, 17, &udp_body(&[1; 16])); // MF, offset 0
+    let second = ipv4_packet(3, 17, &[2; 8]); // offset 24 bytes, last
+    let broken = ipv4_packet(0, 6, &[0; 4]); // TCP header cut short: a real problem
+    let pcap = write_packets(dir.path(), vec![first, second, broken]);
+    let (_, stderr) = decode_cells(&["decode"], &pcap, "ip_is_fragment");
+    assert!(stderr.contains("3 packets, 2 IP fragments"), "{stderr}");
+    assert!(
+        stderr.contains("decode problems: truncated_transport=1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("fragment="), "{stderr}");
+    // A clean capture with fragments only has no problems.
+    let pcap = write_packets(
+        dir.path(),
+        vec![
+            ipv4_packet(0x2000, 17, &udp_body(&[1; 16])),
+            ipv4_packet(3, 17, &[2; 8]),
+        ],
+    );
+    let (_, stderr) = decode_cells(&["decode"], &pcap, "ip_is_fragment");
+    assert!(
+        stderr.contains("2 IP fragments (not reassembled); no decode problems"),
+        "{stderr}"
+    );
+}

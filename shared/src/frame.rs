@@ -11,6 +11,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Version of the Frame document. Bump it on any change that an older reader would misread.
+/// New optional keys do not: readers skip keys they do not know (serde's default, and the fast
+/// reader in `frame_json` falls back to serde), so `mpls` and `llc` (issue 18) kept version 1.
 pub const FRAME_VERSION: u32 = 1;
 
 /// One captured packet, decoded as far as it could be.
@@ -41,6 +43,12 @@ pub struct Frame {
     /// 802.1Q / 802.1ad tags, outermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vlan: Vec<VlanTag>,
+    /// MPLS label stack entries, outermost first (EtherType 0x8847 / 0x8848).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mpls: Vec<MplsLabel>,
+    /// IEEE 802.2 LLC header of an 802.3 frame (its length/type field is a length <= 1500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llc: Option<Llc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arp: Option<Arp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +100,8 @@ impl Frame {
             eth: None,
             sll: None,
             vlan: Vec::new(),
+            mpls: Vec::new(),
+            llc: None,
             arp: None,
             ipv4: None,
             ipv6: None,
@@ -107,14 +117,25 @@ impl Frame {
     }
 
     /// The innermost EtherType: after all VLAN tags, or the SLL protocol for cooked captures.
+    /// None for an 802.3 frame, whose field is a length ([`Frame::llc`]), not a type.
     pub fn inner_ether_type(&self) -> Option<u16> {
-        if let Some(tag) = self.vlan.last() {
-            return Some(tag.ether_type);
-        }
-        if let Some(eth) = &self.eth {
-            return Some(eth.ether_type);
-        }
-        self.sll.as_ref().map(|s| s.protocol)
+        let value = if let Some(tag) = self.vlan.last() {
+            tag.ether_type
+        } else if let Some(eth) = &self.eth {
+            eth.ether_type
+        } else {
+            return self.sll.as_ref().map(|s| s.protocol);
+        };
+        (value > MAX_8023_LENGTH).then_some(value)
+    }
+
+    /// The 802.3 length field, when the frame's (innermost) length/type field is a length.
+    pub fn ieee8023_len(&self) -> Option<u16> {
+        let value = match self.vlan.last() {
+            Some(tag) => tag.ether_type,
+            None => self.eth.as_ref()?.ether_type,
+        };
+        (value <= MAX_8023_LENGTH).then_some(value)
     }
 
     /// True when the packet is an IPv4 or IPv6 fragment (first or later).
@@ -126,12 +147,16 @@ impl Frame {
     }
 }
 
-/// Ethernet II header.
+/// An Ethernet length/type field up to this value is an IEEE 802.3 length, not an EtherType.
+pub const MAX_8023_LENGTH: u16 = 1500;
+
+/// Ethernet II header (or the MAC addresses and length of an IEEE 802.3 frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ethernet {
     pub src: MacAddr,
     pub dst: MacAddr,
-    /// The EtherType right after the MAC addresses (0x8100 for a tagged frame).
+    /// The length/type field right after the MAC addresses: an EtherType (0x8100 for a tagged
+    /// frame), or for 802.3 frames (value <= 1500) the length, with [`Frame::llc`] set.
     #[serde(rename = "type")]
     pub ether_type: u16,
 }
@@ -164,6 +189,33 @@ pub struct VlanTag {
     /// EtherType that follows this tag.
     #[serde(rename = "type")]
     pub ether_type: u16,
+}
+
+/// One MPLS label stack entry (RFC 3032).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MplsLabel {
+    /// 20-bit label.
+    pub label: u32,
+    /// Traffic class (the former EXP bits).
+    pub tc: u8,
+    /// Bottom-of-stack bit: the last entry of the stack.
+    pub bottom: bool,
+    pub ttl: u8,
+}
+
+/// IEEE 802.2 LLC header, with the SNAP extension when DSAP and SSAP are 0xaa.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Llc {
+    pub dsap: u8,
+    pub ssap: u8,
+    /// Control field: one byte for U frames, two for I and S frames.
+    pub control: u16,
+    /// SNAP organization code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oui: Option<u32>,
+    /// SNAP protocol id (an EtherType when `oui` is 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u16>,
 }
 
 /// ARP for any hardware/protocol pair; addresses are text when the pair is Ethernet/IPv4,
@@ -255,6 +307,13 @@ pub struct Icmp {
     /// Gateway address of a redirect (type 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<Ipv4Addr>,
+    /// Pointer of a parameter problem (type 12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptr: Option<u8>,
+    /// Bytes 4..8 as one number for the other types (unreachable, time exceeded, ...): zero,
+    /// or e.g. the next-hop MTU (type 3 code 4) and the RFC 4884 length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unused: Option<u32>,
 }
 
 /// ICMPv6 header.
@@ -325,7 +384,8 @@ pub struct Udp {
     pub chksum: u16,
 }
 
-/// DNS message header, first question and section counts (UDP or TCP, ports 53 and 5353).
+/// DNS message header, first question and section counts (UDP or TCP, ports 53, 5353 (mDNS)
+/// and 5355 (LLMNR, which has DNS's wire format)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dns {
     pub id: u16,
@@ -393,7 +453,8 @@ pub enum DecodeIssue {
     UnsupportedEtherType,
     /// The IP protocol is one we do not decode (the frame keeps the IP layer).
     UnsupportedIpProto,
-    /// The IP payload is a non-first fragment: no transport header to decode.
+    /// The IP payload is a non-first fragment: no transport header to decode. Not a problem:
+    /// reported as a fragment count.
     Fragment,
 }
 

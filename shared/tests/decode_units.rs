@@ -552,3 +552,186 @@ fn udp_length_problems() {
     assert_eq!(issues(&frame), [DecodeIssue::TruncatedTransport]);
     assert!(frame.udp.is_none());
 }
+
+// ---- Issue 18: LLMNR, 802.3/LLC, MPLS ----
+
+#[test]
+fn llmnr_is_dns_like_wireshark_reads_it() {
+    // Query for "wpad", id 0x1234, one question, type A, class IN.
+    let mut query = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    query.extend_from_slice(b"\x04wpad\x00\x00\x01\x00\x01");
+    for (sport, dport) in [(50_000, 5355), (5355, 50_000)] {
+        let frame = decode_bytes(101, &ipv4_udp(sport, dport, &query), &OFF);
+        let dns = frame.dns.as_ref().expect("LLMNR decoded as DNS");
+        assert_eq!((dns.id, dns.qdcount, dns.qtype), (0x1234, 1, Some(1)));
+        assert_eq!(dns.qname.as_deref(), Some("wpad"));
+        assert!(frame.errors.is_empty(), "{:?}", frame.errors);
+    }
+    // Other ports stay plain UDP.
+    assert!(
+        decode_bytes(101, &ipv4_udp(50_000, 5356, &query), &OFF)
+            .dns
+            .is_none()
+    );
+}
+
+/// 802.3 header: MACs and a length, then `body` (the LLC data), then `trailer`.
+fn ieee8023(len: u16, body: &[u8], trailer: &[u8]) -> Vec<u8> {
+    let mut out = ethernet(len, body);
+    out.extend_from_slice(trailer);
+    out
+}
+
+#[test]
+fn ieee8023_length_is_not_an_ether_type_and_llc_is_decoded() {
+    // STP BPDU: DSAP/SSAP 0x42, U-format control 0x03, 35 bytes of BPDU; 7 bytes of padding.
+    let mut body = vec![0x42, 0x42, 0x03];
+    body.extend_from_slice(&[0; 35]);
+    let frame = decode_bytes(1, &ieee8023(38, &body, &[0; 7]), &ON);
+    assert!(frame.errors.is_empty(), "{:?}", frame.errors);
+    assert_eq!(frame.eth.map(|e| e.ether_type), Some(38));
+    assert_eq!(
+        frame.inner_ether_type(),
+        None,
+        "a length is not an EtherType"
+    );
+    assert_eq!(frame.ieee8023_len(), Some(38));
+    let llc = frame.llc.expect("LLC");
+    assert_eq!((llc.dsap, llc.ssap, llc.control), (0x42, 0x42, 3));
+    assert_eq!((llc.oui, llc.pid), (None, None));
+    assert_eq!(frame.payload.as_ref().map(|p| p.len), Some(35));
+    assert_eq!(frame.padding.as_ref().map(|p| p.len), Some(7));
+
+    // I-format control: two bytes, shown little-endian as Wireshark does.
+    let frame = decode_bytes(1, &ieee8023(6, &[0xf0, 0xf0, 0x02, 0x01, 9, 9], &[]), &OFF);
+    assert_eq!(frame.llc.map(|l| l.control), Some(0x0102));
+    assert_eq!(frame.payload.as_ref().map(|p| p.len), Some(2));
+}
+
+#[test]
+fn snap_with_oui_zero_carries_an_ether_type() {
+    let ip = ipv4_udp(1, 2, b"hi");
+    let mut body = vec![0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00];
+    body.extend_from_slice(&ip);
+    let frame = decode_bytes(1, &ieee8023(body.len() as u16, &body, &[]), &OFF);
+    let llc = frame.llc.expect("LLC");
+    assert_eq!((llc.oui, llc.pid), (Some(0), Some(0x0800)));
+    assert_eq!(frame.udp.map(|u| u.dport), Some(2));
+    assert!(frame.errors.is_empty(), "{:?}", frame.errors);
+
+    // Cisco's OUI (CDP): SNAP decoded, the rest is payload.
+    let body = [0xaa, 0xaa, 0x03, 0, 0, 0x0c, 0x20, 0x00, 1, 2, 3];
+    let frame = decode_bytes(1, &ieee8023(11, &body, &[]), &OFF);
+    assert_eq!(frame.llc.and_then(|l| l.oui), Some(0x0c));
+    assert_eq!(frame.llc.and_then(|l| l.pid), Some(0x2000));
+    assert_eq!(frame.payload.as_ref().map(|p| p.len), Some(3));
+}
+
+#[test]
+fn bad_llc_is_a_clear_issue_not_a_panic() {
+    // Length larger than the frame, LLC cut after one byte, SNAP cut short.
+    for (len, body) in [
+        (100u16, vec![0x42, 0x42, 0x03]),
+        (1, vec![0x42]),
+        (5, vec![0xaa, 0xaa, 0x03, 0, 0]),
+        (0, vec![]),
+    ] {
+        let frame = decode_bytes(1, &ieee8023(len, &body, &[]), &ON);
+        assert!(
+            frame.errors.contains(&DecodeIssue::TruncatedLink),
+            "len {len}: {:?}",
+            frame.errors
+        );
+        assert_eq!(frame.inner_ether_type(), None);
+    }
+    // A VLAN tag followed by a length: LLC after the tag.
+    let mut tagged = 118u16.to_be_bytes().to_vec();
+    tagged.extend_from_slice(&6u16.to_be_bytes());
+    tagged.extend_from_slice(&[0xf0, 0xf0, 0x03, 1, 2, 3]);
+    let frame = decode_bytes(1, &ethernet(0x8100, &tagged), &OFF);
+    assert_eq!(frame.vlan.len(), 1);
+    assert_eq!(frame.llc.map(|l| l.dsap), Some(0xf0));
+    assert_eq!(frame.ieee8023_len(), Some(6));
+    assert_eq!(frame.inner_ether_type(), None);
+}
+
+fn mpls_entry(label: u32, tc: u8, bottom: bool, ttl: u8) -> [u8; 4] {
+    ((label << 12) | (u32::from(tc) << 9) | (u32::from(bottom) << 8) | u32::from(ttl)).to_be_bytes()
+}
+
+#[test]
+fn mpls_label_stack_then_ip() {
+    let mut body = mpls_entry(1000, 5, false, 64).to_vec();
+    body.extend_from_slice(&mpls_entry(29, 6, true, 255));
+    body.extend_from_slice(&ipv4_udp(7, 8, b"x"));
+    let frame = decode_bytes(1, &ethernet(0x8847, &body), &OFF);
+    assert!(frame.errors.is_empty(), "{:?}", frame.errors);
+    let stack: Vec<_> = frame
+        .mpls
+        .iter()
+        .map(|m| (m.label, m.tc, m.bottom, m.ttl))
+        .collect();
+    assert_eq!(stack, [(1000, 5, false, 64), (29, 6, true, 255)]);
+    assert_eq!(frame.udp.map(|u| u.sport), Some(7));
+    assert_eq!(frame.inner_ether_type(), Some(0x8847));
+
+    // IPv6 by version nibble; multicast MPLS (0x8848); the explicit-null label says IPv6 even
+    // when the nibble is wrong (then the IPv6 decoder reports it).
+    let mut body = mpls_entry(16, 0, true, 1).to_vec();
+    body.extend_from_slice(&ipv6_udp(b"y"));
+    let frame = decode_bytes(1, &ethernet(0x8848, &body), &OFF);
+    assert!(frame.ipv6.is_some() && frame.errors.is_empty());
+    let mut body = mpls_entry(2, 0, true, 1).to_vec();
+    body.extend_from_slice(&ipv4_udp(1, 2, b"z"));
+    let frame = decode_bytes(1, &ethernet(0x8847, &body), &OFF);
+    assert_eq!(frame.errors, [DecodeIssue::MalformedIp]);
+}
+
+#[test]
+fn mpls_edge_cases_are_counted_not_guessed() {
+    // A pseudowire (first nibble 0: control word) is not decoded.
+    let mut body = mpls_entry(100, 0, true, 9).to_vec();
+    body.extend_from_slice(&[0x00, 0x00, 0x00, 0x01, 0xaa, 0xbb]);
+    let frame = decode_bytes(1, &ethernet(0x8847, &body), &OFF);
+    assert_eq!(frame.errors, [DecodeIssue::UnsupportedEtherType]);
+    assert_eq!(frame.mpls.len(), 1);
+    // A stack cut before its bottom entry (tcpdump's mpls-label-heapoverflow shape).
+    let mut body = mpls_entry(48, 0, false, 48).to_vec();
+    body.extend_from_slice(&[0x30, 0x00]);
+    let frame = decode_cut(1, &ethernet(0x8848, &body), &OFF);
+    assert_eq!(frame.errors, [DecodeIssue::TruncatedLink]);
+    assert_eq!(frame.mpls.len(), 1);
+    // Nothing after the bottom entry.
+    let frame = decode_bytes(1, &ethernet(0x8847, &mpls_entry(3, 0, true, 1)), &OFF);
+    assert_eq!(frame.errors, [DecodeIssue::TruncatedIp]);
+    // A long stack is decoded entry by entry (bounded by the packet).
+    let mut body = Vec::new();
+    for i in 0..300 {
+        body.extend_from_slice(&mpls_entry(i, 0, i == 299, 1));
+    }
+    body.extend_from_slice(&ipv4_udp(1, 2, b""));
+    let frame = decode_bytes(1, &ethernet(0x8847, &body), &OFF);
+    assert_eq!(frame.mpls.len(), 300);
+    assert!(frame.udp.is_some());
+}
+
+#[test]
+fn icmp_pointer_and_unused_word() {
+    let icmp = |t: u8, rest: [u8; 4]| {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .icmpv4_raw(t, 0, rest)
+            .write(&mut out, &[])
+            .expect("write");
+        decode_bytes(101, &out, &OFF)
+    };
+    let f = icmp(12, [20, 0, 0, 0]);
+    assert_eq!(f.icmp.map(|i| (i.ptr, i.unused)), Some((Some(20), None)));
+    let f = icmp(3, [0, 0, 0x05, 0xdc]); // frag needed, next-hop MTU 1500
+    assert_eq!(f.icmp.map(|i| (i.ptr, i.unused)), Some((None, Some(1500))));
+    let f = icmp(8, [0, 1, 0, 2]);
+    assert_eq!(
+        f.icmp.map(|i| (i.ptr, i.unused, i.id)),
+        Some((None, None, Some(1)))
+    );
+}

@@ -320,6 +320,9 @@ prop_compose! {
         vlan in proptest::collection::vec(any::<(u16, u16, u8, bool, u16)>(), 0..3),
         arp in proptest::option::of((any::<(u16, u16, u8, u8, u16)>(), text(), text())),
         icmp in proptest::option::of(any::<(u8, u8, u16, Option<u16>, Option<u16>, Option<u32>)>()),
+        icmp_rest in any::<(Option<u8>, Option<u32>)>(),
+        mpls in proptest::collection::vec(any::<(u32, u8, bool, u8)>(), 0..3),
+        llc in proptest::option::of(any::<(u8, u8, u16, Option<u32>, Option<u16>)>()),
         icmpv6 in proptest::option::of(any::<(u8, u8, u16, Option<u16>, Option<u16>)>()),
         udp in proptest::option::of(any::<(u16, u16, u16, u16)>()),
         dns in proptest::option::of((any::<(u16, [bool; 8], u8, u8)>(), any::<[u16; 4]>(),
@@ -340,7 +343,12 @@ prop_compose! {
         });
         frame.icmp = icmp.map(|(t, code, chksum, id, seq, gw)| Icmp {
             icmp_type: t, code, chksum, id, seq, gw: gw.map(Ipv4Addr::from),
+            ptr: icmp_rest.0, unused: icmp_rest.1,
         });
+        frame.mpls = mpls.into_iter().map(|(label, tc, bottom, ttl)| MplsLabel {
+            label, tc, bottom, ttl,
+        }).collect();
+        frame.llc = llc.map(|(dsap, ssap, control, oui, pid)| Llc { dsap, ssap, control, oui, pid });
         frame.icmpv6 = icmpv6.map(|(t, code, chksum, id, seq)| Icmpv6 {
             icmp_type: t, code, chksum, id, seq,
         });

@@ -121,7 +121,9 @@ fn corpus_cells_match_the_frames() {
             antinex_cells_from_message(&message_from_frame(f, "x", "y"), &ctx).unwrap(),
             "row {i}"
         );
-        if let (Some(tcp), Some(ip)) = (&f.tcp, &f.ipv4) {
+        // kamene had no MPLS or 802.1ad layer: the original stopped before IP on those frames.
+        let kamene_reaches_ip = f.mpls.is_empty() && f.vlan.iter().all(|t| t.tpid == 0x8100);
+        if let (Some(tcp), Some(ip), true) = (&f.tcp, &f.ipv4, kamene_reaches_ip) {
             tcp_rows += 1;
             assert_eq!(cells[col(netpipe, "tcp_flags")], tcp.flags.to_string());
             assert_eq!(legacy[col(antinex, "tcp_sport")], tcp.sport.to_string());

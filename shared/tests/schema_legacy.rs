@@ -255,3 +255,177 @@ fn ipv6_layer() {
         "window is the last non-zero"
     );
 }
+
+// ---- Packets the original dissected further than a Frame's layers (issue 18) ----
+//
+// Each packet below was built with kamene 0.32 (the scapy fork the original dissected with),
+// e.g. `Ether()/IP()/ICMP(type=3, code=3)/IP()/UDP()/Raw(b"hello")`, and its bytes are used
+// as they are. The expected cells follow the original's rules (original.md §2.4, §3.3), each
+// cited next to its value; running the original's `convert_pkt_to_json` on these bytes under
+// kamene gives the same dict (checked while writing this test).
+
+fn decode_hex_packet(hex: &str) -> shared::Frame {
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).unwrap())
+        .collect();
+    let packet = shared::capture::RawPacket {
+        ts_ns: 0,
+        wire_len: bytes.len() as u32,
+        link: shared::capture::LinkType(1),
+        data: &bytes,
+    };
+    let meta = shared::decode::FrameMeta {
+        agent: std::sync::Arc::from("golden"),
+        boot: 1,
+        seq: 1,
+    };
+    // antinex-v1's default payload policy: the whole payload (issue 18).
+    let options = shared::decode::DecodeOptions {
+        payload_bytes: shared::decode::payload_bytes_for(None, true),
+    };
+    shared::decode::decode(&packet, &meta, &options)
+}
+
+/// Ether / IP 10.0.0.2 > 10.0.0.1 / ICMP port unreachable / IPerror / UDPerror 40000 > 9999 /
+/// Raw "hello".
+const ICMP_UNREACH_QUOTING_UDP: &str = "66778899aabb00112233445508004500003d002a0000400166940a0000020a0000010303111e00000000450000211c46000040114a840a0000010a0000029c40270f000de4af68656c6c6f";
+
+#[test]
+fn golden_icmp_error_quoting_a_udp_datagram() {
+    let frame = decode_hex_packet(ICMP_UNREACH_QUOTING_UDP);
+    let cells = antinex(&frame, 7);
+    for (name, value) in [
+        ("idx", "7"),
+        // Ether has no shadowed field: its keys are correct (§2.4 "ARP, Ether and IPv6").
+        ("eth_dst", "66:77:88:99:aa:bb"),
+        ("eth_src", "00:11:22:33:44:55"),
+        ("eth_type", "2048"),
+        // IP: `len` holds the last non-zero of len/id/flags/frag/ttl/proto/chksum, the header
+        // checksum 0x6694 (§2.4 shadowing bug).
+        ("ip_version", "4"),
+        ("ip_ihl", "5"),
+        ("ip_tos", "0"),
+        ("ip_len", "26260"),
+        ("ip_src", "10.0.0.2"),
+        ("ip_dst", "10.0.0.1"),
+        // ICMP: `code` holds the last non-zero of code/chksum, the checksum 0x111e (§2.4).
+        ("icmp_type", "3"),
+        ("icmp_code", "4382"),
+        // `unused` applies to type 3 and is 0; the conditional fields that do not apply are
+        // null while bytes remain (§2.4 rule 5), and pandas writes null as an empty cell.
+        ("icmp_unused", "0"),
+        ("icmp_seq", ""),
+        ("icmp_gw", ""),
+        ("icmp_ptr", ""),
+        ("icmp_addr_mask", ""),
+        ("icmp_ts_ori", ""),
+        // The quoted IP and UDP headers are kamene's IPerror / UDPerror layers, whose keys the
+        // processor drops (§2.4 rule 1): no udp_* cells, and ip_* stay the outer header's.
+        ("udp_sport", ""),
+        ("udp_dport", ""),
+        ("udp_len", ""),
+        // The Raw layer after UDPerror is kept: "hello" is UTF-8, so `load` = its hex (§2.4).
+        ("raw_load", "68656c6c6f"),
+        ("raw_hex_field_load", ""),
+        ("pad_load", ""),
+        ("dns_default_id", ""),
+    ] {
+        assert_eq!(cell(&cells, name), value, "column {name}");
+    }
+    // The whole message, as the original published it (the *error layers included).
+    let d = data(&frame);
+    assert_eq!(d["iperror"]["src"], "10.0.0.1");
+    assert_eq!(
+        d["iperror"]["len"], 19076,
+        "IPerror's checksum 0x4a84, shadowed into len"
+    );
+    assert_eq!(
+        d["udperror"],
+        json!({"sport": 40000, "dport": 9999, "len": 58543})
+    );
+    assert_eq!(d["raw"], json!({"load": "68656c6c6f"}));
+}
+
+#[test]
+fn golden_icmp_error_quote_variants() {
+    let bytes = |hex: &str| -> Vec<u8> {
+        (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).unwrap())
+            .collect()
+    };
+    let to_hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let base = bytes(ICMP_UNREACH_QUOTING_UDP);
+    // Offsets: Ethernet 14 + IP 20 + ICMP 8 = 42 is the quoted IP header; 62 the quoted UDP.
+    // Non-UTF-8 quoted payload: Raw stores it under hex_field_load (§2.4 `load` rule).
+    let mut non_utf8 = base.clone();
+    non_utf8[70] = 0xff;
+    non_utf8[71] = 0xfe;
+    let cells = antinex(&decode_hex_packet(&to_hex(&non_utf8)), 0);
+    assert_eq!(cell(&cells, "raw_load"), "");
+    assert_eq!(cell(&cells, "raw_hex_field_load"), "fffe6c6c6f");
+    // Quoted IP length 30 (10 bytes after its header): IPerror keeps 10 bytes, UDPerror 8 of
+    // them, Raw the next 2; kamene's IP.extract_padding makes the other 3 a Padding layer,
+    // which the processor keeps as pad_*.
+    let mut short_ip = base.clone();
+    short_ip[44] = 0;
+    short_ip[45] = 30;
+    let cells = antinex(&decode_hex_packet(&to_hex(&short_ip)), 0);
+    assert_eq!(cell(&cells, "raw_load"), "6865");
+    assert_eq!(cell(&cells, "pad_load"), "6c6c6f");
+    // A quote cut inside the quoted IP header (13 bytes): kamene fails IPerror and shows the
+    // whole quote as Raw (not UTF-8: byte 0x84, so hex_field_load).
+    let cut = &base[..42 + 13];
+    let mut cut = cut.to_vec();
+    cut[16] = 0;
+    cut[17] = 20 + 8 + 13; // outer IP total length
+    let cells = antinex(&decode_hex_packet(&to_hex(&cut)), 0);
+    assert_eq!(
+        cell(&cells, "raw_hex_field_load"),
+        "450000211c46000040114a840a"
+    );
+    // Exactly the quoted IP and UDP headers (the usual 28-byte quote): no Raw at all.
+    let mut headers_only = base[..42 + 28].to_vec();
+    headers_only[17] = 20 + 8 + 28;
+    let cells = antinex(&decode_hex_packet(&to_hex(&headers_only)), 0);
+    assert_eq!(cell(&cells, "raw_load"), "");
+    assert_eq!(cell(&cells, "raw_hex_field_load"), "");
+}
+
+/// Ether / IP 10.0.0.1 > 224.0.0.252 / UDP 50000 > 5355 / LLMNRQuery id=0x1234 qd="wpad".
+const LLMNR_QUERY: &str = "01005e0000fc001122334455080045000032007700000111ce470a000001e00000fcc35014eb001e516912340000000100000000000004777061640000010001";
+
+#[test]
+fn golden_llmnr_query() {
+    let frame = decode_hex_packet(LLMNR_QUERY);
+    // The decoder reads LLMNR as DNS, as Wireshark does.
+    let dns = frame.dns.as_ref().expect("LLMNR decoded as DNS");
+    assert_eq!((dns.id, dns.qdcount), (0x1234, 1));
+    assert_eq!(dns.qname.as_deref(), Some("wpad"));
+    let cells = antinex(&frame, 0);
+    for (name, value) in [
+        ("eth_dst", "01:00:5e:00:00:fc"),
+        ("eth_type", "2048"),
+        // IP: the header checksum 0xce47 in len (§2.4 shadowing bug).
+        ("ip_len", "52807"),
+        ("ip_dst", "224.0.0.252"),
+        // UDP: `len` holds the checksum 0x5169 (§2.4: "udp.len = checksum").
+        ("udp_sport", "50000"),
+        ("udp_dport", "5355"),
+        ("udp_len", "20841"),
+        // kamene dissects port 5355 as LLMNRQuery, a layer key the processor drops, and
+        // converting its question raised, which ended the walk (§2.4, `qd`): so no dns_*
+        // cells and no raw_* cells for the query bytes.
+        ("dns_default_id", ""),
+        ("dns_id", ""),
+        ("raw_load", ""),
+        ("raw_hex_field_load", ""),
+    ] {
+        assert_eq!(cell(&cells, name), value, "column {name}");
+    }
+    let d = data(&frame);
+    let llmnr = d["llmnrquery"].as_object().expect("llmnrquery layer");
+    assert_eq!(llmnr.len(), 15);
+    assert_eq!(llmnr["default_c"], 0);
+    assert_eq!(llmnr["default_qd"], Value::Null);
+    assert!(d.get("raw").is_none() && d.get("dns").is_none());
+}

@@ -1,4 +1,4 @@
-//! The netpipe v1 schema on hand-built frames: exact header, cell values, empty cells for absent
+//! The netpipe schema (v2; v1 is its prefix) on hand-built frames: exact header, cell values, empty cells for absent
 //! layers, RFC 4180 quoting that a CSV reader reads back to the same cells.
 
 use shared::schema::{RowContext, by_name, samples};
@@ -15,13 +15,36 @@ fn cells_by_name(frame: &shared::Frame) -> std::collections::HashMap<&'static st
         .collect()
 }
 
+/// The columns v2 appends to v1 (issue 18: 802.3 length, LLC/SNAP, MPLS).
+const NETPIPE_V2_ADDED: &str = "eth_len,llc_dsap,llc_ssap,llc_control,llc_oui,llc_pid,mpls_label,mpls_tc,mpls_ttl,mpls_inner_label,mpls_depth,icmp_ptr,icmp_unused\n";
+
+#[test]
+fn v1_header_stays_selectable_and_v2_only_appends() {
+    let v1 = by_name("netpipe-v1").unwrap();
+    assert_eq!(v1.version, 1);
+    let mut out = Vec::new();
+    v1.write_header(&mut out);
+    assert_eq!(String::from_utf8(out).unwrap(), NETPIPE_V1_HEADER);
+
+    let v2 = by_name("netpipe").unwrap();
+    assert_eq!(v2.version, 2);
+    let mut out = Vec::new();
+    v2.write_header(&mut out);
+    let expected = format!(
+        "{},{NETPIPE_V2_ADDED}",
+        NETPIPE_V1_HEADER.trim_end_matches('\n')
+    );
+    assert_eq!(String::from_utf8(out).unwrap(), expected);
+    // A v1 row is the v2 row without the appended cells.
+    let frame = samples::every_field();
+    let ctx = RowContext { idx: 0 };
+    let cells = v2.row_cells(&frame, &ctx);
+    assert_eq!(v1.row_cells(&frame, &ctx), cells[..v1.columns.len()]);
+}
+
 #[test]
 fn header_is_the_documented_v1_header() {
     let schema = by_name("netpipe").unwrap();
-    assert_eq!(schema.version, 1);
-    let mut out = Vec::new();
-    schema.write_header(&mut out);
-    assert_eq!(String::from_utf8(out).unwrap(), NETPIPE_V1_HEADER);
     // The columns the issue requires, in their required relative order.
     let required = "ts,agent,seq,wire_len,cap_len,eth_src,eth_dst,eth_type,vlan_id,arp_op,arp_hwtype,arp_ptype,arp_hwlen,arp_plen,arp_hwsrc,arp_psrc,arp_hwdst,arp_pdst,ip_version,ip_ihl,ip_tos,ip_len,ip_id,ip_flags,ip_frag,ip_ttl,ip_proto,ip_chksum,ip_src,ip_dst,ipv6_tc,ipv6_fl,ipv6_plen,ipv6_nh,ipv6_hlim,ipv6_src,ipv6_dst,tcp_sport,tcp_dport,tcp_seq,tcp_ack,tcp_dataofs,tcp_flags,tcp_window,tcp_chksum,tcp_urgptr,tcp_opt_mss,tcp_opt_wscale,tcp_opt_sackok,tcp_opt_ts_val,tcp_opt_ts_ecr,udp_sport,udp_dport,udp_len,udp_chksum,icmp_type,icmp_code,icmp_chksum,icmp_id,icmp_seq,icmpv6_type,icmpv6_code,dns_id,dns_qr,dns_opcode,dns_rcode,dns_qdcount,dns_ancount,dns_nscount,dns_arcount,dns_qname,dns_qtype,payload_len,payload_hex";
     let names = schema.column_names();
@@ -189,8 +212,47 @@ fn other_layers_cells() {
         ("ipv6_frag_id", "77"),
         ("payload_capped", "1"),
         ("decode_errors", "malformed_dns;fragment"),
+        ("eth_len", ""), // a type, not a length
+        ("llc_dsap", "170"),
+        ("llc_ssap", "170"),
+        ("llc_control", "3"),
+        ("llc_oui", "0"),
+        ("llc_pid", "2048"),
+        ("mpls_label", "1000"), // outermost entry, like vlan_id
+        ("mpls_tc", "5"),
+        ("mpls_ttl", "64"),
+        ("mpls_inner_label", "29"),
+        ("mpls_depth", "2"),
+        ("icmp_ptr", "20"),
+        ("icmp_unused", "1500"),
     ] {
         assert_eq!(c[name], value, "every_field column {name}");
+    }
+
+    // An 802.3 frame: the length is eth_len, never eth_type (issue 18).
+    let mut f = samples::arp_request();
+    f.arp = None;
+    if let Some(eth) = f.eth.as_mut() {
+        eth.ether_type = 361;
+    }
+    f.llc = Some(shared::frame::Llc {
+        dsap: 0x42,
+        ssap: 0x42,
+        control: 3,
+        oui: None,
+        pid: None,
+    });
+    let c = cells_by_name(&f);
+    for (name, value) in [
+        ("eth_type", ""),
+        ("eth_len", "361"),
+        ("llc_dsap", "66"),
+        ("llc_oui", ""),
+        ("mpls_label", ""),
+        ("mpls_depth", ""),
+        ("mpls_inner_label", ""),
+    ] {
+        assert_eq!(c[name], value, "802.3 column {name}");
     }
 }
 

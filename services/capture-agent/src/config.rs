@@ -158,9 +158,10 @@ pub struct Config {
     #[arg(long, env = "SOURCE_HOST")]
     pub agent_id: Option<String>,
 
-    /// Payload bytes copied into each frame (0 = none).
-    #[arg(long, env = "CAP_PAYLOAD_BYTES", default_value_t = 64)]
-    pub payload_bytes: usize,
+    /// Payload bytes copied into each frame (0 = none). Default: 64, or the whole payload for a
+    /// kombu+redis:// broker (the original's messages carry it all).
+    #[arg(long, env = "CAP_PAYLOAD_BYTES")]
+    pub payload_bytes: Option<usize>,
 
     /// Address of /health, /ready and /metrics.
     #[arg(long, env = "OPS_ADDR", default_value = "0.0.0.0:9101")]
@@ -190,6 +191,13 @@ impl Config {
             Some(filter) if !filter.trim().is_empty() => filter.trim().to_string(),
             _ => self.profile.filter().to_string(),
         }
+    }
+
+    /// The payload policy (issue 18): an explicit setting, else the whole payload for the
+    /// original's kombu format, else 64 bytes.
+    pub fn payload_bytes(&self) -> usize {
+        let original_format = self.broker_url.to_ascii_lowercase().starts_with("kombu+");
+        shared::decode::payload_bytes_for(self.payload_bytes, original_format)
     }
 
     pub fn overflow(&self) -> Overflow {
@@ -273,6 +281,18 @@ mod tests {
         let config = Config::parse_from(["capture-agent", "--profile", "ssh", "--filter", "udp"]);
         assert_eq!(config.base_filter(), "udp");
         assert_eq!(Config::parse_from(["capture-agent"]).base_filter(), "");
+    }
+
+    #[test]
+    fn payload_policy_keeps_everything_for_the_original_format_only() {
+        let parse = |args: &[&str]| Config::parse_from([&["capture-agent"], args].concat());
+        assert_eq!(parse(&[]).payload_bytes(), 64);
+        let kombu = ["--broker-url", "kombu+redis://127.0.0.1:6379/15"];
+        assert_eq!(parse(&kombu).payload_bytes(), usize::MAX);
+        assert_eq!(
+            parse(&[&kombu[..], &["--payload-bytes", "0"]].concat()).payload_bytes(),
+            0
+        );
     }
 
     #[test]

@@ -157,7 +157,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         sequence,
         agent: agent_id,
         decode_options: DecodeOptions {
-            payload_bytes: config.payload_bytes,
+            payload_bytes: config.payload_bytes(),
         },
         metrics: metrics.clone(),
         shutdown: capture_stop.clone(),

@@ -1,4 +1,4 @@
-//! DNS message header and first question (UDP or TCP, ports 53 and 5353).
+//! DNS message header and first question (UDP or TCP, ports 53, 5353 (mDNS) and 5355 (LLMNR)).
 
 use std::fmt::Write;
 

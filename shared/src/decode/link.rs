@@ -1,16 +1,22 @@
-//! Link layers (Ethernet, Linux SLL/SLL2, BSD null/loop, raw IP) and VLAN tags.
+//! Link layers (Ethernet, Linux SLL/SLL2, BSD null/loop, raw IP), VLAN tags, MPLS label stacks
+//! and the 802.2 LLC header of 802.3 frames.
 
 use etherparse::Ethernet2HeaderSlice;
 
 use super::bytes::{head, hex, tail, u8_at, u16_at, u32_at};
-use super::{Ctx, arp, ip};
+use super::{Ctx, arp, ip, llc};
 use crate::capture::LinkType;
-use crate::frame::{DecodeIssue, Ethernet, LinuxSll, MacAddr, VlanTag};
+use crate::frame::{DecodeIssue, Ethernet, LinuxSll, MAX_8023_LENGTH, MacAddr, MplsLabel, VlanTag};
 
 pub(crate) const ETHERTYPE_IPV4: u16 = 0x0800;
 pub(crate) const ETHERTYPE_ARP: u16 = 0x0806;
 pub(crate) const ETHERTYPE_RARP: u16 = 0x8035;
 pub(crate) const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// MPLS unicast and multicast.
+const ETHERTYPE_MPLS: [u16; 2] = [0x8847, 0x8848];
+/// Reserved labels that say which IP follows the bottom of the stack (RFC 3032).
+const MPLS_IPV4_EXPLICIT_NULL: u32 = 0;
+const MPLS_IPV6_EXPLICIT_NULL: u32 = 2;
 /// 802.1Q, 802.1ad (QinQ) and the legacy pre-standard QinQ TPID.
 const VLAN_TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
 
@@ -125,10 +131,15 @@ fn null(ctx: &mut Ctx, data: &[u8], network_order: bool) {
     }
 }
 
-/// Everything after an EtherType: VLAN tags (any number, outermost first), then ARP or IP.
+/// Everything after an EtherType: VLAN tags (any number, outermost first), then ARP, IP, an
+/// MPLS label stack, or (Ethernet only: a length, not a type) an 802.2 LLC header.
 pub(crate) fn ether_payload(ctx: &mut Ctx, mut ether_type: u16, mut rest: &[u8]) {
     loop {
         match ether_type {
+            // Only on Ethernet: the SLL protocol field has its own small values (4 = 802.2).
+            len if len <= MAX_8023_LENGTH && ctx.frame.eth.is_some() => {
+                return llc::decode(ctx, len, rest);
+            }
             t if VLAN_TPIDS.contains(&t) => {
                 let (Some(tci), Some(next)) = (u16_at(rest, 0), u16_at(rest, 2)) else {
                     ctx.issue(DecodeIssue::TruncatedVlan);
@@ -147,10 +158,46 @@ pub(crate) fn ether_payload(ctx: &mut Ctx, mut ether_type: u16, mut rest: &[u8])
             ETHERTYPE_IPV4 => return ip::ipv4(ctx, rest),
             ETHERTYPE_IPV6 => return ip::ipv6(ctx, rest),
             ETHERTYPE_ARP | ETHERTYPE_RARP => return arp::decode(ctx, rest),
+            t if ETHERTYPE_MPLS.contains(&t) => return mpls(ctx, rest),
             _ => {
                 ctx.issue(DecodeIssue::UnsupportedEtherType);
                 return;
             }
         }
+    }
+}
+
+/// An MPLS label stack, outermost entry first, then what follows the bottom of the stack.
+///
+/// MPLS does not say what it carries. IPv4 or IPv6 is taken from an explicit-null label or
+/// else from the version nibble (4 or 6), as Wireshark does; anything else (pseudowires, with
+/// or without a control word) is left undecoded, because an Ethernet pseudowire without a
+/// control word cannot be told apart from IP reliably (see docs/decoding.md).
+fn mpls(ctx: &mut Ctx, mut rest: &[u8]) {
+    let bottom_label = loop {
+        let Some(entry) = u32_at(rest, 0) else {
+            ctx.issue(DecodeIssue::TruncatedLink);
+            return;
+        };
+        let label = MplsLabel {
+            label: entry >> 12,
+            tc: ((entry >> 9) & 0x7) as u8,
+            bottom: entry & 0x100 != 0,
+            ttl: (entry & 0xff) as u8,
+        };
+        ctx.frame.mpls.push(label);
+        rest = tail(rest, 4);
+        if label.bottom {
+            break label.label;
+        }
+    };
+    // The explicit-null labels decide first, then the nibble.
+    match (bottom_label, rest.first().map(|b| b >> 4)) {
+        (MPLS_IPV4_EXPLICIT_NULL, _) => ip::ipv4(ctx, rest),
+        (MPLS_IPV6_EXPLICIT_NULL, _) => ip::ipv6(ctx, rest),
+        (_, Some(4)) => ip::ipv4(ctx, rest),
+        (_, Some(6)) => ip::ipv6(ctx, rest),
+        (_, None) => ctx.issue(DecodeIssue::TruncatedIp),
+        _ => ctx.issue(DecodeIssue::UnsupportedEtherType),
     }
 }

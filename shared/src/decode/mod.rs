@@ -13,6 +13,7 @@ mod bytes;
 mod dns;
 mod ip;
 mod link;
+mod llc;
 mod payload;
 mod tcp_options;
 mod transport;
@@ -31,7 +32,25 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions { payload_bytes: 64 }
+        DecodeOptions {
+            payload_bytes: DEFAULT_PAYLOAD_BYTES,
+        }
+    }
+}
+
+/// Payload bytes kept when nothing is configured and the output is netpipe's own.
+pub const DEFAULT_PAYLOAD_BYTES: usize = 64;
+/// "Keep the whole payload": the captured bytes limit it anyway.
+pub const FULL_PAYLOAD: usize = usize::MAX;
+
+/// The payload policy: an explicit setting always wins; otherwise 64 bytes, or the whole
+/// payload when the output must equal the original network-pipeline's (antinex-v1 rows or
+/// kombu messages, whose `raw_load` is the full payload).
+pub fn payload_bytes_for(explicit: Option<usize>, original_compatible: bool) -> usize {
+    match explicit {
+        Some(n) => n,
+        None if original_compatible => FULL_PAYLOAD,
+        None => DEFAULT_PAYLOAD_BYTES,
     }
 }
 
@@ -80,5 +99,18 @@ impl Ctx {
         if !self.frame.errors.contains(&issue) {
             self.frame.errors.push(issue);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_policy() {
+        assert_eq!(payload_bytes_for(None, false), 64);
+        assert_eq!(payload_bytes_for(None, true), FULL_PAYLOAD);
+        assert_eq!(payload_bytes_for(Some(0), true), 0);
+        assert_eq!(payload_bytes_for(Some(16), false), 16);
     }
 }

@@ -1,4 +1,4 @@
-//! TCP, UDP, ICMP and ICMPv6 headers, and the hand-off to DNS.
+//! TCP, UDP, ICMP and ICMPv6 headers, and the hand-off to DNS (ports 53, 5353 and 5355).
 
 use super::bytes::{array_at, head, tail, u8_at, u16_at, u32_at};
 use super::payload::set_payload;
@@ -15,7 +15,8 @@ const TCP_MIN_LEN: usize = 20;
 const UDP_LEN: usize = 8;
 /// ICMP and ICMPv6 messages start with 8 bytes (type, code, checksum, 4 type-specific bytes).
 const ICMP_HEADER_LEN: usize = 8;
-const DNS_PORTS: [u16; 2] = [53, 5353];
+/// DNS, mDNS and LLMNR (RFC 4795: DNS's message format on port 5355), as Wireshark decodes them.
+const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
 
 /// Decodes the transport header of a first (or only) fragment.
 /// `declared` is the IP payload length the IP header claims (capture may hold less);
@@ -159,6 +160,7 @@ fn icmp_has_id(icmp_type: u8) -> bool {
     matches!(icmp_type, 0 | 8 | 13..=18)
 }
 const ICMP_REDIRECT: u8 = 5;
+const ICMP_PARAMETER_PROBLEM: u8 = 12;
 
 fn icmp(ctx: &mut Ctx, bytes: &[u8]) {
     let (Some(icmp_type), Some(code), Some(chksum)) =
@@ -175,12 +177,18 @@ fn icmp(ctx: &mut Ctx, bytes: &[u8]) {
         id: None,
         seq: None,
         gw: None,
+        ptr: None,
+        unused: None,
     };
     if icmp_has_id(icmp_type) {
         icmp.id = u16_at(bytes, 4);
         icmp.seq = u16_at(bytes, 6);
     } else if icmp_type == ICMP_REDIRECT {
         icmp.gw = array_at::<4>(bytes, 4).map(std::net::Ipv4Addr::from);
+    } else if icmp_type == ICMP_PARAMETER_PROBLEM {
+        icmp.ptr = u8_at(bytes, 4);
+    } else {
+        icmp.unused = u32_at(bytes, 4);
     }
     if bytes.len() < ICMP_HEADER_LEN {
         ctx.issue(DecodeIssue::TruncatedTransport);

@@ -32,6 +32,8 @@ macro_rules! frame_structs {
             eth: some "eth",
             sll: some "sll",
             vlan: unless_empty "vlan",
+            mpls: unless_empty "mpls",
+            llc: some "llc",
             arp: some "arp",
             ipv4: some "ipv4",
             ipv6: some "ipv6",
@@ -63,6 +65,19 @@ macro_rules! frame_structs {
             pcp: field "pcp",
             dei: field "dei",
             ether_type: field "type",
+        });
+        $callback!(MplsLabel {
+            label: field "label",
+            tc: field "tc",
+            bottom: field "bottom",
+            ttl: field "ttl",
+        });
+        $callback!(Llc {
+            dsap: field "dsap",
+            ssap: field "ssap",
+            control: field "control",
+            oui: some "oui",
+            pid: some "pid",
         });
         $callback!(Arp {
             hwtype: field "hwtype",
@@ -113,6 +128,8 @@ macro_rules! frame_structs {
             id: some "id",
             seq: some "seq",
             gw: some "gw",
+            ptr: some "ptr",
+            unused: some "unused",
         });
         $callback!(Icmpv6 {
             icmp_type: field "type",

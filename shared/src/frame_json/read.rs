@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::frame::{
-    Arp, DecodeIssue, Dns, Ethernet, Frame, Icmp, Icmpv6, Ipv4, Ipv6, Ipv6Fragment, LinuxSll,
-    MacAddr, Payload, Tcp, TcpOptions, Udp, VlanTag,
+    Arp, DecodeIssue, Dns, Ethernet, Frame, Icmp, Icmpv6, Ipv4, Ipv6, Ipv6Fragment, LinuxSll, Llc,
+    MacAddr, MplsLabel, Payload, Tcp, TcpOptions, Udp, VlanTag,
 };
 
 /// Frames reserved up front at most (capture-agent batches hold 256 by default).

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::ascii_out::{Decimal, put_prefix};
 use crate::frame::{
-    Arp, DecodeIssue, Dns, Ethernet, Frame, Icmp, Icmpv6, Ipv4, Ipv6, Ipv6Fragment, LinuxSll,
-    MacAddr, Payload, Tcp, TcpOptions, Udp, VlanTag,
+    Arp, DecodeIssue, Dns, Ethernet, Frame, Icmp, Icmpv6, Ipv4, Ipv6, Ipv6Fragment, LinuxSll, Llc,
+    MacAddr, MplsLabel, Payload, Tcp, TcpOptions, Udp, VlanTag,
 };
 use crate::schema::csv_cell::write_ipv4;
 

@@ -6,7 +6,8 @@
 //! written straight into the output buffer (see [`csv_cell`]); absent values are empty cells.
 //!
 //! Schemas (documented column by column in docs/schemas.md):
-//! * `netpipe` v1 ([`netpipe::NETPIPE`]): every field the Frame has, with its real meaning.
+//! * `netpipe` v2 ([`netpipe::NETPIPE`]): every field the Frame has, with its real meaning;
+//!   `netpipe-v1` ([`netpipe::NETPIPE_V1`]) is its v1 prefix.
 //! * `antinex-v1` ([`antinex::ANTINEX_V1`]): the columns of the original network-pipeline datasets,
 //!   with the original's semantics including its field mix-ups (computed via [`legacy`]).
 //!
@@ -78,6 +79,8 @@ pub enum Layer {
     Eth,
     Sll,
     Vlan,
+    Mpls,
+    Llc,
     Arp,
     Ipv4,
     Ipv6,
@@ -109,6 +112,8 @@ impl Layer {
         set(frame.eth.is_some(), Layer::Eth);
         set(frame.sll.is_some(), Layer::Sll);
         set(!frame.vlan.is_empty(), Layer::Vlan);
+        set(!frame.mpls.is_empty(), Layer::Mpls);
+        set(frame.llc.is_some(), Layer::Llc);
         set(frame.arp.is_some(), Layer::Arp);
         set(frame.ipv4.is_some(), Layer::Ipv4);
         set(frame.ipv6.is_some(), Layer::Ipv6);
@@ -133,9 +138,13 @@ pub struct ColumnSchema {
 }
 
 /// Every schema, by name.
-pub static SCHEMAS: [&ColumnSchema; 2] = [&netpipe::NETPIPE, &antinex::ANTINEX_V1];
+pub static SCHEMAS: [&ColumnSchema; 3] = [
+    &netpipe::NETPIPE,
+    &antinex::ANTINEX_V1,
+    &netpipe::NETPIPE_V1,
+];
 
-/// The schema called `name` (`netpipe`, `antinex-v1`).
+/// The schema called `name` (`netpipe`, `antinex-v1`, `netpipe-v1`).
 pub fn by_name(name: &str) -> Option<&'static ColumnSchema> {
     SCHEMAS.iter().copied().find(|s| s.name == name)
 }
@@ -215,7 +224,7 @@ mod tests {
 
     #[test]
     fn schemas_are_found_by_name_and_have_unique_columns() {
-        for name in ["netpipe", "antinex-v1"] {
+        for name in ["netpipe", "antinex-v1", "netpipe-v1"] {
             let schema = by_name(name).unwrap();
             assert_eq!(schema.name, name);
             let mut names = schema.column_names();

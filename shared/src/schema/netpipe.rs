@@ -1,4 +1,6 @@
-//! The `netpipe` schema, version 1: every field the Frame has, with its real meaning.
+//! The `netpipe` schema, version 2: every field the Frame has, with its real meaning.
+//! Version 2 is version 1 plus the 802.3/LLC and MPLS columns at the end, so `netpipe-v1` (the
+//! frozen v1 header) is the first [`V1_COLUMNS`] columns.
 //!
 //! Rules (docs/schemas.md has the column table): absent layer or field = empty cell; integers in
 //! decimal; booleans `0`/`1` (empty when their layer is absent); addresses in their usual text
@@ -32,14 +34,24 @@ macro_rules! col {
     };
 }
 
-/// The `netpipe` v1 schema.
+/// The `netpipe` schema, current version (2).
 pub static NETPIPE: ColumnSchema = ColumnSchema {
     name: "netpipe",
-    version: 1,
+    version: 2,
     columns: NETPIPE_COLUMNS,
 };
 
-static NETPIPE_COLUMNS: &[Column] =
+/// Number of columns of `netpipe` v1 (everything before `eth_len`).
+pub const V1_COLUMNS: usize = 100;
+
+/// `netpipe` v1: the v1 header, for datasets that must keep it.
+pub static NETPIPE_V1: ColumnSchema = ColumnSchema {
+    name: "netpipe-v1",
+    version: 1,
+    columns: NETPIPE_COLUMNS.split_at(V1_COLUMNS).0,
+};
+
+const NETPIPE_COLUMNS: &[Column] =
     &[
         // capture
         col!(Always, "ts", |f, o| o.ts_rfc3339(f.ts_ns)),
@@ -291,4 +303,29 @@ static NETPIPE_COLUMNS: &[Column] =
                 o.safe(e.as_str().as_bytes());
             }
         ),
+        // ---- v2: appended, so v1 stays a prefix ----
+        // 802.3 length and 802.2 LLC / SNAP
+        col!(Eth, "eth_len", |f, o| o.opt_int(f.ieee8023_len())),
+        col!(Llc, "llc_dsap", |f, o| o.opt_int(f.llc.map(|l| l.dsap))),
+        col!(Llc, "llc_ssap", |f, o| o.opt_int(f.llc.map(|l| l.ssap))),
+        col!(Llc, "llc_control", |f, o| o
+            .opt_int(f.llc.map(|l| l.control))),
+        col!(Llc, "llc_oui", |f, o| o.opt_int(f.llc.and_then(|l| l.oui))),
+        col!(Llc, "llc_pid", |f, o| o.opt_int(f.llc.and_then(|l| l.pid))),
+        // MPLS, like VLAN: outermost entry, and the innermost label when there are several
+        col!(Mpls, "mpls_label", |f, o| o
+            .opt_int(f.mpls.first().map(|m| m.label))),
+        col!(Mpls, "mpls_tc", |f, o| o
+            .opt_int(f.mpls.first().map(|m| m.tc))),
+        col!(Mpls, "mpls_ttl", |f, o| o
+            .opt_int(f.mpls.first().map(|m| m.ttl))),
+        col!(Mpls, "mpls_inner_label", |f, o| if f.mpls.len() > 1 {
+            o.opt_int(f.mpls.last().map(|m| m.label))
+        }),
+        col!(Mpls, "mpls_depth", |f, o| o.int(f.mpls.len())),
+        // ICMP bytes 4..8 of the types without id/seq or gateway
+        col!(Icmp, "icmp_ptr", |f, o| o
+            .opt_int(f.icmp.and_then(|i| i.ptr))),
+        col!(Icmp, "icmp_unused", |f, o| o
+            .opt_int(f.icmp.and_then(|i| i.unused))),
     ];

@@ -152,6 +152,8 @@ pub fn icmp_echo() -> Frame {
         id: Some(0x0400),
         seq: Some(1),
         gw: None,
+        ptr: None,
+        unused: None,
     });
     f.payload = Some(Payload {
         len: 4,
@@ -253,6 +255,27 @@ pub fn every_field() -> Frame {
             ether_type: 0x0800,
         },
     ];
+    f.mpls = vec![
+        MplsLabel {
+            label: 1000,
+            tc: 5,
+            bottom: false,
+            ttl: 64,
+        },
+        MplsLabel {
+            label: 29,
+            tc: 0,
+            bottom: true,
+            ttl: 63,
+        },
+    ];
+    f.llc = Some(Llc {
+        dsap: 0xaa,
+        ssap: 0xaa,
+        control: 3,
+        oui: Some(0),
+        pid: Some(0x0800),
+    });
     f.arp = arp_request().arp;
     if let Some(ip) = f.ipv4.as_mut() {
         ip.options = Some("94040000".into());
@@ -272,6 +295,8 @@ pub fn every_field() -> Frame {
         id: Some(1),
         seq: Some(2),
         gw: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        ptr: Some(20),
+        unused: Some(1500),
     });
     f.icmpv6 = Some(Icmpv6 {
         icmp_type: 128,

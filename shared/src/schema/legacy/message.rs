@@ -24,7 +24,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::frame::{Frame, Icmp, Icmpv6, Ipv4, Ipv6, Payload, Tcp, Udp};
+use super::icmp_quote;
+use crate::frame::{Frame, Icmp, Icmpv6, Ipv4, Ipv6, Llc, MAX_8023_LENGTH, Payload, Tcp, Udp};
 
 /// kamene field names that `convert_pkt_to_json` wrote to the previous key instead of their own.
 const SHADOWED: [&str; 10] = [
@@ -48,7 +49,7 @@ pub fn message_from_frame(frame: &Frame, created: &str, source: &str) -> Value {
 }
 
 /// One layer's dict, built with the original's fields-pass rules.
-struct Layer {
+pub(super) struct Layer {
     map: Map<String, Value>,
     last_key: String,
 }
@@ -56,14 +57,14 @@ struct Layer {
 impl Layer {
     /// A layer whose class's last field is `last_field` (the fields pass starts with the last key
     /// of the defaults pass, `default_<last field>`).
-    fn new(last_field: &str) -> Self {
+    pub(super) fn new(last_field: &str) -> Self {
         Layer {
             map: Map::new(),
             last_key: format!("default_{last_field}"),
         }
     }
 
-    fn field(&mut self, name: &str, value: impl Into<Value>) {
+    pub(super) fn field(&mut self, name: &str, value: impl Into<Value>) {
         let value = value.into();
         if SHADOWED.contains(&name) {
             if truthy(&value) {
@@ -80,7 +81,7 @@ impl Layer {
         self.map.insert(key.to_owned(), value);
     }
 
-    fn into_value(self) -> Value {
+    pub(super) fn into_value(self) -> Value {
         Value::Object(self.map)
     }
 }
@@ -100,21 +101,27 @@ fn truthy(v: &Value) -> bool {
 /// The `data` object of the original message for `frame`.
 pub fn data_layers(frame: &Frame) -> Map<String, Value> {
     let mut data = Map::new();
+    // Payload after the last decoded header: which part of it kamene showed as Raw.
+    let mut raw_from: Option<u32> = Some(0);
     if let Some(eth) = &frame.eth {
-        if eth.ether_type <= 1500 {
-            // kamene dissects an 802.3 length field as Dot3 (+ LLC), which the processor dropped.
+        if eth.ether_type <= MAX_8023_LENGTH {
+            // kamene dissects an 802.3 length field as Dot3 (then LLC), which the processor
+            // dropped; Dot3 cuts the frame at its length, so the rest is Padding.
             let mut l = Layer::new("len");
             l.field("dst", eth.dst.to_string());
             l.field("src", eth.src.to_string());
             l.field("len", eth.ether_type);
             data.insert("dot3".into(), l.into_value());
-            return data;
+        } else {
+            let mut l = Layer::new("type");
+            l.field("dst", eth.dst.to_string());
+            l.field("src", eth.src.to_string());
+            l.field("type", eth.ether_type);
+            data.insert("ether".into(), l.into_value());
+            if unknown_to_kamene(eth.ether_type) {
+                return data;
+            }
         }
-        let mut l = Layer::new("type");
-        l.field("dst", eth.dst.to_string());
-        l.field("src", eth.src.to_string());
-        l.field("type", eth.ether_type);
-        data.insert("ether".into(), l.into_value());
     }
     for tag in &frame.vlan {
         // Dot1Q: prio, id (the DEI bit, shadowed into prio), vlan, type. Repeated tags share the
@@ -125,6 +132,12 @@ pub fn data_layers(frame: &Frame) -> Map<String, Value> {
         l.field("vlan", tag.id);
         l.field("type", tag.ether_type);
         data.insert("dot1q".into(), l.into_value());
+        if unknown_to_kamene(tag.ether_type) {
+            return data;
+        }
+    }
+    if let Some(llc) = &frame.llc {
+        raw_from = llc_layers(llc, &mut data);
     }
     if let Some(arp) = &frame.arp {
         let mut l = Layer::new("pdst");
@@ -144,8 +157,7 @@ pub fn data_layers(frame: &Frame) -> Map<String, Value> {
     } else if let Some(ip) = &frame.ipv6 {
         data.insert("ipv6".into(), ipv6_layer(ip));
     }
-    // Payload after the transport header: which part of it kamene showed as Raw.
-    let mut raw_from: Option<u32> = Some(0);
+    let mut quote = None;
     if let Some(tcp) = &frame.tcp {
         data.insert("tcp".into(), tcp_layer(tcp));
         if dns_on_port_53(frame, tcp.sport, tcp.dport) {
@@ -158,10 +170,27 @@ pub fn data_layers(frame: &Frame) -> Map<String, Value> {
             data.insert("dns".into(), dns_defaults(false));
             return data;
         }
+        if let Some((key, layer)) = llmnr_layer(frame, udp) {
+            data.insert(key.into(), layer);
+            return data;
+        }
     } else if let Some(icmp) = &frame.icmp {
         let (layer, from) = icmp_layer(icmp, frame.payload.as_ref());
         data.insert("icmp".into(), layer);
         raw_from = from;
+        if is_icmp_error(icmp.icmp_type) {
+            // kamene: IPerror / UDPerror|TCPerror|ICMPerror / Raw / Padding over the quote.
+            let bytes = frame.payload.as_ref().and_then(payload_all_bytes);
+            let walked = icmp_quote::walk(bytes.as_deref().unwrap_or_default());
+            for (key, layer) in walked.layers {
+                data.insert(key.into(), layer);
+            }
+            if walked.dns {
+                data.insert("dns".into(), dns_defaults(false));
+                return data;
+            }
+            quote = Some((walked.raw, walked.padding));
+        }
     } else if let Some(icmp6) = &frame.icmpv6 {
         if let Some((key, layer)) = icmpv6_echo_layer(icmp6, frame.payload.as_ref()) {
             data.insert(key.into(), layer);
@@ -174,6 +203,14 @@ pub fn data_layers(frame: &Frame) -> Map<String, Value> {
     {
         data.insert("raw".into(), load_layer(hex));
     }
+    if let Some((raw, padding)) = quote {
+        for (key, bytes) in [("raw", raw), ("padding", padding)] {
+            if !bytes.is_empty() {
+                data.insert(key.into(), load_layer(&hex_of(&bytes)));
+            }
+        }
+    }
+    // The link padding comes last in kamene's layer list, so it wins the shared key.
     if let Some(hex) = frame.padding.as_ref().and_then(|p| payload_hex_from(p, 0)) {
         data.insert("padding".into(), load_layer(hex));
     }
@@ -277,6 +314,76 @@ fn dns_on_port_53(frame: &Frame, sport: u16, dport: u16) -> bool {
     frame.dns.is_some() && (sport == 53 || dport == 53)
 }
 
+/// EtherTypes the netpipe decoder follows but kamene had no layer for (802.1ad and the old QinQ
+/// TPID, MPLS): kamene showed everything after them as one Raw layer. The Frame does not keep
+/// those header bytes, so the message ends there and the original's `raw_hex_field_load` of such
+/// frames stays empty (docs/schemas.md).
+fn unknown_to_kamene(ether_type: u16) -> bool {
+    matches!(ether_type, 0x88a8 | 0x9100 | 0x8847 | 0x8848)
+}
+
+/// ICMP types whose body quotes the offending datagram (kamene's IPerror payload).
+fn is_icmp_error(icmp_type: u8) -> bool {
+    matches!(icmp_type, 3 | 4 | 5 | 11 | 12)
+}
+
+/// kamene's LLMNR layer (UDP port 5355, either direction): like DNS, converting its question
+/// raised, so the layer keeps its class defaults and the walk ends there (no Raw, no Padding).
+/// kamene's dispatcher picks LLMNRResponse when bit 0x80 of payload byte 4 is set; that byte is
+/// the high byte of QDCOUNT (not the QR flag), so in practice it is almost always a query.
+fn llmnr_layer(frame: &Frame, udp: &Udp) -> Option<(&'static str, Value)> {
+    let dns = frame.dns.as_ref()?;
+    if udp.sport != LLMNR_PORT && udp.dport != LLMNR_PORT {
+        return None;
+    }
+    let key = if dns.qdcount & 0x8000 != 0 {
+        "llmnrresponse"
+    } else {
+        "llmnrquery"
+    };
+    Some((
+        key,
+        json!({
+            "default_id": 0, "default_qr": 0, "default_opcode": 0, "default_c": 0,
+            "default_tc": 0, "default_z": 0, "default_rcode": 0, "default_qdcount": null,
+            "default_ancount": null, "default_nscount": null, "default_arcount": null,
+            "default_qd": null, "default_an": null, "default_ns": null, "default_ar": null,
+        }),
+    ))
+}
+
+const LLMNR_PORT: u16 = 5355;
+
+/// kamene's LLC (and SNAP) layers of an 802.3 or tagged-length frame, which the processor
+/// dropped. Returns the payload offset from which kamene showed Raw: after the SNAP header for
+/// protocols it has no layer for, after the 35-byte BPDU for STP, none for its other layers.
+fn llc_layers(llc: &Llc, data: &mut Map<String, Value>) -> Option<u32> {
+    let mut l = Layer::new("ctrl");
+    l.field("dsap", llc.dsap);
+    l.field("ssap", llc.ssap);
+    l.field("ctrl", llc.control);
+    data.insert("llc".into(), l.into_value());
+    if let (Some(oui), Some(pid)) = (llc.oui, llc.pid) {
+        let mut l = Layer::new("code");
+        l.field("OUI", oui);
+        l.field("code", pid);
+        data.insert("snap".into(), l.into_value());
+        // kamene binds SNAP codes 0x8100 (Dot1Q), 1 (Ether), 0x888e (EAPOL), 267 (STP); IPv4 and
+        // ARP are decoded into the frame and handled by the usual path.
+        return match pid {
+            0x8100 | 1 | 0x888e | 267 => None,
+            _ => Some(0),
+        };
+    }
+    if (llc.dsap, llc.ssap, llc.control) == (0x42, 0x42, 3) {
+        return Some(STP_BPDU_LEN);
+    }
+    Some(0)
+}
+
+/// kamene's STP layer: protocol id to forward delay.
+const STP_BPDU_LEN: u32 = 35;
+
 /// kamene's DNS class defaults, which is all the original ever recorded for DNS.
 fn dns_defaults(over_tcp: bool) -> Value {
     let _ = over_tcp; // `length` is a ConditionalField: its default is None either way.
@@ -315,20 +422,24 @@ fn icmp_layer(icmp: &Icmp, payload: Option<&Payload>) -> (Value, Option<u32>) {
     let id = icmp.id.unwrap_or(0);
     let seq = icmp.seq.unwrap_or(0);
     let gw = icmp.gw;
+    let ptr = icmp.ptr.unwrap_or(0);
+    let unused = icmp.unused.unwrap_or(0);
     let _ = w.step("id", echo_like, 2, |_| id.into())
         && w.step("seq", echo_like, 2, |_| seq.into())
         && w.step("ts_ori", ts_fields, 4, |p| opt(word(p)))
         && w.step("ts_rx", ts_fields, 4, |p| opt(word(p)))
         && w.step("ts_tx", ts_fields, 4, |p| opt(word(p)))
         && w.step("gw", t == 5, 4, |_| opt(gw.map(|g| g.to_string())))
-        && w.step("ptr", t == 12, 1, |_| 0.into())
+        && w.step("ptr", t == 12, 1, |_| ptr.into())
         && w.step("reserved", t == 12, 3, |_| 0.into())
         && w.step("addr_mask", matches!(t, 17 | 18), 4, |p| {
             opt(word(p).map(|m| std::net::Ipv4Addr::from(m).to_string()))
         })
-        && w.step("unused", !matches!(t, 0 | 5 | 8 | 12..=18), 4, |_| 0.into());
-    let raw_from = if matches!(t, 3 | 4 | 5 | 11 | 12) {
-        None // kamene: IPerror / TCPerror / UDPerror layers, dropped by the processor
+        && w.step("unused", !matches!(t, 0 | 5 | 8 | 12..=18), 4, |_| {
+            unused.into()
+        });
+    let raw_from = if is_icmp_error(t) {
+        None // kamene: the quote is IPerror and what follows (icmp_quote)
     } else {
         u32::try_from(w.pos.max(0)).ok()
     };
@@ -410,6 +521,21 @@ fn payload_hex_from(p: &Payload, from: u32) -> Option<&str> {
     let start = usize::try_from(from).ok()?.checked_mul(2)?;
     let rest = hex.get(start..)?;
     (!rest.is_empty()).then_some(rest)
+}
+
+/// Every captured payload byte.
+fn payload_all_bytes(p: &Payload) -> Option<Vec<u8>> {
+    decode_hex(p.hex.as_deref()?)
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 /// `n` payload bytes at `offset`, when captured.

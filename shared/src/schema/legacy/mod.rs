@@ -10,6 +10,7 @@
 //! antinex-v1 rows computed from a Frame go through both, so the two paths cannot disagree.
 
 mod flatten;
+mod icmp_quote;
 mod message;
 
 pub use flatten::{antinex_cells_from_data, antinex_cells_from_message, legacy_cell_text};
