@@ -203,7 +203,7 @@ fn spec() -> impl Strategy<Value = Spec> {
 
 /// No DNS ports: a random payload there would (rightly) be a malformed DNS message.
 fn avoid_dns(port: u16) -> bool {
-    !matches!(port, 53 | 5353)
+    !matches!(port, 53 | 5353 | 5355)
 }
 
 fn build(spec: &Spec) -> Vec<u8> {

@@ -12,15 +12,19 @@
 //!   fields that do not apply while bytes remain (ICMP `ts_ori`, `gw`, ... of an echo with data);
 //! * TCP options become `fields_options` {EOL, NOP, MSS, WScale, SAckOK, SAck, Timestamp} (TSval
 //!   only, SAckOK as "", NOP/EOL as null), non-zero `urgptr` becomes `fields_urgptr`;
-//! * a DNS layer (UDP/TCP port 53) keeps kamene's class defaults (`default_*`) because converting
-//!   its question list raised, which also ended the walk (no raw/padding after DNS);
+//! * a DNS layer (UDP/TCP port 53), and an LLMNR layer (UDP port 5355), keeps kamene's class
+//!   defaults (`default_*`) because converting its question list raised, which also ended the
+//!   walk (no raw/padding after it);
+//! * the datagram quoted by an ICMP error was IPerror / UDPerror, TCPerror or ICMPerror / Raw /
+//!   Padding (`icmp_quote`): the processor dropped the `*error` keys, so the quoted payload is Raw;
+//! * 802.3 frames were Dot3 / LLC (/ SNAP), and EtherTypes kamene had no layer for (MPLS,
+//!   802.1ad) ended the walk in one Raw layer whose bytes the Frame does not keep;
 //! * Raw/Padding payloads: lowercase hex under `load` when the bytes are valid UTF-8, else under
 //!   `hex_field_load`.
 //!
 //! Layers we cannot rebuild from a Frame (IPv6 extension headers, ICMPv6 other than echo, the
-//! IP-in-ICMP of ICMP errors, the options AltChkSum/Mood/Experiment) are left out; the original
-//! processor dropped all of them anyway, so antinex-v1 cells are unaffected. docs/schemas.md
-//! lists every approximation.
+//! options AltChkSum/Mood/Experiment) are left out; the original processor dropped them anyway.
+//! docs/schemas.md lists every approximation and the few antinex-v1 cells they change.
 
 use serde_json::{Map, Value, json};
 
