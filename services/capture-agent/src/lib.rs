@@ -183,6 +183,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         shutdown: shutdown.clone(),
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         max_backoff: Duration::from_millis(config.reconnect_max_ms),
+        max_backlog: config.max_backlog(),
+        wait_for_backlog: config.overflow() == Overflow::Wait,
     };
     let publishing = tokio::spawn(publisher.run());
 

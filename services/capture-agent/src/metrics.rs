@@ -19,7 +19,16 @@ pub mod drop_reason {
     pub const BROKER_REJECTED: &str = "broker_rejected";
     /// Still buffered when the shutdown grace period ran out with the broker unreachable.
     pub const SHUTDOWN: &str = "shutdown";
-    pub const ALL: [&str; 5] = [KERNEL, INTERFACE, BUFFER_FULL, BROKER_REJECTED, SHUTDOWN];
+    /// Live capture: the broker already held --max-backlog messages (no processor keeping up).
+    pub const BROKER_BACKLOG: &str = "broker_backlog";
+    pub const ALL: [&str; 6] = [
+        KERNEL,
+        INTERFACE,
+        BUFFER_FULL,
+        BROKER_REJECTED,
+        SHUTDOWN,
+        BROKER_BACKLOG,
+    ];
 }
 
 /// Why a publish attempt failed.
@@ -47,6 +56,11 @@ pub struct AgentMetrics {
     pub decode_issues: Vec<IntCounter>,
     pub buffered_frames: IntGauge,
     pub broker_up: IntGauge,
+    /// Messages the broker held at the last check (Redis Streams XLEN).
+    pub broker_backlog: IntGauge,
+    /// Stream entries (messages) deleted unread by an opt-in --max-len cap.
+    pub stream_trimmed_unread: IntCounter,
+    pub backlog_drops: CountedEvent,
     pub kernel_drops: CountedEvent,
     pub interface_drops: CountedEvent,
     pub buffer_drops: CountedEvent,
@@ -103,6 +117,18 @@ impl AgentMetrics {
                 "Frames waiting in the buffer between capture and broker",
             )?,
             broker_up: ops.gauge("broker_up", "1 when the last broker operation succeeded")?,
+            broker_backlog: ops.gauge(
+                "broker_backlog_messages",
+                "Messages the broker held unacknowledged at the last check (Redis Streams XLEN)",
+            )?,
+            stream_trimmed_unread: ops.counter(
+                "stream_trimmed_unread_total",
+                "Messages an opt-in --max-len cap deleted before the consumer group read them",
+            )?,
+            backlog_drops: CountedEvent::new(
+                packets_dropped.with_label_values(&[drop_reason::BROKER_BACKLOG]),
+                log_every,
+            ),
             kernel_drops: CountedEvent::new(
                 packets_dropped.with_label_values(&[drop_reason::KERNEL]),
                 log_every,

@@ -48,6 +48,8 @@ pub struct ProcessorMetrics {
     pub messages_unacked: IntGauge,
     pub redelivered: IntGauge,
     pub consumer_lag: IntGauge,
+    pub broker_lost_pending: IntCounter,
+    pub stream_trimmed: IntCounter,
     pub missing_seq: IntGauge,
     pub repaired_torn_lines: IntCounter,
     pub repaired_uncommitted_rows: IntCounter,
@@ -119,6 +121,14 @@ impl ProcessorMetrics {
             consumer_lag: ops.gauge(
                 "consumer_lag_messages",
                 "Messages waiting on the broker, not yet delivered to any consumer of the group",
+            )?,
+            broker_lost_pending: ops.counter(
+                "broker_lost_pending_total",
+                "Delivered, unacknowledged messages whose data the broker had deleted (a stream cap) when this consumer came to them: lost",
+            )?,
+            stream_trimmed: ops.counter(
+                "stream_trimmed_total",
+                "Acknowledged messages trimmed from the stream (XTRIM MINID up to what every group acknowledged)",
             )?,
             missing_seq: ops.gauge(
                 "missing_seq",

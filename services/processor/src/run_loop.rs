@@ -299,6 +299,14 @@ impl LoopState<'_> {
             self.summary.dead_letters += 1;
             datasets.note_dead_letter(reason);
         }
+        let lost = batch
+            .stats
+            .lost_pending
+            .saturating_sub(self.summary.broker_lost_pending);
+        if lost > 0 {
+            self.summary.broker_lost_pending += lost;
+            datasets.note_broker_loss("pending_trimmed", lost);
+        }
         let mut counts = AppendCounts::default();
         let mut packets = 0;
         for decoded in batch.decoded {

@@ -3,7 +3,7 @@
 //!
 //! | URL | backend |
 //! |---|---|
-//! | `redis://`, `rediss://` | Redis Streams: `XADD` with approximate `MAXLEN`, consumer groups, `XACK`, `XAUTOCLAIM` |
+//! | `redis://`, `rediss://` | Redis Streams: `XADD` (a `MAXLEN` cap only on request), consumer groups, `XACK`, `XAUTOCLAIM`, `XTRIM MINID` of what every group acknowledged |
 //! | `amqp://`, `amqps://` | RabbitMQ: durable quorum queue bound to a durable exchange, confirms, prefetch, DLQ |
 //! | `memory://NAME` | bounded in-process channel (embedded pipeline, tests) |
 //! | `kombu+redis://`, `kombu+rediss://` | the original's kombu envelope on a Redis list (`NEW_PACKETS`, db 15) |
@@ -49,9 +49,14 @@ pub struct BrokerConfig {
     pub consumer: String,
     /// Where poison messages go, with their reason.
     pub dead_letter: String,
-    /// Approximate cap on the stream length for producers (Redis `MAXLEN ~`); `None` = no cap.
-    /// Also caps the Redis dead-letter stream.
+    /// Approximate cap on the stream length for producers (Redis `MAXLEN ~`); `None` (the
+    /// default) = no cap, the consumers trim what is acknowledged instead. A cap may delete
+    /// unread entries (counted in `PublisherStats::trimmed_unread`). Also caps the Redis
+    /// dead-letter stream.
     pub max_len: Option<usize>,
+    /// Consumers trim entries every group has delivered and acknowledged (Redis Streams
+    /// `XTRIM MINID`), so the stream holds only the real backlog. Default true.
+    pub trim_acked: bool,
     /// Messages a consumer may hold unacknowledged (AMQP prefetch; Redis `COUNT`).
     pub prefetch: u16,
     /// Pending entries idle this long are reclaimed from a dead consumer (`XAUTOCLAIM`; kombu:
@@ -75,8 +80,9 @@ impl BrokerConfig {
             group: "netpipe-processor".into(),
             consumer: default_consumer_name(),
             dead_letter: "NEW_PACKETS.dead".into(),
-            // A message is a batch (hundreds of frames, ~200 kB): 10,000 of them is ~2 GB.
-            max_len: Some(10_000),
+            // No blind cap: a cap deletes entries nobody has read yet.
+            max_len: None,
+            trim_acked: true,
             prefetch: 64,
             claim_idle: Duration::from_secs(30),
             block: Duration::from_millis(1000),
@@ -200,6 +206,15 @@ impl Publisher {
             Publisher::RedisStreams(p) => p.publish(&body).await,
             Publisher::Amqp(p) => p.publish(&body).await,
             Publisher::Kombu(p) => p.publish(&body).await,
+        }
+    }
+
+    /// Messages the broker holds for consumers (Redis Streams: `XLEN`, which the consumers keep
+    /// down to what is not yet acknowledged). `None` where the backend does not tell.
+    pub async fn backlog(&self) -> Result<Option<u64>, BrokerError> {
+        match self {
+            Publisher::RedisStreams(p) => p.backlog().await.map(Some),
+            Publisher::Memory(_) | Publisher::Amqp(_) | Publisher::Kombu(_) => Ok(None),
         }
     }
 

@@ -319,6 +319,20 @@ impl DatasetWriter {
         self.dirty = true;
     }
 
+    /// Counts broker messages lost before they could be read, in the current file's loss figures.
+    pub fn note_broker_loss(&mut self, reason: &str, messages: u64) {
+        if messages == 0 {
+            return;
+        }
+        *self
+            .stats
+            .loss
+            .broker_lost_messages
+            .entry(reason.to_string())
+            .or_default() += messages;
+        self.dirty = true;
+    }
+
     fn count_span(&mut self, id: RowId<'_>) {
         let stats = &mut self.stats;
         stats.note_capture_time(id.ts_ns);

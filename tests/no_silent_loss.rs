@@ -1,0 +1,332 @@
+//! No silent loss on the Redis Streams path (issue 15), each test against its own private
+//! redis-server: a full-speed replay into a running processor, a processor started after a big
+//! replay, a live-style capture over its backlog bound, and an opt-in stream cap. Every packet
+//! the agent captured is a row or a counted loss; with the defaults none is lost, and the stream
+//! holds only the real backlog (the processor trims what it acknowledged).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use capture_agent::Overflow;
+use tokio_util::sync::CancellationToken;
+
+/// A redis-server of this test alone (no persistence), killed when dropped.
+struct PrivateRedis {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateRedis {
+    fn start() -> PrivateRedis {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/ensure-deps.sh installs it)");
+        let url = format!("redis://127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "private redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        PrivateRedis {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+
+    async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    async fn xlen(&self, stream: &str) -> u64 {
+        redis::cmd("XLEN")
+            .arg(stream)
+            .query_async(&mut self.conn().await)
+            .await
+            .unwrap()
+    }
+
+    /// (pending, lag) of the processor's group.
+    async fn group_state(&self, stream: &str) -> (i64, i64) {
+        let reply: redis::Value = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(stream)
+            .query_async(&mut self.conn().await)
+            .await
+            .unwrap();
+        let groups = match reply {
+            redis::Value::Array(groups) => groups,
+            other => panic!("XINFO GROUPS: {other:?}"),
+        };
+        let group = groups.into_iter().next().expect("one group");
+        let redis::Value::Array(fields) = group else {
+            panic!("group: {group:?}");
+        };
+        let int = |name: &str| {
+            fields
+                .chunks(2)
+                .find(|kv| matches!(&kv[0], redis::Value::BulkString(k) if k == name.as_bytes()))
+                .and_then(|kv| match kv.get(1) {
+                    Some(redis::Value::Int(n)) => Some(*n),
+                    _ => None,
+                })
+                .unwrap_or(-1)
+        };
+        (int("pending"), int("lag"))
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The fixture generator's sample capture, written into `dir`; returns its path and size.
+fn sample_pcap(dir: &Path) -> (PathBuf, u64) {
+    let path = dir.join("sample.pcap");
+    let packets = shared::fixtures::write_sample_pcap(&path).unwrap();
+    (path, packets as u64)
+}
+
+/// A replay of `pcap` `loops` times in small batches (many messages, so a stream cap or a
+/// backlog bound is reached with a few hundred thousand packets).
+fn agent_config(pcap: &Path, url: &str, stream: &str, loops: u64) -> capture_agent::Config {
+    let mut config = capture_agent::Config::for_replay(pcap, url, stream);
+    config.agent_id = Some("loss-agent".into());
+    config.loops = loops;
+    config.batch_size = 8;
+    config.payload_bytes = 0;
+    config.stats_interval_secs = 3600;
+    config
+}
+
+fn processor_config(url: &str, stream: &str, ds: &Path) -> processor::Config {
+    let mut config = processor::Config::new(url, ds);
+    config.stream = stream.to_string();
+    config.consumer = Some(format!("{stream}-c"));
+    config.dead_letter = format!("{stream}.dead");
+    config.save_after_num = 20_000;
+    config.commit_interval_ms = 200;
+    config
+}
+
+/// Rows of the netpipe CSVs in `dir`, and how many distinct `(agent, seq)` they hold.
+fn rows_in(dir: &Path) -> (u64, u64) {
+    let mut rows = 0;
+    let mut seen = HashSet::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "csv") {
+            continue;
+        }
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let agent = header.iter().position(|h| h == "agent").unwrap();
+        let seq = header.iter().position(|h| h == "seq").unwrap();
+        for record in reader.records() {
+            let record = record.unwrap();
+            rows += 1;
+            seen.insert((record[agent].to_string(), record[seq].to_string()));
+        }
+    }
+    (rows, seen.len() as u64)
+}
+
+async fn wait_drained(redis: &PrivateRedis, stream: &str, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let state = redis.group_state(stream).await;
+        if state == (0, 0) {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "not drained in {limit:?}: (pending, lag) = {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for the processor to drain the stream, stops it, and checks the books: every captured
+/// packet is exactly one row (the agent counted no loss), and the manifests report none.
+async fn settle(
+    redis: &PrivateRedis,
+    stream: &str,
+    ds: &Path,
+    agent: &capture_agent::Summary,
+    processor: tokio::task::JoinHandle<Result<processor::Summary, processor::ProcessorError>>,
+    stop: CancellationToken,
+) -> processor::Summary {
+    wait_drained(redis, stream, Duration::from_secs(120)).await;
+    stop.cancel();
+    let summary = processor.await.unwrap().unwrap();
+    let (rows, distinct) = rows_in(ds);
+    assert_eq!(agent.dropped_total(), 0, "{:?}", agent.dropped);
+    assert_eq!(agent.frames_published, agent.packets_captured);
+    assert_eq!(rows, distinct, "no row twice");
+    assert_eq!(
+        rows + agent.dropped_total(),
+        agent.packets_captured,
+        "rows + counted losses == packets"
+    );
+    for (_, manifest) in shared::dataset::Manifest::scan(ds).unwrap() {
+        assert_eq!(manifest.loss.missing_seq, 0);
+        assert!(manifest.loss.broker_lost_messages.is_empty());
+    }
+    summary
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_speed_replay_into_a_running_processor_loses_nothing_and_the_stream_stays_small() {
+    let redis = PrivateRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    let (pcap, per_loop) = sample_pcap(dir.path());
+    let stream = "loss-running";
+    let loops = 200_000 / per_loop;
+
+    let stop = CancellationToken::new();
+    let processor = tokio::spawn(processor::run(
+        processor_config(&redis.url, stream, &ds),
+        stop.clone(),
+    ));
+    let agent = capture_agent::run(
+        agent_config(&pcap, &redis.url, stream, loops),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(agent.packets_captured, loops * per_loop);
+    let messages = agent.batches_published;
+    let summary = settle(&redis, stream, &ds, &agent, processor, stop).await;
+    assert_eq!(summary.broker_lost_pending, 0);
+    // The processor trimmed what it acknowledged: the stream holds the backlog, not history.
+    let left = redis.xlen(stream).await;
+    assert!(
+        left < 1_000,
+        "{left} of {messages} messages still in the stream after everything was acknowledged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processor_started_after_a_big_replay_loses_nothing() {
+    let redis = PrivateRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    let (pcap, per_loop) = sample_pcap(dir.path());
+    let stream = "loss-late";
+    // 240k packets in batches of 8: 30,000 messages, three times the default backlog bound
+    // (10,000 messages), which the old default cap trimmed unread.
+    let loops = 240_000 / per_loop;
+
+    let agent = capture_agent::start(
+        agent_config(&pcap, &redis.url, stream, loops),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    // No processor yet: the replay fills the stream up to the bound and waits there.
+    let metrics = agent.metrics.clone();
+    let started = Instant::now();
+    while metrics.broker_backlog.get() < 10_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the replay never reached the backlog bound (backlog {}, published {})",
+            metrics.broker_backlog.get(),
+            metrics.batches_published.get()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = redis.xlen(stream).await;
+    assert!(
+        (10_000..10_100).contains(&held),
+        "the stream holds the bound plus what was in flight: {held}"
+    );
+    assert!(metrics.frames_published.get() < loops * per_loop);
+
+    let stop = CancellationToken::new();
+    let processor = tokio::spawn(processor::run(
+        processor_config(&redis.url, stream, &ds),
+        stop.clone(),
+    ));
+    let agent = agent.wait().await.unwrap();
+    assert_eq!(agent.packets_captured, loops * per_loop);
+    settle(&redis, stream, &ds, &agent, processor, stop).await;
+}
+
+/// A live capture (`--overflow drop`) never waits: over the backlog bound it drops whole batches
+/// and counts each packet of them (`dropped{reason="broker_backlog"}`), so published + dropped
+/// == captured and the stream never grows past the bound (plus the batches in flight).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_capture_over_the_backlog_bound_drops_and_counts() {
+    let redis = PrivateRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, per_loop) = sample_pcap(dir.path());
+    let stream = "loss-live";
+    let mut config = agent_config(&pcap, &redis.url, stream, 20_000 / per_loop);
+    config.overflow = Some(Overflow::Drop);
+    config.max_backlog = 200;
+    let agent = capture_agent::run(config, CancellationToken::new())
+        .await
+        .unwrap();
+    let backlog = agent.dropped["broker_backlog"];
+    assert!(backlog > 0, "{:?}", agent.dropped);
+    assert_eq!(
+        agent.frames_published + agent.dropped_total(),
+        agent.packets_captured
+    );
+    let len = redis.xlen(stream).await;
+    assert!((200..=200 + 4).contains(&len), "stream length {len}");
+}
+
+/// The old behaviour as an explicit opt-in: `--max-len` deletes unread entries, and each one is
+/// counted (the agent's counter equals what the stream lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_in_stream_cap_counts_every_entry_it_trims_unread() {
+    let redis = PrivateRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, per_loop) = sample_pcap(dir.path());
+    let stream = "loss-capped";
+    let mut config = agent_config(&pcap, &redis.url, stream, 4_000 / per_loop);
+    config.max_len = 100;
+    config.max_in_flight = 1;
+    let started = capture_agent::start(config, CancellationToken::new())
+        .await
+        .unwrap();
+    let metrics = started.metrics.clone();
+    let agent = started.wait().await.unwrap();
+    assert_eq!(agent.dropped_total(), 0);
+    let len = redis.xlen(stream).await;
+    let trimmed = metrics.stream_trimmed_unread.get();
+    assert!(trimmed > 0);
+    assert_eq!(
+        trimmed + len,
+        agent.batches_published,
+        "every message is in the stream or counted as trimmed unread"
+    );
+}
