@@ -60,6 +60,7 @@ pub enum Received {
 
 enum Command {
     Ack(Vec<AckToken>, oneshot::Sender<Result<(), BrokerError>>),
+    Stats(oneshot::Sender<ConsumerStats>),
 }
 
 /// The writer's handle on the receiver task.
@@ -129,6 +130,14 @@ impl Receiver {
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+
+    /// The consumer's counters now (a batch carries them too, but the last one may not have
+    /// come before a shutdown).
+    pub async fn stats(&self) -> Option<ConsumerStats> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Stats(reply)).await.ok()?;
+        answer.await.ok()
     }
 
     /// Stops the task (it acknowledges nothing more) and closes the consumer. Batches not yet
@@ -266,6 +275,10 @@ impl Task {
                 self.export_stats();
                 // The writer may have given up waiting; then it retries with the same tokens.
                 let _ = reply.send(result);
+            }
+            Command::Stats(reply) => {
+                self.export_stats();
+                let _ = reply.send(self.consumer.stats());
             }
         }
     }
