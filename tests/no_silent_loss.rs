@@ -12,31 +12,55 @@ use std::time::{Duration, Instant};
 use capture_agent::Overflow;
 use tokio_util::sync::CancellationToken;
 
-/// A redis-server of this test alone (no persistence), killed when dropped.
+/// A redis-server of this test alone, killed when dropped: no persistence, or AOF with
+/// `appendfsync always`.
 struct PrivateRedis {
     child: Child,
     url: String,
-    _dir: tempfile::TempDir,
+    port: u16,
+    aof: bool,
+    dir: tempfile::TempDir,
 }
 
 impl PrivateRedis {
     fn start() -> PrivateRedis {
+        Self::start_with(false)
+    }
+
+    fn start_with(aof: bool) -> PrivateRedis {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("redis-server")
+        let child = Self::spawn(port, aof, dir.path());
+        PrivateRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+            port,
+            aof,
+            dir,
+        }
+    }
+
+    fn spawn(port: u16, aof: bool, dir: &Path) -> Child {
+        let mut command = Command::new("redis-server");
+        command
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", ""])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir);
+        if aof {
+            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            command.args(["--appendonly", "no"]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server (scripts/ensure-deps.sh installs it)");
-        let url = format!("redis://127.0.0.1:{port}");
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -45,11 +69,14 @@ impl PrivateRedis {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        PrivateRedis {
-            child,
-            url,
-            _dir: dir,
-        }
+        child
+    }
+
+    /// SIGKILL, then a new server on the same port and directory (it loads the AOF, if any).
+    fn kill_9_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = Self::spawn(self.port, self.aof, self.dir.path());
     }
 
     async fn conn(&self) -> redis::aio::MultiplexedConnection {
@@ -68,14 +95,29 @@ impl PrivateRedis {
             .unwrap()
     }
 
-    /// (pending, lag) of the processor's group.
+    /// (pending, entries not yet delivered) of the processor's group, through the broker
+    /// layer's lag (Redis's own `lag` may stay high after an AOF reload).
     async fn group_state(&self, stream: &str) -> (i64, i64) {
-        let reply: redis::Value = redis::cmd("XINFO")
+        let pending = self.pending(stream).await;
+        let mut config = shared::broker::BrokerConfig::new(self.url.clone());
+        config.stream = stream.to_string();
+        config.consumer = "lag-probe".into();
+        let lag = match shared::broker::Consumer::connect(&config).await {
+            Ok(mut consumer) => consumer.lag().await.ok().flatten().map_or(-1, |l| l as i64),
+            Err(_) => -1,
+        };
+        (pending, lag)
+    }
+
+    async fn pending(&self, stream: &str) -> i64 {
+        let Ok(reply) = redis::cmd("XINFO")
             .arg("GROUPS")
             .arg(stream)
-            .query_async(&mut self.conn().await)
+            .query_async::<redis::Value>(&mut self.conn().await)
             .await
-            .unwrap();
+        else {
+            return -1;
+        };
         let groups = match reply {
             redis::Value::Array(groups) => groups,
             other => panic!("XINFO GROUPS: {other:?}"),
@@ -94,7 +136,7 @@ impl PrivateRedis {
                 })
                 .unwrap_or(-1)
         };
-        (int("pending"), int("lag"))
+        int("pending")
     }
 }
 
@@ -251,6 +293,25 @@ async fn processor_started_after_a_big_replay_loses_nothing() {
     .unwrap();
     // No processor yet: the replay fills the stream up to the bound and waits there.
     let metrics = agent.metrics.clone();
+    // This Redis has no AOF: /ready stays 200 but says what a crash would lose.
+    let started = Instant::now();
+    while metrics.broker_durable.get() != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "durability never read"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready = reqwest::get(format!("http://{}/ready", agent.ops_addr))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    let warning = body["warnings"][0].as_str().unwrap_or_default().to_string();
+    assert!(
+        warning.starts_with("broker durability: Redis has no AOF"),
+        "{body}"
+    );
     let started = Instant::now();
     while metrics.broker_backlog.get() < 10_000 {
         assert!(
@@ -328,5 +389,88 @@ async fn an_opt_in_stream_cap_counts_every_entry_it_trims_unread() {
         trimmed + len,
         agent.batches_published,
         "every message is in the stream or counted as trimmed unread"
+    );
+}
+
+/// Kills Redis (-9) mid-replay while the processor consumes, restarts it on the same port, and
+/// returns (agent summary, rows written, missing_seq of the last manifest).
+async fn replay_through_a_redis_crash(aof: bool) -> (capture_agent::Summary, u64, u64) {
+    let mut redis = PrivateRedis::start_with(aof);
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    let (pcap, per_loop) = sample_pcap(dir.path());
+    let stream = "loss-crash";
+    let mut config = agent_config(&pcap, &redis.url, stream, 90_000 / per_loop);
+    config.batch_size = 32;
+    config.reconnect_max_ms = 200;
+    let agent = capture_agent::start(config, CancellationToken::new())
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let processor = tokio::spawn(processor::run(
+        processor_config(&redis.url, stream, &ds),
+        stop.clone(),
+    ));
+    let metrics = agent.metrics.clone();
+    let started = Instant::now();
+    while metrics.frames_published.get() < 30_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "replay too slow"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    redis.kill_9_and_restart();
+    let summary = agent.wait().await.unwrap();
+    let started = Instant::now();
+    // The processor reconnects (its group is recreated if the crash lost it) and drains.
+    loop {
+        let state = redis.group_state(stream).await;
+        if state == (0, 0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not drained: {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    processor.await.unwrap().unwrap();
+    let (rows, distinct) = rows_in(&ds);
+    assert_eq!(rows, distinct, "no row twice");
+    let manifests = shared::dataset::Manifest::scan(&ds).unwrap();
+    let latest = manifests
+        .iter()
+        .max_by_key(|(_, m)| m.file_index)
+        .map(|(_, m)| m.loss.missing_seq)
+        .unwrap_or(0);
+    (summary, rows, latest)
+}
+
+/// With AOF `always` a Redis crash loses nothing it acknowledged: every packet is a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_kill_9_with_aof_always_loses_nothing() {
+    let (agent, rows, missing) = replay_through_a_redis_crash(true).await;
+    assert_eq!(agent.dropped_total(), 0, "{:?}", agent.dropped);
+    assert_eq!(missing, 0);
+    assert_eq!(rows, agent.packets_captured);
+}
+
+/// Without persistence a Redis crash loses what it held, and the loss is counted: the
+/// manifest's missing_seq is exactly the packets that are not rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_kill_9_without_aof_loses_only_what_is_counted() {
+    let (agent, rows, missing) = replay_through_a_redis_crash(false).await;
+    eprintln!(
+        "no AOF: {} packets, {rows} rows, {missing} counted missing",
+        agent.packets_captured
+    );
+    assert_eq!(agent.dropped_total(), 0, "{:?}", agent.dropped);
+    assert_eq!(
+        rows + missing,
+        agent.packets_captured,
+        "loss == counted loss (rows {rows}, missing {missing})"
     );
 }

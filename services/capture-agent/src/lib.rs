@@ -124,6 +124,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     .await?;
 
     let connected = first_connect(&config).await?;
+    let durability = shared::broker::spawn_durability_report(
+        config.broker(),
+        readiness.clone(),
+        metrics.broker_durable.clone(),
+        shutdown.child_token(),
+    );
     let (tx, rx) = mpsc::channel(config.buffer_capacity());
     let capture_stop = shutdown.child_token();
     let agent_id_text = config.agent_id();
@@ -195,6 +201,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         shutdown,
         ops_shutdown,
         ops_task: ops.task,
+        _durability: durability,
     };
     let done = tokio::spawn(supervisor.run(capture_done, publishing));
     Ok(Agent {
@@ -294,6 +301,8 @@ struct Supervisor {
     shutdown: CancellationToken,
     ops_shutdown: CancellationToken,
     ops_task: tokio::task::JoinHandle<()>,
+    /// The background durability check ends with the agent.
+    _durability: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl Supervisor {

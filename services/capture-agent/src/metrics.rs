@@ -58,6 +58,8 @@ pub struct AgentMetrics {
     pub broker_up: IntGauge,
     /// Messages the broker held at the last check (Redis Streams XLEN).
     pub broker_backlog: IntGauge,
+    /// 1 when the broker keeps accepted messages across its crash, 0 when not, -1 unknown.
+    pub broker_durable: IntGauge,
     /// Stream entries (messages) deleted unread by an opt-in --max-len cap.
     pub stream_trimmed_unread: IntCounter,
     pub backlog_drops: CountedEvent,
@@ -121,6 +123,14 @@ impl AgentMetrics {
                 "broker_backlog_messages",
                 "Messages the broker held unacknowledged at the last check (Redis Streams XLEN)",
             )?,
+            broker_durable: {
+                let gauge = ops.gauge(
+                    "broker_durable",
+                    "1 when the broker keeps accepted messages across a crash (Redis AOF, RabbitMQ quorum queue), 0 when not, -1 unknown",
+                )?;
+                gauge.set(-1);
+                gauge
+            },
             stream_trimmed_unread: ops.counter(
                 "stream_trimmed_unread_total",
                 "Messages an opt-in --max-len cap deleted before the consumer group read them",

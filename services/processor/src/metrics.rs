@@ -49,6 +49,7 @@ pub struct ProcessorMetrics {
     pub redelivered: IntGauge,
     pub consumer_lag: IntGauge,
     pub broker_lost_pending: IntCounter,
+    pub broker_durable: IntGauge,
     pub stream_trimmed: IntCounter,
     pub missing_seq: IntGauge,
     pub repaired_torn_lines: IntCounter,
@@ -126,6 +127,14 @@ impl ProcessorMetrics {
                 "broker_lost_pending_total",
                 "Delivered, unacknowledged messages whose data the broker had deleted (a stream cap) when this consumer came to them: lost",
             )?,
+            broker_durable: {
+                let gauge = ops.gauge(
+                    "broker_durable",
+                    "1 when the broker keeps accepted messages across a crash (Redis AOF, RabbitMQ quorum queue), 0 when not, -1 unknown",
+                )?;
+                gauge.set(-1);
+                gauge
+            },
             stream_trimmed: ops.counter(
                 "stream_trimmed_total",
                 "Acknowledged messages trimmed from the stream (XTRIM MINID up to what every group acknowledged)",

@@ -70,6 +70,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         };
         let mut broker = config.broker();
         broker.block = broker.block.min(config.commit_interval());
+        let _durability = shared::broker::spawn_durability_report(
+            broker.clone(),
+            readiness.clone(),
+            metrics.broker_durable.clone(),
+            shutdown.child_token(),
+        );
         let Some(consumer) = connect_with_retry(&broker, &readiness, &heartbeat, &shutdown).await?
         else {
             datasets.close()?;

@@ -14,6 +14,7 @@
 mod amqp;
 pub mod batch;
 pub mod codec;
+mod durability;
 mod kombu;
 pub mod kombu_envelope;
 mod memory;
@@ -25,6 +26,9 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 pub use amqp::{AmqpConsumer, AmqpPublisher};
+pub use durability::{
+    DURABILITY_WARNING, Durability, durability, report_durability, spawn_durability_report,
+};
 pub use kombu::{KombuConsumer, KombuPublisher};
 pub use memory::{
     MemoryConsumer, MemoryPublisher, dead_letters as memory_dead_letters, forget as forget_memory,

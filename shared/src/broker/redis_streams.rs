@@ -646,7 +646,10 @@ impl RedisStreamConsumer {
         self.query(&redis::cmd("PING")).await.map(|_| ())
     }
 
-    /// The group's `lag` from `XINFO GROUPS` (entries not yet delivered to any member).
+    /// Entries not yet delivered to any member of the group. Redis's own `lag` stays high
+    /// after a trim took unread entries or after an AOF reload (it may count entries that are
+    /// long gone), so it is checked against the stream: nothing is waiting once the group's
+    /// last delivered id is the stream's last id, and never more than the stream holds.
     pub async fn lag(&mut self) -> Result<Option<u64>, BrokerError> {
         let mut cmd = redis::cmd("XINFO");
         cmd.arg("GROUPS").arg(&self.stream);
@@ -657,11 +660,35 @@ impl RedisStreamConsumer {
                 .and_then(value_string)
                 .is_some_and(|name| name == self.group)
         });
-        Ok(group.and_then(|group| {
-            let items = value_items(group);
-            let lag = value_int(field(&items, "lag")?)?;
-            u64::try_from(lag).ok()
-        }))
+        let Some(group) = group else {
+            return Ok(None);
+        };
+        let items = value_items(group);
+        let lag = field(&items, "lag")
+            .and_then(value_int)
+            .and_then(|lag| u64::try_from(lag).ok());
+        let delivered = field(&items, "last-delivered-id")
+            .and_then(value_string)
+            .and_then(|id| StreamId::parse(&id));
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("STREAM").arg(&self.stream);
+        let reply = self.query(&cmd).await?;
+        let items = value_items(&reply);
+        let last = field(&items, "last-generated-id")
+            .and_then(value_string)
+            .and_then(|id| StreamId::parse(&id));
+        let length = field(&items, "length")
+            .and_then(value_int)
+            .and_then(|n| u64::try_from(n).ok());
+        if let (Some(delivered), Some(last)) = (delivered, last)
+            && delivered >= last
+        {
+            return Ok(Some(0));
+        }
+        Ok(match (lag, length) {
+            (Some(lag), Some(length)) => Some(lag.min(length)),
+            (lag, length) => lag.or(length),
+        })
     }
 
     pub fn stats(&self) -> ConsumerStats {
