@@ -239,7 +239,21 @@ async fn settle(
         assert_eq!(manifest.loss.missing_seq, 0);
         assert!(manifest.loss.broker_lost_messages.is_empty());
     }
+    // The agent's last in-band report reached the manifests: all captured, nothing lost.
+    let report = agent_report(ds, "loss-agent").expect("an agent report in the manifests");
+    assert_eq!(report.captured, agent.packets_captured);
+    assert_eq!(report.dropped_total(), 0, "{report:?}");
     summary
+}
+
+/// The latest in-band loss report of `agent` over the manifests in `ds`.
+fn agent_report(ds: &Path, agent: &str) -> Option<shared::broker::agent_stats::AgentStats> {
+    shared::dataset::Manifest::scan(ds)
+        .unwrap()
+        .into_iter()
+        .flat_map(|(_, m)| m.loss.agent_reports)
+        .filter(|r| r.agent == agent)
+        .max_by_key(|r| r.captured)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,7 +376,25 @@ async fn live_capture_over_the_backlog_bound_drops_and_counts() {
         agent.packets_captured
     );
     let len = redis.xlen(stream).await;
-    assert!((200..=200 + 4).contains(&len), "stream length {len}");
+    // + the batches in flight, + the in-band loss reports (which the bound does not stop).
+    assert!((200..=200 + 8).contains(&len), "stream length {len}");
+
+    // A processor started afterwards states the agent's loss in its manifest.
+    let ds = dir.path().join("ds");
+    let stop = CancellationToken::new();
+    let processor = tokio::spawn(processor::run(
+        processor_config(&redis.url, stream, &ds),
+        stop.clone(),
+    ));
+    wait_drained(&redis, stream, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    processor.await.unwrap().unwrap();
+    let report = agent_report(&ds, "loss-agent").expect("the agent's report");
+    assert_eq!(report.captured, agent.packets_captured);
+    assert_eq!(report.dropped.get("broker_backlog"), Some(&backlog));
+    let (rows, _) = rows_in(&ds);
+    assert_eq!(rows + report.dropped_total(), report.captured);
 }
 
 /// The old behaviour as an explicit opt-in: `--max-len` deletes unread entries, and each one is
@@ -376,6 +408,8 @@ async fn an_opt_in_stream_cap_counts_every_entry_it_trims_unread() {
     let mut config = agent_config(&pcap, &redis.url, stream, 4_000 / per_loop);
     config.max_len = 100;
     config.max_in_flight = 1;
+    // Only batches in the stream, so its length and the counter add up to what was published.
+    config.stats_message_secs = 0;
     let started = capture_agent::start(config, CancellationToken::new())
         .await
         .unwrap();

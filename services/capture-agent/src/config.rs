@@ -174,6 +174,12 @@ pub struct Config {
     #[arg(long, env = "OPS_ADDR", default_value = "0.0.0.0:9101")]
     pub ops_addr: SocketAddr,
 
+    /// Seconds between the in-band loss reports sent on the stream (captured and dropped
+    /// packets by reason, for the processor's manifest); one more goes at the end of a run.
+    /// 0 = none. Not sent to kombu+redis:// (the original's consumers would not know them).
+    #[arg(long, env = "CAP_STATS_MESSAGE_SECS", default_value_t = 5)]
+    pub stats_message_secs: u64,
+
     /// Seconds between summary log lines.
     #[arg(long, env = "STATS_INTERVAL_SECS", default_value_t = 30)]
     pub stats_interval_secs: u64,

@@ -135,6 +135,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     let agent_id_text = config.agent_id();
     let agent_id: Arc<str> = Arc::from(agent_id_text.as_str());
     let sequence = SequenceGenerator::start(None);
+    let boot = sequence.boot();
     tracing::info!(
         agent = %agent_id,
         boot = sequence.boot(),
@@ -161,7 +162,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         tx,
         overflow: config.overflow(),
         sequence,
-        agent: agent_id,
+        agent: agent_id.clone(),
         decode_options: DecodeOptions {
             payload_bytes: config.payload_bytes,
         },
@@ -191,6 +192,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         max_backoff: Duration::from_millis(config.reconnect_max_ms),
         max_backlog: config.max_backlog(),
         wait_for_backlog: config.overflow() == Overflow::Wait,
+        stats_message: (config.stats_message_secs > 0).then(|| publish::StatsMessage {
+            agent: agent_id.clone(),
+            boot,
+            interval: Duration::from_secs(config.stats_message_secs),
+        }),
     };
     let publishing = tokio::spawn(publisher.run());
 

@@ -17,6 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use shared::broker::agent_stats::AgentStats;
 use shared::broker::codec::encode_frames;
 use shared::broker::{BrokerConfig, BrokerError, Publisher};
 use shared::frame::Frame;
@@ -90,6 +91,34 @@ pub struct PublishTask {
     pub max_backlog: Option<u64>,
     /// At the backlog bound: wait (replay) or drop the batch (live capture).
     pub wait_for_backlog: bool,
+    /// In-band loss reports: who this run is and how often to report.
+    pub stats_message: Option<StatsMessage>,
+}
+
+/// The run the in-band loss reports describe.
+#[derive(Debug, Clone)]
+pub struct StatsMessage {
+    pub agent: Arc<str>,
+    pub boot: u64,
+    pub interval: Duration,
+}
+
+impl StatsMessage {
+    /// The report now: cumulative counters of this run.
+    fn body(&self, metrics: &AgentMetrics) -> Vec<u8> {
+        AgentStats {
+            agent: self.agent.to_string(),
+            boot: self.boot,
+            captured: metrics.packets_captured.get(),
+            dropped: drop_reason::ALL
+                .iter()
+                .map(|reason| (reason.to_string(), metrics.dropped(reason)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            trimmed_unread_messages: metrics.stream_trimmed_unread.get(),
+        }
+        .encode()
+    }
 }
 
 /// Why a message could not be delivered.
@@ -166,6 +195,19 @@ impl PublishTask {
         let max_in_flight = self.max_in_flight.max(1);
         let mut in_flight: JoinSet<Outcome> = JoinSet::new();
         let mut gave_up = false;
+        let stats_message = match &delivery.encoding {
+            Encoding::FrameBatch => self.stats_message.clone(),
+            Encoding::LegacyPerPacket { .. } => None,
+        };
+        let mut stats_tick = tokio::time::interval(
+            stats_message
+                .as_ref()
+                .map_or(Duration::from_secs(3600), |s| {
+                    s.interval.max(Duration::from_millis(100))
+                }),
+        );
+        stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        stats_tick.tick().await;
         while !gave_up {
             while in_flight.len() >= max_in_flight {
                 if let Some(joined) = in_flight.join_next().await {
@@ -189,6 +231,14 @@ impl PublishTask {
                     }
                     continue;
                 }
+                _ = stats_tick.tick(), if stats_message.is_some() => {
+                    if let Some(stats) = &stats_message {
+                        let body = stats.body(&self.metrics);
+                        let delivery = delivery.clone();
+                        in_flight.spawn(async move { delivery.publish_report(body).await });
+                    }
+                    continue;
+                }
             };
             if received == 0 {
                 break; // capture side closed and the buffer is empty
@@ -208,6 +258,9 @@ impl PublishTask {
         }
         if gave_up {
             self.give_up();
+        } else if let Some(stats) = &stats_message {
+            // The last report: every packet of this run is counted by now.
+            delivery.publish_report(stats.body(&self.metrics)).await;
         }
         self.metrics.buffered_frames.set(0);
     }
@@ -349,6 +402,15 @@ impl Delivery {
                     return Outcome::GaveUp;
                 }
             }
+        }
+        Outcome::Delivered
+    }
+
+    /// Publishes an in-band loss report (not a batch: no frame counters). A later report
+    /// repeats its counters, so one lost to the shutdown grace costs nothing but freshness.
+    async fn publish_report(&self, body: Vec<u8>) -> Outcome {
+        if self.deliver(body).await.is_err() {
+            tracing::debug!("a loss report was not delivered");
         }
         Outcome::Delivered
     }

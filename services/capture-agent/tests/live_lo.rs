@@ -264,6 +264,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
     config.payload_bytes = 0;
     config.buffer_size = 1 << 20;
     config.shutdown_grace_secs = 1;
+    config.stats_message_secs = 0;
     let shutdown = CancellationToken::new();
     let agent = match start(config, shutdown.clone()).await {
         Ok(agent) => agent,

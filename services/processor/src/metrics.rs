@@ -20,7 +20,9 @@ pub mod dead_letter_reason {
     /// An original message while no antinex-v1 schema is configured (it cannot become a
     /// netpipe row).
     pub const LEGACY_WITHOUT_ANTINEX: &str = "legacy_without_antinex_schema";
-    pub const ALL: [&str; 7] = [
+    /// A message marked as an agent's loss report that does not parse.
+    pub const BAD_AGENT_STATS: &str = "bad_agent_stats";
+    pub const ALL: [&str; 8] = [
         NOT_JSON,
         BAD_FRAME,
         WRONG_VERSION,
@@ -28,6 +30,7 @@ pub mod dead_letter_reason {
         OVERSIZED,
         BAD_LEGACY,
         LEGACY_WITHOUT_ANTINEX,
+        BAD_AGENT_STATS,
     ];
 }
 
@@ -51,6 +54,7 @@ pub struct ProcessorMetrics {
     pub broker_lost_pending: IntCounter,
     pub broker_durable: IntGauge,
     pub stream_trimmed: IntCounter,
+    pub agent_reports: IntCounter,
     pub missing_seq: IntGauge,
     pub repaired_torn_lines: IntCounter,
     pub repaired_uncommitted_rows: IntCounter,
@@ -135,6 +139,10 @@ impl ProcessorMetrics {
                 gauge.set(-1);
                 gauge
             },
+            agent_reports: ops.counter(
+                "agent_reports_total",
+                "In-band loss reports of capture-agents received (kept in the manifests)",
+            )?,
             stream_trimmed: ops.counter(
                 "stream_trimmed_total",
                 "Acknowledged messages trimmed from the stream (XTRIM MINID up to what every group acknowledged)",

@@ -332,6 +332,10 @@ impl LoopState<'_> {
                     datasets.append_legacy(&legacy, &mut counts);
                     packets += 1;
                 }
+                Input::AgentStats(stats) => {
+                    self.metrics.agent_reports.inc();
+                    datasets.note_agent_stats(&stats);
+                }
             }
             self.unacked.push(decoded.token);
             self.oldest_pending.get_or_insert_with(Instant::now);

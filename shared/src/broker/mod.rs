@@ -11,6 +11,7 @@
 //! A message body is opaque bytes here; [`codec`] turns frames and rows into bodies and back.
 //! docs/brokers.md describes names, guarantees and the dead-letter format per backend.
 
+pub mod agent_stats;
 mod amqp;
 pub mod batch;
 pub mod codec;

@@ -59,6 +59,10 @@ pub struct LossFigures {
     /// stream cap), found at a restart or a reclaim.
     #[serde(default)]
     pub broker_lost_messages: BTreeMap<String, u64>,
+    /// The latest in-band loss report of each agent run seen while this file was open
+    /// (cumulative for the run): packets it captured and lost, by reason.
+    #[serde(default)]
+    pub agent_reports: Vec<crate::broker::agent_stats::AgentStats>,
 }
 
 /// What start-up repair did to this file.
