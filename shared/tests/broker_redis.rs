@@ -469,3 +469,81 @@ async fn consumers_trim_only_what_every_group_acknowledged() {
     assert!(ours.stats().trimmed_acked > 0);
     cleanup(&config).await;
 }
+
+/// Names of the consumers of `group` on `stream`.
+async fn consumer_names(stream: &str, group: &str) -> Vec<String> {
+    let reply: redis::Value = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg(group)
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    let redis::Value::Array(consumers) = reply else {
+        panic!("XINFO CONSUMERS: {reply:?}")
+    };
+    consumers
+        .into_iter()
+        .filter_map(|c| match c {
+            redis::Value::Array(kv) => {
+                kv.chunks(2).find_map(|pair| match (&pair[0], pair.get(1)) {
+                    (redis::Value::BulkString(k), Some(redis::Value::BulkString(v)))
+                        if k == b"name" =>
+                    {
+                        Some(String::from_utf8_lossy(v).into_owned())
+                    }
+                    _ => None,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A consumer that died (a restart under a new name) is removed from the group once its
+/// pending entries were claimed by a live one, instead of staying there forever.
+#[tokio::test]
+async fn dead_consumers_are_removed_once_their_entries_are_claimed() {
+    let mut config = config("dead-consumers").await;
+    config.claim_idle = Duration::from_millis(200);
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..5 {
+        publisher
+            .publish(format!("d{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut old_config = config.clone();
+    old_config.consumer = "old-name".into();
+    let mut old = Consumer::connect(&old_config).await.unwrap();
+    assert_eq!(receive_all(&mut old, 5).await.len(), 5);
+    drop(old); // dies holding five entries
+    assert!(
+        consumer_names(&config.stream, &config.group)
+            .await
+            .contains(&"old-name".to_string())
+    );
+
+    let mut live = Consumer::connect(&config).await.unwrap();
+    let mut reclaimed = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = live.receive(10).await.unwrap();
+        live.ack(&tokens(&got)).await.unwrap();
+        reclaimed.extend(bodies(&got));
+        let names = consumer_names(&config.stream, &config.group).await;
+        if reclaimed.len() == 5 && !names.contains(&"old-name".to_string()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reclaimed {reclaimed:?}, consumers {names:?}"
+        );
+    }
+    assert_eq!(live.stats().consumers_removed, 1);
+    assert_eq!(
+        consumer_names(&config.stream, &config.group).await,
+        vec![config.consumer.clone()]
+    );
+    cleanup(&config).await;
+}

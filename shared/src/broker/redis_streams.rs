@@ -456,6 +456,10 @@ impl RedisStreamConsumer {
             // A full pass is done; look again after a while.
             self.next_claim =
                 Instant::now() + (self.claim_idle / 2).max(Duration::from_millis(100));
+            // Dead consumers whose entries were all claimed would stay in the group forever.
+            if let Err(error) = self.remove_dead_consumers().await {
+                tracing::debug!(%error, "removing dead consumers failed");
+            }
         }
         self.claim_cursor = cursor;
         // Redis 7 lists entries deleted while pending separately (and drops them from the PEL).
@@ -467,6 +471,42 @@ impl RedisStreamConsumer {
             .map(parse_entry_list)
             .unwrap_or_default();
         self.deliverable(entries, true).await
+    }
+
+    /// `XGROUP DELCONSUMER` for other consumers of the group that hold no pending entries and
+    /// have been idle longer than twice `claim_idle` (a restart under a new name leaves its old
+    /// name behind). A live consumer touches the group at least every block time, and one
+    /// removed while merely paused comes back with its next read: removing it loses nothing.
+    async fn remove_dead_consumers(&mut self) -> Result<(), BrokerError> {
+        let limit = i64::try_from((self.claim_idle * 2).as_millis()).unwrap_or(i64::MAX);
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("CONSUMERS").arg(&self.stream).arg(&self.group);
+        let reply = self.query(&cmd).await?;
+        let dead: Vec<String> = value_items(&reply)
+            .into_iter()
+            .filter_map(|consumer| {
+                let items = value_items(consumer);
+                let name = field(&items, "name").and_then(value_string)?;
+                let pending = field(&items, "pending").and_then(value_int)?;
+                // Redis 7.2 reports `inactive` (since the last successful read); older ones `idle`.
+                let idle = field(&items, "inactive")
+                    .and_then(value_int)
+                    .filter(|i| *i >= 0)
+                    .or_else(|| field(&items, "idle").and_then(value_int))?;
+                (name != self.consumer && pending == 0 && idle > limit).then_some(name)
+            })
+            .collect();
+        for name in dead {
+            let mut cmd = redis::cmd("XGROUP");
+            cmd.arg("DELCONSUMER")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(&name);
+            self.query(&cmd).await?;
+            self.stats.consumers_removed += 1;
+            tracing::info!(consumer = %name, group = %self.group, "removed a dead consumer from the group");
+        }
+        Ok(())
     }
 
     /// Messages for the live entries; entries deleted while pending are acked and counted.

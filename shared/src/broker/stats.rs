@@ -40,6 +40,9 @@ pub struct ConsumerStats {
     /// Acknowledged entries this consumer removed from the stream (Redis Streams:
     /// `XTRIM MINID` up to what every group has delivered and acknowledged).
     pub trimmed_acked: u64,
+    /// Dead consumers (idle, nothing pending) this consumer removed from the group (Redis
+    /// Streams `XGROUP DELCONSUMER`).
+    pub consumers_removed: u64,
 }
 
 #[derive(Debug, Default)]
