@@ -62,6 +62,9 @@ pub struct CaptureTask {
     pub decode_options: DecodeOptions,
     pub metrics: Arc<AgentMetrics>,
     pub shutdown: CancellationToken,
+    /// --resume: packets with a sequence number below this were confirmed by an earlier run
+    /// and are skipped (0 = none).
+    pub skip_below: u64,
 }
 
 impl CaptureTask {
@@ -76,6 +79,7 @@ impl CaptureTask {
             decode_options,
             metrics,
             shutdown,
+            skip_below,
         } = self;
         let mut sink = FrameSink {
             tx,
@@ -85,6 +89,8 @@ impl CaptureTask {
             decode_options,
             metrics,
             pushed: 0,
+            skipped: 0,
+            skip_below,
             limit: count.unwrap_or(u64::MAX),
         };
         match source {
@@ -100,10 +106,11 @@ impl CaptureTask {
                 let mut file = file;
                 let mut replay = 1;
                 loop {
-                    let before = sink.pushed;
+                    let before = sink.pushed + sink.skipped;
                     let end = run_file(file, &filter, snaplen, speed, &mut sink, &shutdown)?;
                     // A file that gave nothing (empty, or all filtered) would loop for ever.
-                    let more = (loops == 0 || replay < loops) && sink.pushed > before;
+                    let more =
+                        (loops == 0 || replay < loops) && sink.pushed + sink.skipped > before;
                     if end != CaptureEnd::EndOfFile || sink.limit_reached() || !more {
                         return Ok(end);
                     }
@@ -125,6 +132,9 @@ struct FrameSink {
     metrics: Arc<AgentMetrics>,
     /// Packets pushed so far, and the --count limit (u64::MAX without one).
     pushed: u64,
+    /// Packets skipped as confirmed by an earlier run (--resume), below `skip_below`.
+    skipped: u64,
+    skip_below: u64,
     limit: u64,
 }
 
@@ -135,10 +145,17 @@ impl FrameSink {
 
     /// `false` when the buffer is closed (the publisher is gone).
     fn push(&mut self, packet: &RawPacket<'_>) -> bool {
+        let seq = self.sequence.next_seq();
+        if seq < self.skip_below {
+            // Confirmed by the run this one resumes: same sequence number, already on the broker.
+            self.skipped += 1;
+            self.metrics.packets_resume_skipped.inc();
+            return true;
+        }
         let meta = FrameMeta {
             agent: self.agent.clone(),
             boot: self.sequence.boot(),
-            seq: self.sequence.next_seq(),
+            seq,
         };
         let frame = decode(packet, &meta, &self.decode_options);
         self.pushed += 1;

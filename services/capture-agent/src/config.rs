@@ -101,6 +101,12 @@ pub struct Config {
     #[arg(long, env = "CAP_COUNT")]
     pub count: Option<u64>,
 
+    /// With --read: keep the replay's progress in this file; a replay killed and restarted
+    /// with the same file, --loop and agent continues after the last packet the broker
+    /// confirmed, with the same sequence numbers, so each packet is recorded once.
+    #[arg(long, env = "CAP_RESUME")]
+    pub resume: Option<PathBuf>,
+
     /// With --read: exit once the file is published (otherwise keep serving /metrics until
     /// SIGTERM).
     #[arg(long, env = "CAP_EXIT_AT_EOF", value_parser = BoolishValueParser::new(), default_value_t = false)]

@@ -48,6 +48,8 @@ pub struct AgentMetrics {
     pub packets_captured: IntCounter,
     /// Packets a file filter left out (replay with --filter).
     pub packets_filtered: IntCounter,
+    /// Packets a resumed replay skipped: an earlier run had them confirmed (--resume).
+    pub packets_resume_skipped: IntCounter,
     pub frames_published: IntCounter,
     pub batches_published: IntCounter,
     pub packets_dropped: IntCounterVec,
@@ -97,6 +99,10 @@ impl AgentMetrics {
             packets_filtered: ops.counter(
                 "packets_filtered_total",
                 "Packets of a replayed file left out by the filter",
+            )?,
+            packets_resume_skipped: ops.counter(
+                "packets_resume_skipped_total",
+                "Packets a resumed replay (--resume) skipped because an earlier run had them confirmed",
             )?,
             frames_published: ops
                 .counter("frames_published_total", "Frames the broker accepted")?,

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{AgentMetrics, drop_reason, publish_failure};
+use crate::resume::Progress;
 
 /// The original's message for one packet; `created` is local time at one-second resolution,
 /// as the original wrote it.
@@ -93,6 +94,8 @@ pub struct PublishTask {
     pub wait_for_backlog: bool,
     /// In-band loss reports: who this run is and how often to report.
     pub stats_message: Option<StatsMessage>,
+    /// --resume: the replay's confirmed prefix, kept in the state file.
+    pub progress: Option<Arc<std::sync::Mutex<Progress>>>,
 }
 
 /// The run the in-band loss reports describe.
@@ -161,6 +164,7 @@ struct Delivery {
     /// grows by what is new.
     trimmed_unread_seen: std::sync::atomic::AtomicU64,
     trimmed_unread_log: Throttle,
+    progress: Option<Arc<std::sync::Mutex<Progress>>>,
 }
 
 impl PublishTask {
@@ -182,6 +186,7 @@ impl PublishTask {
             max_backoff: self.max_backoff,
             trimmed_unread_seen: std::sync::atomic::AtomicU64::new(0),
             trimmed_unread_log: Throttle::new(Duration::from_secs(10)),
+            progress: self.progress.clone(),
         });
         {
             let mut connection = delivery.connection.lock().await;
@@ -261,6 +266,12 @@ impl PublishTask {
         } else if let Some(stats) = &stats_message {
             // The last report: every packet of this run is counted by now.
             delivery.publish_report(stats.body(&self.metrics)).await;
+        }
+        if let Some(progress) = &self.progress {
+            progress
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .write();
         }
         self.metrics.buffered_frames.set(0);
     }
@@ -375,6 +386,8 @@ impl Delivery {
     /// Encodes one batch and publishes it, retrying while the broker is unreachable; counts
     /// every frame of it exactly once.
     async fn publish_batch(&self, batch: Vec<Frame>) -> Outcome {
+        let seqs = batch.iter().map(|f| f.seq);
+        let range = seqs.clone().min().zip(seqs.max());
         let messages: Vec<(u64, Vec<u8>)> = match &self.encoding {
             Encoding::FrameBatch => vec![(batch.len() as u64, encode_frames(&batch))],
             Encoding::LegacyPerPacket { source } => batch
@@ -402,6 +415,13 @@ impl Delivery {
                     return Outcome::GaveUp;
                 }
             }
+        }
+        // Settled (published, or refused and counted): a resumed replay need not send it again.
+        if let (Some(progress), Some((first, last))) = (&self.progress, range) {
+            progress
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .settled(first, last);
         }
         Outcome::Delivered
     }
