@@ -1,8 +1,8 @@
 //! rediss://: the agent replays into a private redis-server that speaks TLS only on its TLS
 //! port, with a CA the test generates (openssl CLI); the agent trusts it through SSL_CERT_FILE
 //! (rustls-native-certs). A client given another CA is refused: /ready names the broker and
-//! nothing is published. (amqps:// is not tested here: it needs a second RabbitMQ node with a
-//! TLS listener, which these tests do not start; docs/brokers.md says so.)
+//! nothing is published. amqps:// the same way, against a private RabbitMQ node of the test with
+//! a TLS listener (skipped when rabbitmq-server is not installed).
 
 mod support;
 
@@ -206,4 +206,169 @@ async fn rediss_with_the_test_ca_delivers_and_a_wrong_ca_is_refused() {
     let _ = child.wait();
     assert!(refused, "/ready never named the refused broker");
     assert_eq!(xlen(plain_port, &stream).await, 0, "nothing published");
+}
+
+/// A private RabbitMQ node with a plain and a TLS listener (the good CA's server certificate);
+/// stopped through the pid its node writes.
+struct TlsRabbit {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl TlsRabbit {
+    fn start(dir: &Path, port: u16, tls_port: u16) -> Option<TlsRabbit> {
+        if !Path::new("/usr/sbin/rabbitmq-server").exists() {
+            eprintln!("amqps test skipped: rabbitmq-server is not installed");
+            return None;
+        }
+        let node = dir.join("rabbit");
+        std::fs::create_dir_all(&node).unwrap();
+        for path in [dir, node.as_path()] {
+            let mut perms = std::fs::metadata(path).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o777);
+            std::fs::set_permissions(path, perms).unwrap();
+        }
+        for file in ["good-ca.pem", "good-server.pem", "good-server.key"] {
+            let mut perms = std::fs::metadata(dir.join(file)).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+            std::fs::set_permissions(dir.join(file), perms).unwrap();
+        }
+        std::fs::write(
+            node.join("rabbitmq.conf"),
+            format!(
+                "listeners.tcp.local = 127.0.0.1:{port}\n\
+                 listeners.ssl.local = 127.0.0.1:{tls_port}\n\
+                 ssl_options.cacertfile = {}\n\
+                 ssl_options.certfile = {}\n\
+                 ssl_options.keyfile = {}\n\
+                 ssl_options.verify = verify_none\n\
+                 ssl_options.fail_if_no_peer_cert = false\n",
+                dir.join("good-ca.pem").display(),
+                dir.join("good-server.pem").display(),
+                dir.join("good-server.key").display(),
+            ),
+        )
+        .unwrap();
+        std::fs::write(node.join("plugins"), "[].\n").unwrap();
+        let child = Command::new("/usr/sbin/rabbitmq-server")
+            .env("RABBITMQ_PID_FILE", node.join("pid"))
+            .env("RABBITMQ_NODENAME", format!("netpipe-tls-{port}@localhost"))
+            .env("RABBITMQ_NODE_PORT", port.to_string())
+            .env("RABBITMQ_DIST_PORT", free_port().to_string())
+            .env("RABBITMQ_CONFIG_FILE", node.join("rabbitmq.conf"))
+            .env("RABBITMQ_MNESIA_BASE", node.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", node.join("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", node.join("plugins"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rabbitmq-server");
+        let rabbit = TlsRabbit {
+            child,
+            dir: node,
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err()
+        {
+            assert!(Instant::now() < deadline, "private RabbitMQ did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(rabbit)
+    }
+}
+
+impl Drop for TlsRabbit {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(self.dir.join("pid"))
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|p| *p > 1) {
+            // SAFETY: kill(2) on the pid of the VM this test started.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[tokio::test]
+async fn amqps_with_the_test_ca_delivers_and_a_wrong_ca_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let good_ca = make_ca(dir.path(), "good", true);
+    let wrong_ca = make_ca(dir.path(), "wrong", false);
+    let (port, tls_port) = (free_port(), free_port());
+    let Some(_rabbit) = TlsRabbit::start(dir.path(), port, tls_port) else {
+        return;
+    };
+    let pcap = dir.path().join("tls.pcap");
+    write_pcap(&pcap, &make_packets(500, 1_700_000_000_000_000, 10));
+    let url = format!("amqps://guest:guest@localhost:{tls_port}/%2f");
+    let plain = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+
+    let stream = unique("amqps-good");
+    let mut good = consumer(&plain, &stream).await;
+    let output = Command::new(BIN)
+        .arg("--read")
+        .arg(&pcap)
+        .args(["--exit-at-eof", "--broker-url", &url, "--stream", &stream])
+        .args(["--exchange", &stream, "--routing-key", &stream])
+        .args(["--batch-size", "100", "--ops-addr", "127.0.0.1:0"])
+        .env("SSL_CERT_FILE", &good_ca)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let frames = receive_frames(&mut good, 500, Duration::from_secs(20)).await;
+    assert_eq!(frames.len(), 500, "the whole file over TLS");
+
+    let stream = unique("amqps-wrong");
+    let mut consumer = consumer(&plain, &stream).await;
+    let ops = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(BIN)
+        .arg("--read")
+        .arg(&pcap)
+        .args(["--exit-at-eof", "--broker-url", &url, "--stream", &stream])
+        .args(["--exchange", &stream, "--routing-key", &stream])
+        .args(["--ops-addr", &ops])
+        .env("SSL_CERT_FILE", &wrong_ca)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = ops.parse().unwrap();
+    let refused = wait_until(Duration::from_secs(20), || async {
+        match reqwest::get(format!("http://{ops}/ready")).await {
+            Ok(_) => {
+                let (status, body) = ops_get(addr, "/ready").await;
+                status == 503 && body.contains("broker reachable")
+            }
+            Err(_) => false,
+        }
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(refused, "/ready never named the refused broker");
+    assert!(
+        receive_more(&mut consumer, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "nothing published"
+    );
 }
