@@ -542,6 +542,32 @@ async fn an_unwritable_ds_dir_is_not_ready_and_acknowledges_nothing() {
         metrics.contains("processor_commit_failures_total"),
         "{metrics}"
     );
+    // While commits fail, more arrives: the lag gauge follows the broker instead of freezing.
+    publish_frames(&stream, "b", 1, 300, 10).await;
+    let (_, waiting) = group_state(&mut conn, &stream, &group).await;
+    assert!(waiting >= 30, "{waiting} messages waiting");
+    let started = Instant::now();
+    loop {
+        let metrics = http_status(&format!("http://{ops}/metrics"))
+            .await
+            .unwrap()
+            .1;
+        let lag = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("processor_consumer_lag_messages "))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let (_, waiting) = group_state(&mut conn, &stream, &group).await;
+        if lag == Some(waiting) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "lag gauge {lag:?}, {waiting} waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The stuck run holds what it read; the rest waits. Nothing changes from here on.
+    let (pending, undelivered) = group_state(&mut conn, &stream, &group).await;
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(
