@@ -51,6 +51,7 @@ pub struct ProcessorMetrics {
     pub messages_unacked: IntGauge,
     pub redelivered: IntGauge,
     pub consumer_lag: IntGauge,
+    pub consumer_pending: IntGauge,
     pub broker_lost_pending: IntCounter,
     pub broker_durable: IntGauge,
     pub stream_trimmed: IntCounter,
@@ -126,6 +127,10 @@ impl ProcessorMetrics {
             consumer_lag: ops.gauge(
                 "consumer_lag_messages",
                 "Messages waiting on the broker, not yet delivered to any consumer of the group",
+            )?,
+            consumer_pending: ops.gauge(
+                "consumer_pending_messages",
+                "Messages delivered to the group's consumers and not yet acknowledged (Redis XINFO GROUPS pending)",
             )?,
             broker_lost_pending: ops.counter(
                 "broker_lost_pending_total",

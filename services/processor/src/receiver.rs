@@ -371,5 +371,10 @@ impl Task {
             Ok(None) => {}
             Err(error) => tracing::debug!(message = "Consumer lag unknown.", %error),
         }
+        match self.consumer.group_pending().await {
+            Ok(Some(pending)) => self.metrics.consumer_pending.set(pending as i64),
+            Ok(None) => {}
+            Err(error) => tracing::debug!(message = "Group pending count unknown.", %error),
+        }
     }
 }

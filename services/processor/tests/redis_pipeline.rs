@@ -556,13 +556,17 @@ async fn an_unwritable_ds_dir_is_not_ready_and_acknowledges_nothing() {
             .lines()
             .find_map(|l| l.strip_prefix("processor_consumer_lag_messages "))
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let (_, waiting) = group_state(&mut conn, &stream, &group).await;
-        if lag == Some(waiting) {
+        let pending_gauge = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("processor_consumer_pending_messages "))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let (held, waiting) = group_state(&mut conn, &stream, &group).await;
+        if lag == Some(waiting) && pending_gauge == Some(held) {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(15),
-            "lag gauge {lag:?}, {waiting} waiting"
+            "lag gauge {lag:?}, {waiting} waiting; pending gauge {pending_gauge:?}, {held} held"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -315,6 +315,15 @@ impl Consumer {
         }
     }
 
+    /// Messages of the group delivered to some consumer and not yet acknowledged (Redis:
+    /// `XINFO GROUPS` `pending`); `None` where the backend does not tell.
+    pub async fn group_pending(&mut self) -> Result<Option<u64>, BrokerError> {
+        match self {
+            Consumer::RedisStreams(c) => c.group_pending().await,
+            Consumer::Memory(_) | Consumer::Amqp(_) | Consumer::Kombu(_) => Ok(None),
+        }
+    }
+
     pub async fn ping(&mut self) -> Result<(), BrokerError> {
         match self {
             Consumer::Memory(_) => Ok(()),

@@ -731,6 +731,23 @@ impl RedisStreamConsumer {
         })
     }
 
+    /// Entries of the group delivered and not yet acknowledged, over all its consumers
+    /// (`XINFO GROUPS` `pending`).
+    pub async fn group_pending(&mut self) -> Result<Option<u64>, BrokerError> {
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("GROUPS").arg(&self.stream);
+        let reply = self.query(&cmd).await?;
+        Ok(value_items(&reply).into_iter().find_map(|group| {
+            let items = value_items(group);
+            let name = field(&items, "name").and_then(value_string)?;
+            if name != self.group {
+                return None;
+            }
+            let pending = field(&items, "pending").and_then(value_int)?;
+            u64::try_from(pending).ok()
+        }))
+    }
+
     pub fn stats(&self) -> ConsumerStats {
         self.stats
     }
