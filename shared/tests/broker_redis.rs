@@ -405,3 +405,145 @@ async fn lag_counts_entries_not_yet_delivered_to_the_group() {
     assert_eq!(consumer.lag().await.unwrap(), Some(4));
     cleanup(&config).await;
 }
+
+/// Consumers trim the stream (`XTRIM MINID ~`) only below what every group has delivered and
+/// acknowledged: another group's unread entries and this group's pending ones stay.
+#[tokio::test]
+async fn consumers_trim_only_what_every_group_acknowledged() {
+    let config = config("trim").await;
+    let publisher = Publisher::connect(&config).await.unwrap();
+    // A second group that has read nothing yet.
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&config.stream)
+        .arg("others")
+        .arg("0")
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    for i in 0..300 {
+        publisher
+            .publish(format!("m{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let xlen = || async { raw().await.xlen::<_, u64>(&config.stream).await.unwrap() };
+    let mut ours = Consumer::connect(&config).await.unwrap();
+    let got = receive_all(&mut ours, 300).await;
+    assert_eq!(got.len(), 300);
+    ours.ack(&tokens(&got[..250])).await.unwrap();
+    assert_eq!(
+        xlen().await,
+        300,
+        "the other group has read nothing: no trim"
+    );
+    assert_eq!(ours.stats().trimmed_acked, 0);
+
+    let mut others_config = config.clone();
+    others_config.group = "others".into();
+    others_config.consumer = "o1".into();
+    let mut others = Consumer::connect(&others_config).await.unwrap();
+    let theirs = receive_all(&mut others, 300).await;
+    assert_eq!(theirs.len(), 300);
+    others.ack(&tokens(&theirs)).await.unwrap();
+    let left = xlen().await;
+    // Our 50 pending entries stay (an approximate trim removes whole nodes of 100 entries).
+    assert!((50..=150).contains(&left), "left {left}");
+    assert!(others.stats().trimmed_acked >= 150);
+    let AckToken::Redis(first_pending) = &got[250].token else {
+        panic!("redis token expected")
+    };
+    let still: Vec<redis::Value> = redis::cmd("XRANGE")
+        .arg(&config.stream)
+        .arg(first_pending)
+        .arg("+")
+        .query_async::<Vec<redis::Value>>(&mut raw().await)
+        .await
+        .unwrap();
+    assert_eq!(still.len(), 50, "every pending entry is still there");
+
+    // Once the pending entries are acknowledged too, the stream empties (up to one node).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ours.ack(&tokens(&got[250..])).await.unwrap();
+    assert!(xlen().await < 100, "left {}", xlen().await);
+    assert!(ours.stats().trimmed_acked > 0);
+    cleanup(&config).await;
+}
+
+/// Names of the consumers of `group` on `stream`.
+async fn consumer_names(stream: &str, group: &str) -> Vec<String> {
+    let reply: redis::Value = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg(group)
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    let redis::Value::Array(consumers) = reply else {
+        panic!("XINFO CONSUMERS: {reply:?}")
+    };
+    consumers
+        .into_iter()
+        .filter_map(|c| match c {
+            redis::Value::Array(kv) => {
+                kv.chunks(2).find_map(|pair| match (&pair[0], pair.get(1)) {
+                    (redis::Value::BulkString(k), Some(redis::Value::BulkString(v)))
+                        if k == b"name" =>
+                    {
+                        Some(String::from_utf8_lossy(v).into_owned())
+                    }
+                    _ => None,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A consumer that died (a restart under a new name) is removed from the group once its
+/// pending entries were claimed by a live one, instead of staying there forever.
+#[tokio::test]
+async fn dead_consumers_are_removed_once_their_entries_are_claimed() {
+    let mut config = config("dead-consumers").await;
+    config.claim_idle = Duration::from_millis(200);
+    let publisher = Publisher::connect(&config).await.unwrap();
+    for i in 0..5 {
+        publisher
+            .publish(format!("d{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let mut old_config = config.clone();
+    old_config.consumer = "old-name".into();
+    let mut old = Consumer::connect(&old_config).await.unwrap();
+    assert_eq!(receive_all(&mut old, 5).await.len(), 5);
+    drop(old); // dies holding five entries
+    assert!(
+        consumer_names(&config.stream, &config.group)
+            .await
+            .contains(&"old-name".to_string())
+    );
+
+    let mut live = Consumer::connect(&config).await.unwrap();
+    let mut reclaimed = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = live.receive(10).await.unwrap();
+        live.ack(&tokens(&got)).await.unwrap();
+        reclaimed.extend(bodies(&got));
+        let names = consumer_names(&config.stream, &config.group).await;
+        if reclaimed.len() == 5 && !names.contains(&"old-name".to_string()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reclaimed {reclaimed:?}, consumers {names:?}"
+        );
+    }
+    assert_eq!(live.stats().consumers_removed, 1);
+    assert_eq!(
+        consumer_names(&config.stream, &config.group).await,
+        vec![config.consumer.clone()]
+    );
+    cleanup(&config).await;
+}

@@ -62,6 +62,9 @@ pub struct CaptureTask {
     pub decode_options: DecodeOptions,
     pub metrics: Arc<AgentMetrics>,
     pub shutdown: CancellationToken,
+    /// --resume: packets with a sequence number below this were confirmed by an earlier run
+    /// and are skipped (0 = none).
+    pub skip_below: u64,
 }
 
 impl CaptureTask {
@@ -76,6 +79,7 @@ impl CaptureTask {
             decode_options,
             metrics,
             shutdown,
+            skip_below,
         } = self;
         let mut sink = FrameSink {
             tx,
@@ -85,6 +89,8 @@ impl CaptureTask {
             decode_options,
             metrics,
             pushed: 0,
+            skipped: 0,
+            skip_below,
             limit: count.unwrap_or(u64::MAX),
         };
         match source {
@@ -100,10 +106,11 @@ impl CaptureTask {
                 let mut file = file;
                 let mut replay = 1;
                 loop {
-                    let before = sink.pushed;
+                    let before = sink.pushed + sink.skipped;
                     let end = run_file(file, &filter, snaplen, speed, &mut sink, &shutdown)?;
                     // A file that gave nothing (empty, or all filtered) would loop for ever.
-                    let more = (loops == 0 || replay < loops) && sink.pushed > before;
+                    let more =
+                        (loops == 0 || replay < loops) && sink.pushed + sink.skipped > before;
                     if end != CaptureEnd::EndOfFile || sink.limit_reached() || !more {
                         return Ok(end);
                     }
@@ -125,6 +132,9 @@ struct FrameSink {
     metrics: Arc<AgentMetrics>,
     /// Packets pushed so far, and the --count limit (u64::MAX without one).
     pushed: u64,
+    /// Packets skipped as confirmed by an earlier run (--resume), below `skip_below`.
+    skipped: u64,
+    skip_below: u64,
     limit: u64,
 }
 
@@ -135,10 +145,17 @@ impl FrameSink {
 
     /// `false` when the buffer is closed (the publisher is gone).
     fn push(&mut self, packet: &RawPacket<'_>) -> bool {
+        let seq = self.sequence.next_seq();
+        if seq < self.skip_below {
+            // Confirmed by the run this one resumes: same sequence number, already on the broker.
+            self.skipped += 1;
+            self.metrics.packets_resume_skipped.inc();
+            return true;
+        }
         let meta = FrameMeta {
             agent: self.agent.clone(),
             boot: self.sequence.boot(),
-            seq: self.sequence.next_seq(),
+            seq,
         };
         let frame = decode(packet, &meta, &self.decode_options);
         self.pushed += 1;
@@ -174,7 +191,7 @@ fn run_live(
     sink: &mut FrameSink,
     shutdown: &CancellationToken,
 ) -> Result<CaptureEnd, AgentError> {
-    let mut drops = DropPoller::default();
+    let mut drops = DropPoller::new(&mut capture);
     let mut last_poll = Instant::now();
     let end = loop {
         if shutdown.is_cancelled() {
@@ -199,18 +216,50 @@ fn run_live(
             drops.poll(&mut capture, &sink.metrics);
         }
     };
-    drops.poll(&mut capture, &sink.metrics);
+    if matches!(end, CaptureEnd::CountReached) {
+        // What is left in the ring was not asked for: not a loss.
+        drops.poll(&mut capture, &sink.metrics);
+    } else {
+        drops.finish(&mut capture, &sink.metrics);
+    }
     Ok(end)
 }
 
 /// Turns libpcap's cumulative drop counters into counter increments.
-#[derive(Default)]
 struct DropPoller {
+    /// libpcap's last raw counters.
     kernel: u64,
     interface: u64,
+    received: u64,
+    /// Raw kernel drops and ring entries so far, and the packets already counted as dropped.
+    kernel_raw_total: u64,
+    received_raw_total: u64,
+    kernel_counted: u64,
+    /// Ring entries per packet: on a loopback interface the kernel hands the packet socket
+    /// every packet twice (as sent and as received; libpcap discards the sent copy in user
+    /// space), so a full ring drops, and `ps_drop` counts, both copies of each lost packet.
+    copies_per_packet: u64,
 }
 
 impl DropPoller {
+    /// Starts from libpcap's counters now: what arrived before the filter was set is not ours.
+    fn new(capture: &mut LiveCapture) -> Self {
+        let start = capture.stats().ok();
+        DropPoller {
+            kernel: start.as_ref().map_or(0, |s| s.kernel_dropped),
+            interface: start.as_ref().map_or(0, |s| s.interface_dropped),
+            received: start.as_ref().map_or(0, |s| s.received),
+            kernel_raw_total: 0,
+            received_raw_total: 0,
+            kernel_counted: 0,
+            copies_per_packet: if is_loopback(capture.interface()) {
+                2
+            } else {
+                1
+            },
+        }
+    }
+
     fn poll(&mut self, capture: &mut LiveCapture, metrics: &AgentMetrics) {
         let stats = match capture.stats() {
             Ok(stats) => stats,
@@ -220,20 +269,52 @@ impl DropPoller {
             }
         };
         // libpcap's counters are 32-bit and may wrap; a decrease means a wrap.
-        let kernel = delta(self.kernel, stats.kernel_dropped);
+        self.kernel_raw_total += delta(self.kernel, stats.kernel_dropped);
+        self.received_raw_total += delta(self.received, stats.received);
         let interface = delta(self.interface, stats.interface_dropped);
         self.kernel = stats.kernel_dropped;
+        self.received = stats.received;
         self.interface = stats.interface_dropped;
+        // While capturing: whole packets only (a lone dropped copy may be the sent one, which
+        // libpcap discards anyway); `finish` settles the exact figure.
+        let lost = self.kernel_raw_total / self.copies_per_packet;
+        self.count_kernel(lost, metrics);
+        metrics.interface_drops.record(interface, |since_last| {
+            tracing::warn!(dropped = since_last, "interface dropped packets");
+        });
+    }
+
+    /// The last poll, once the capture has stopped reading: every packet the kernel handed the
+    /// socket (`ps_recv`, drops included; each loopback packet twice) that was not captured was
+    /// lost, also what was left in the ring.
+    fn finish(&mut self, capture: &mut LiveCapture, metrics: &AgentMetrics) {
+        self.poll(capture, metrics);
+        let seen = self.received_raw_total / self.copies_per_packet;
+        let lost = seen.saturating_sub(metrics.packets_captured.get());
+        self.count_kernel(lost, metrics);
+    }
+
+    /// Raises the kernel drop counter to `lost` packets (it never goes down).
+    fn count_kernel(&mut self, lost: u64, metrics: &AgentMetrics) {
+        let kernel = lost.saturating_sub(self.kernel_counted);
+        self.kernel_counted = lost.max(self.kernel_counted);
         metrics.kernel_drops.record(kernel, |since_last| {
             tracing::warn!(
                 dropped = since_last,
                 "kernel dropped packets (capture buffer full)"
             );
         });
-        metrics.interface_drops.record(interface, |since_last| {
-            tracing::warn!(dropped = since_last, "interface dropped packets");
-        });
     }
+}
+
+/// `lo`, or an interface libpcap flags as loopback.
+fn is_loopback(interface: &str) -> bool {
+    interface == "lo"
+        || pcap::Device::list().is_ok_and(|devices| {
+            devices
+                .iter()
+                .any(|d| d.name == interface && d.flags.is_loopback())
+        })
 }
 
 fn delta(previous: u64, now: u64) -> u64 {

@@ -101,6 +101,12 @@ pub struct Config {
     #[arg(long, env = "CAP_COUNT")]
     pub count: Option<u64>,
 
+    /// With --read: keep the replay's progress in this file; a replay killed and restarted
+    /// with the same file, --loop and agent continues after the last packet the broker
+    /// confirmed, with the same sequence numbers, so each packet is recorded once.
+    #[arg(long, env = "CAP_RESUME")]
+    pub resume: Option<PathBuf>,
+
     /// With --read: exit once the file is published (otherwise keep serving /metrics until
     /// SIGTERM).
     #[arg(long, env = "CAP_EXIT_AT_EOF", value_parser = BoolishValueParser::new(), default_value_t = false)]
@@ -127,10 +133,18 @@ pub struct Config {
     #[arg(long, env = "FORWARD_ROUTING_KEY", default_value = "NEW_PACKETS")]
     pub routing_key: String,
 
-    /// Approximate cap on the Redis stream length in messages (0 = no cap). A message is one
-    /// batch (up to --batch-size frames), so 10,000 messages hold a few million frames.
-    #[arg(long, env = "FORWARD_MAX_LEN", default_value_t = 10_000)]
+    /// Opt-in approximate cap on the Redis stream length in messages (0 = no cap, the default).
+    /// A cap deletes entries no processor has read yet; each one is counted
+    /// (capture_agent_stream_trimmed_unread_total). Without it the processor trims what it has
+    /// acknowledged and --max-backlog bounds the stream.
+    #[arg(long, env = "FORWARD_MAX_LEN", default_value_t = 0)]
     pub max_len: usize,
+
+    /// Most messages the broker may hold unacknowledged (Redis Streams XLEN; 0 = no bound). At
+    /// the bound a replay (--overflow wait) waits, a live capture drops batches and counts them
+    /// (dropped{reason="broker_backlog"}). A message is one batch (up to --batch-size frames).
+    #[arg(long, env = "FORWARD_MAX_BACKLOG", default_value_t = 10_000)]
+    pub max_backlog: u64,
 
     /// Frames per published message.
     #[arg(long, env = "CAP_BATCH_SIZE", default_value_t = 256)]
@@ -166,6 +180,12 @@ pub struct Config {
     /// Address of /health, /ready and /metrics.
     #[arg(long, env = "OPS_ADDR", default_value = "0.0.0.0:9101")]
     pub ops_addr: SocketAddr,
+
+    /// Seconds between the in-band loss reports sent on the stream (captured and dropped
+    /// packets by reason, for the processor's manifest); one more goes at the end of a run.
+    /// 0 = none. Not sent to kombu+redis:// (the original's consumers would not know them).
+    #[arg(long, env = "CAP_STATS_MESSAGE_SECS", default_value_t = 5)]
+    pub stats_message_secs: u64,
 
     /// Seconds between summary log lines.
     #[arg(long, env = "STATS_INTERVAL_SECS", default_value_t = 30)]
@@ -239,6 +259,11 @@ impl Config {
         broker.routing_key = self.routing_key.clone();
         broker.max_len = (self.max_len > 0).then_some(self.max_len);
         broker
+    }
+
+    /// The backlog bound, if any.
+    pub fn max_backlog(&self) -> Option<u64> {
+        (self.max_backlog > 0).then_some(self.max_backlog)
     }
 
     pub fn batch_delay(&self) -> Duration {

@@ -11,6 +11,7 @@ pub mod capture;
 pub mod config;
 pub mod metrics;
 pub mod publish;
+pub mod resume;
 pub mod self_filter;
 
 use std::collections::BTreeMap;
@@ -124,11 +125,35 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     .await?;
 
     let connected = first_connect(&config).await?;
+    let durability = shared::broker::spawn_durability_report(
+        config.broker(),
+        readiness.clone(),
+        metrics.broker_durable.clone(),
+        shutdown.child_token(),
+    );
     let (tx, rx) = mpsc::channel(config.buffer_capacity());
     let capture_stop = shutdown.child_token();
     let agent_id_text = config.agent_id();
     let agent_id: Arc<str> = Arc::from(agent_id_text.as_str());
-    let sequence = SequenceGenerator::start(None);
+    let (sequence, resume) = resume_state(&config, &agent_id_text)?;
+    let boot = sequence.boot();
+    let skip_below = resume.as_ref().map_or(0, |s| s.boot + s.confirmed);
+    if let Some(state) = &resume
+        && state.confirmed > 0
+    {
+        tracing::info!(
+            boot,
+            confirmed = state.confirmed,
+            "resuming the replay after the packets the broker confirmed"
+        );
+    }
+    let progress = match (&config.resume, resume) {
+        (Some(path), Some(state)) => Some(Arc::new(std::sync::Mutex::new(resume::Progress::new(
+            path.clone(),
+            state,
+        )))),
+        _ => None,
+    };
     tracing::info!(
         agent = %agent_id,
         boot = sequence.boot(),
@@ -155,12 +180,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         tx,
         overflow: config.overflow(),
         sequence,
-        agent: agent_id,
+        agent: agent_id.clone(),
         decode_options: DecodeOptions {
             payload_bytes: config.payload_bytes(),
         },
         metrics: metrics.clone(),
         shutdown: capture_stop.clone(),
+        skip_below,
     };
     let (capture_done_tx, capture_done) = oneshot::channel();
     std::thread::Builder::new()
@@ -183,6 +209,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         shutdown: shutdown.clone(),
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         max_backoff: Duration::from_millis(config.reconnect_max_ms),
+        max_backlog: config.max_backlog(),
+        wait_for_backlog: config.overflow() == Overflow::Wait,
+        progress,
+        stats_message: (config.stats_message_secs > 0).then(|| publish::StatsMessage {
+            agent: agent_id.clone(),
+            boot,
+            interval: Duration::from_secs(config.stats_message_secs),
+        }),
     };
     let publishing = tokio::spawn(publisher.run());
 
@@ -193,6 +227,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         shutdown,
         ops_shutdown,
         ops_task: ops.task,
+        _durability: durability,
     };
     let done = tokio::spawn(supervisor.run(capture_done, publishing));
     Ok(Agent {
@@ -204,7 +239,31 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     })
 }
 
+/// The sequence generator, and with --resume the replay's state (loaded, or new and stored).
+fn resume_state(
+    config: &Config,
+    agent: &str,
+) -> Result<(SequenceGenerator, Option<resume::ResumeState>), AgentError> {
+    let (Some(path), Some(file)) = (&config.resume, &config.read) else {
+        return Ok((SequenceGenerator::start(None), None));
+    };
+    if let Some(state) = resume::ResumeState::load(path, file, config.loops, agent)? {
+        return Ok((SequenceGenerator::with_boot(state.boot), Some(state)));
+    }
+    let sequence = SequenceGenerator::start(None);
+    let state = resume::ResumeState::new(file, config.loops, agent, sequence.boot())?;
+    state
+        .store(path)
+        .map_err(|e| AgentError::Config(format!("--resume {}: {e}", path.display())))?;
+    Ok((sequence, Some(state)))
+}
+
 fn validate(config: &Config) -> Result<(), AgentError> {
+    if config.resume.is_some() && config.read.is_none() {
+        return Err(AgentError::Config(
+            "--resume needs --read (only a file replay can be resumed)".into(),
+        ));
+    }
     if let Some(speed) = config.speed
         && !(speed.is_finite() && speed > 0.0)
     {
@@ -292,6 +351,8 @@ struct Supervisor {
     shutdown: CancellationToken,
     ops_shutdown: CancellationToken,
     ops_task: tokio::task::JoinHandle<()>,
+    /// The background durability check ends with the agent.
+    _durability: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl Supervisor {

@@ -19,7 +19,16 @@ pub mod drop_reason {
     pub const BROKER_REJECTED: &str = "broker_rejected";
     /// Still buffered when the shutdown grace period ran out with the broker unreachable.
     pub const SHUTDOWN: &str = "shutdown";
-    pub const ALL: [&str; 5] = [KERNEL, INTERFACE, BUFFER_FULL, BROKER_REJECTED, SHUTDOWN];
+    /// Live capture: the broker already held --max-backlog messages (no processor keeping up).
+    pub const BROKER_BACKLOG: &str = "broker_backlog";
+    pub const ALL: [&str; 6] = [
+        KERNEL,
+        INTERFACE,
+        BUFFER_FULL,
+        BROKER_REJECTED,
+        SHUTDOWN,
+        BROKER_BACKLOG,
+    ];
 }
 
 /// Why a publish attempt failed.
@@ -39,6 +48,8 @@ pub struct AgentMetrics {
     pub packets_captured: IntCounter,
     /// Packets a file filter left out (replay with --filter).
     pub packets_filtered: IntCounter,
+    /// Packets a resumed replay skipped: an earlier run had them confirmed (--resume).
+    pub packets_resume_skipped: IntCounter,
     pub frames_published: IntCounter,
     pub batches_published: IntCounter,
     pub packets_dropped: IntCounterVec,
@@ -47,6 +58,13 @@ pub struct AgentMetrics {
     pub decode_issues: Vec<IntCounter>,
     pub buffered_frames: IntGauge,
     pub broker_up: IntGauge,
+    /// Messages the broker held at the last check (Redis Streams XLEN).
+    pub broker_backlog: IntGauge,
+    /// 1 when the broker keeps accepted messages across its crash, 0 when not, -1 unknown.
+    pub broker_durable: IntGauge,
+    /// Stream entries (messages) deleted unread by an opt-in --max-len cap.
+    pub stream_trimmed_unread: IntCounter,
+    pub backlog_drops: CountedEvent,
     pub kernel_drops: CountedEvent,
     pub interface_drops: CountedEvent,
     pub buffer_drops: CountedEvent,
@@ -82,6 +100,10 @@ impl AgentMetrics {
                 "packets_filtered_total",
                 "Packets of a replayed file left out by the filter",
             )?,
+            packets_resume_skipped: ops.counter(
+                "packets_resume_skipped_total",
+                "Packets a resumed replay (--resume) skipped because an earlier run had them confirmed",
+            )?,
             frames_published: ops
                 .counter("frames_published_total", "Frames the broker accepted")?,
             batches_published: ops.counter(
@@ -103,6 +125,26 @@ impl AgentMetrics {
                 "Frames waiting in the buffer between capture and broker",
             )?,
             broker_up: ops.gauge("broker_up", "1 when the last broker operation succeeded")?,
+            broker_backlog: ops.gauge(
+                "broker_backlog_messages",
+                "Messages the broker held unacknowledged at the last check (Redis Streams XLEN)",
+            )?,
+            broker_durable: {
+                let gauge = ops.gauge(
+                    "broker_durable",
+                    "1 when the broker keeps accepted messages across a crash (Redis AOF, RabbitMQ quorum queue), 0 when not, -1 unknown",
+                )?;
+                gauge.set(-1);
+                gauge
+            },
+            stream_trimmed_unread: ops.counter(
+                "stream_trimmed_unread_total",
+                "Messages an opt-in --max-len cap deleted before the consumer group read them",
+            )?,
+            backlog_drops: CountedEvent::new(
+                packets_dropped.with_label_values(&[drop_reason::BROKER_BACKLOG]),
+                log_every,
+            ),
             kernel_drops: CountedEvent::new(
                 packets_dropped.with_label_values(&[drop_reason::KERNEL]),
                 log_every,

@@ -7,22 +7,28 @@
 //! period) dropped. The task stops once the capture side has closed the buffer and every batch
 //! in flight has finished.
 //!
+//! The broker's backlog is bounded (`--max-backlog`, from the `XLEN` each publish returns): at
+//! the bound a replay waits for the consumers, a live capture drops the batch and counts it
+//! (`dropped{reason="broker_backlog"}`), so nothing has to be trimmed unread on the broker.
+//!
 //! Batches may reach the broker out of order; consumers must not rely on order across messages
 //! (the processor deduplicates by (agent, seq) and tracks gaps as ranges, so it does not).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use shared::broker::agent_stats::AgentStats;
 use shared::broker::codec::encode_frames;
 use shared::broker::{BrokerConfig, BrokerError, Publisher};
 use shared::frame::Frame;
-use shared::ops::Readiness;
+use shared::ops::{Readiness, Throttle};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{AgentMetrics, drop_reason, publish_failure};
+use crate::resume::Progress;
 
 /// The original's message for one packet; `created` is local time at one-second resolution,
 /// as the original wrote it.
@@ -43,6 +49,8 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// While idle, how often the broker is pinged so /ready stays truthful.
 const IDLE_CHECK: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// While a replay waits for the backlog to shrink, how often it asks the broker.
+const BACKLOG_POLL: Duration = Duration::from_millis(50);
 
 /// How frames become message bodies.
 #[derive(Debug, Clone)]
@@ -80,6 +88,40 @@ pub struct PublishTask {
     pub shutdown: CancellationToken,
     pub shutdown_grace: Duration,
     pub max_backoff: Duration,
+    /// Most messages the broker may hold (`--max-backlog`); `None` = no bound.
+    pub max_backlog: Option<u64>,
+    /// At the backlog bound: wait (replay) or drop the batch (live capture).
+    pub wait_for_backlog: bool,
+    /// In-band loss reports: who this run is and how often to report.
+    pub stats_message: Option<StatsMessage>,
+    /// --resume: the replay's confirmed prefix, kept in the state file.
+    pub progress: Option<Arc<std::sync::Mutex<Progress>>>,
+}
+
+/// The run the in-band loss reports describe.
+#[derive(Debug, Clone)]
+pub struct StatsMessage {
+    pub agent: Arc<str>,
+    pub boot: u64,
+    pub interval: Duration,
+}
+
+impl StatsMessage {
+    /// The report now: cumulative counters of this run.
+    fn body(&self, metrics: &AgentMetrics) -> Vec<u8> {
+        AgentStats {
+            agent: self.agent.to_string(),
+            boot: self.boot,
+            captured: metrics.packets_captured.get(),
+            dropped: drop_reason::ALL
+                .iter()
+                .map(|reason| (reason.to_string(), metrics.dropped(reason)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            trimmed_unread_messages: metrics.stream_trimmed_unread.get(),
+        }
+        .encode()
+    }
 }
 
 /// Why a message could not be delivered.
@@ -118,6 +160,11 @@ struct Delivery {
     shutdown: CancellationToken,
     shutdown_grace: Duration,
     max_backoff: Duration,
+    /// Highest count of entries trimmed unread the broker reported (opt-in cap); the counter
+    /// grows by what is new.
+    trimmed_unread_seen: std::sync::atomic::AtomicU64,
+    trimmed_unread_log: Throttle,
+    progress: Option<Arc<std::sync::Mutex<Progress>>>,
 }
 
 impl PublishTask {
@@ -137,6 +184,9 @@ impl PublishTask {
             shutdown: self.shutdown.clone(),
             shutdown_grace: self.shutdown_grace,
             max_backoff: self.max_backoff,
+            trimmed_unread_seen: std::sync::atomic::AtomicU64::new(0),
+            trimmed_unread_log: Throttle::new(Duration::from_secs(10)),
+            progress: self.progress.clone(),
         });
         {
             let mut connection = delivery.connection.lock().await;
@@ -150,6 +200,19 @@ impl PublishTask {
         let max_in_flight = self.max_in_flight.max(1);
         let mut in_flight: JoinSet<Outcome> = JoinSet::new();
         let mut gave_up = false;
+        let stats_message = match &delivery.encoding {
+            Encoding::FrameBatch => self.stats_message.clone(),
+            Encoding::LegacyPerPacket { .. } => None,
+        };
+        let mut stats_tick = tokio::time::interval(
+            stats_message
+                .as_ref()
+                .map_or(Duration::from_secs(3600), |s| {
+                    s.interval.max(Duration::from_millis(100))
+                }),
+        );
+        stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        stats_tick.tick().await;
         while !gave_up {
             while in_flight.len() >= max_in_flight {
                 if let Some(joined) = in_flight.join_next().await {
@@ -173,6 +236,14 @@ impl PublishTask {
                     }
                     continue;
                 }
+                _ = stats_tick.tick(), if stats_message.is_some() => {
+                    if let Some(stats) = &stats_message {
+                        let body = stats.body(&self.metrics);
+                        let delivery = delivery.clone();
+                        in_flight.spawn(async move { delivery.publish_report(body).await });
+                    }
+                    continue;
+                }
             };
             if received == 0 {
                 break; // capture side closed and the buffer is empty
@@ -181,6 +252,9 @@ impl PublishTask {
             self.metrics
                 .buffered_frames
                 .set(i64::try_from(self.rx.len()).unwrap_or(i64::MAX));
+            if !self.within_backlog(&delivery, batch.len()).await {
+                continue; // dropped and counted
+            }
             let delivery = delivery.clone();
             in_flight.spawn(async move { delivery.publish_batch(batch).await });
         }
@@ -189,6 +263,15 @@ impl PublishTask {
         }
         if gave_up {
             self.give_up();
+        } else if let Some(stats) = &stats_message {
+            // The last report: every packet of this run is counted by now.
+            delivery.publish_report(stats.body(&self.metrics)).await;
+        }
+        if let Some(progress) = &self.progress {
+            progress
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .write();
         }
         self.metrics.buffered_frames.set(0);
     }
@@ -204,6 +287,59 @@ impl PublishTask {
             match tokio::time::timeout_at(deadline, self.rx.recv_many(batch, room)).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
+            }
+        }
+    }
+
+    /// The backlog bound (`--max-backlog`): true when the batch may be published. A replay
+    /// waits until the consumers have acknowledged (and trimmed) enough; a live capture drops
+    /// the batch and counts it. Shutdown ends a wait: what is buffered then goes out (a small,
+    /// bounded overshoot). Without a connection the publish itself handles the outage.
+    async fn within_backlog(&self, delivery: &Delivery, frames: usize) -> bool {
+        let Some(limit) = self.max_backlog else {
+            return true;
+        };
+        let mut waiting_logged = false;
+        loop {
+            let Some(publisher) = delivery.connected().await else {
+                return true;
+            };
+            let mut backlog = publisher.stats().backlog;
+            if backlog >= limit {
+                // The last publish saw a full stream; the consumers may have trimmed since.
+                match tokio::time::timeout(OPERATION_TIMEOUT, publisher.backlog()).await {
+                    Ok(Ok(Some(now))) => backlog = now,
+                    Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return true,
+                }
+            }
+            self.metrics
+                .broker_backlog
+                .set(i64::try_from(backlog).unwrap_or(i64::MAX));
+            if backlog < limit || self.shutdown.is_cancelled() {
+                return true;
+            }
+            if !self.wait_for_backlog {
+                self.metrics.backlog_drops.record(frames as u64, |since_last| {
+                    tracing::warn!(
+                        dropped = since_last,
+                        backlog,
+                        max_backlog = limit,
+                        "broker backlog at --max-backlog (consumers not keeping up); dropping new packets"
+                    );
+                });
+                return false;
+            }
+            if !waiting_logged {
+                waiting_logged = true;
+                tracing::info!(
+                    backlog,
+                    max_backlog = limit,
+                    "broker backlog at --max-backlog; the replay waits for the consumers"
+                );
+            }
+            tokio::select! {
+                () = tokio::time::sleep(BACKLOG_POLL) => {}
+                () = self.shutdown.cancelled() => {}
             }
         }
     }
@@ -250,6 +386,8 @@ impl Delivery {
     /// Encodes one batch and publishes it, retrying while the broker is unreachable; counts
     /// every frame of it exactly once.
     async fn publish_batch(&self, batch: Vec<Frame>) -> Outcome {
+        let seqs = batch.iter().map(|f| f.seq);
+        let range = seqs.clone().min().zip(seqs.max());
         let messages: Vec<(u64, Vec<u8>)> = match &self.encoding {
             Encoding::FrameBatch => vec![(batch.len() as u64, encode_frames(&batch))],
             Encoding::LegacyPerPacket { source } => batch
@@ -278,6 +416,22 @@ impl Delivery {
                 }
             }
         }
+        // Settled (published, or refused and counted): a resumed replay need not send it again.
+        if let (Some(progress), Some((first, last))) = (&self.progress, range) {
+            progress
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .settled(first, last);
+        }
+        Outcome::Delivered
+    }
+
+    /// Publishes an in-band loss report (not a batch: no frame counters). A later report
+    /// repeats its counters, so one lost to the shutdown grace costs nothing but freshness.
+    async fn publish_report(&self, body: Vec<u8>) -> Outcome {
+        if self.deliver(body).await.is_err() {
+            tracing::debug!("a loss report was not delivered");
+        }
         Outcome::Delivered
     }
 
@@ -299,6 +453,7 @@ impl Delivery {
                 tokio::time::timeout(OPERATION_TIMEOUT, publisher.publish(&body[..])).await;
             match attempt {
                 Ok(Ok(())) => {
+                    self.count_trimmed_unread(&publisher);
                     let mut connection = self.connection.lock().await;
                     if connection.generation == generation && connection.publisher.is_some() {
                         self.mark_up(&mut connection);
@@ -348,6 +503,30 @@ impl Delivery {
             () = self.shutdown.cancelled(), if !self.shutdown.is_cancelled() => {}
         }
         None
+    }
+
+    /// The connected publisher, if any (no connection attempt).
+    async fn connected(&self) -> Option<Publisher> {
+        self.connection.lock().await.publisher.clone()
+    }
+
+    /// An opt-in `--max-len` cap may delete unread entries: the broker's count (cumulative for
+    /// the group) raises the counter by what is new.
+    fn count_trimmed_unread(&self, publisher: &Publisher) {
+        let reported = publisher.stats().trimmed_unread;
+        let before = self
+            .trimmed_unread_seen
+            .fetch_max(reported, std::sync::atomic::Ordering::Relaxed);
+        if reported > before {
+            self.metrics.stream_trimmed_unread.inc_by(reported - before);
+            if let Some(since_last) = self.trimmed_unread_log.hit(reported - before) {
+                tracing::warn!(
+                    trimmed_unread = reported,
+                    since_last,
+                    "the --max-len cap deleted stream entries before the processor read them"
+                );
+            }
+        }
     }
 
     async fn mark_down_if_current(&self, generation: u64, why: &str) {

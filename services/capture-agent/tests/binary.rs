@@ -173,3 +173,27 @@ async fn sigterm_publishes_what_is_buffered_and_exits_0() {
         );
     }
 }
+
+#[test]
+fn resume_without_a_file_is_a_clear_error() {
+    let output = run_agent(&["--resume", "state.json", "--broker-url", "memory://bin"]);
+    assert_one_line_error(&output, "--resume needs --read");
+}
+
+#[test]
+fn a_resume_state_of_another_replay_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("a.pcap");
+    write_pcap(&pcap, &make_packets(10, 1_700_000_000_000_000, 10));
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, b"{\"not\": \"a state\"}").unwrap();
+    let output = run_agent(&[
+        "--read",
+        pcap.to_str().unwrap(),
+        "--resume",
+        state.to_str().unwrap(),
+        "--broker-url",
+        "memory://bin",
+    ]);
+    assert_one_line_error(&output, "not a resume state file");
+}

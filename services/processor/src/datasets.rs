@@ -136,6 +136,20 @@ impl Datasets {
         }
     }
 
+    /// Keeps an agent's loss report in every writer's current manifest.
+    pub fn note_agent_stats(&mut self, stats: &shared::broker::agent_stats::AgentStats) {
+        for w in &mut self.writers {
+            w.writer.note_agent_stats(stats);
+        }
+    }
+
+    /// Counts broker messages lost before they were read in every writer's current manifest.
+    pub fn note_broker_loss(&mut self, reason: &str, messages: u64) {
+        for w in &mut self.writers {
+            w.writer.note_broker_loss(reason, messages);
+        }
+    }
+
     pub fn pending_rows(&self) -> u64 {
         self.writers
             .iter()

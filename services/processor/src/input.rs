@@ -1,8 +1,10 @@
 //! What a broker message holds: a batch of frames (JSON array) or one message in the original's
 //! format (JSON object `{"data", "created", "source"}`, as kombu producers send). Anything else
-//! is poison and gets a dead-letter reason.
+//! is poison and gets a dead-letter reason. A capture-agent's in-band loss report
+//! (`{"netpipe_agent_stats": …}`) is recognised before the original's format.
 
 use serde_json::Value;
+use shared::broker::agent_stats::AgentStats;
 use shared::broker::codec::decode_frames;
 use shared::frame::{FRAME_VERSION, Frame};
 
@@ -14,6 +16,8 @@ pub enum Input {
     Frames(Vec<Frame>),
     /// An original message body; `data` is a JSON object (checked).
     Legacy(LegacyMessage),
+    /// A capture-agent's in-band loss report (no packets).
+    AgentStats(AgentStats),
 }
 
 #[derive(Debug)]
@@ -30,6 +34,7 @@ impl Input {
         match self {
             Input::Frames(frames) => frames.len() as u64,
             Input::Legacy(_) => 1,
+            Input::AgentStats(_) => 0,
         }
     }
 }
@@ -38,6 +43,11 @@ impl Input {
 pub fn classify(body: &[u8], max_bytes: usize) -> Result<Input, &'static str> {
     if body.len() > max_bytes {
         return Err(reason::OVERSIZED);
+    }
+    if let Some(stats) = AgentStats::decode(body) {
+        return stats
+            .map(Input::AgentStats)
+            .map_err(|_| reason::BAD_AGENT_STATS);
     }
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => legacy(body).map(Input::Legacy),
@@ -132,6 +142,24 @@ mod tests {
         frame.seq = 9;
         let body = encode_frames(&[frame]);
         assert_eq!(classify(&body, 1 << 20).unwrap_err(), reason::INVALID_FRAME);
+    }
+
+    #[test]
+    fn agent_loss_reports_are_recognised_before_the_original_format() {
+        let stats = AgentStats {
+            agent: "a".into(),
+            boot: 3,
+            captured: 9,
+            ..AgentStats::default()
+        };
+        match classify(&stats.encode(), 1 << 20).unwrap() {
+            Input::AgentStats(got) => assert_eq!(got, stats),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            classify(br#"{"netpipe_agent_stats": []}"#, 1 << 20).unwrap_err(),
+            reason::BAD_AGENT_STATS
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Summary {
     /// Packets dropped as already written (summed over schemas).
     pub duplicates: u64,
     pub dead_letters: u64,
+    /// Delivered, unacknowledged messages the broker had deleted before they were processed.
+    pub broker_lost_pending: u64,
     pub commits: u64,
     /// The files written last (one per schema).
     pub files: Vec<PathBuf>,

@@ -20,7 +20,9 @@ pub mod dead_letter_reason {
     /// An original message while no antinex-v1 schema is configured (it cannot become a
     /// netpipe row).
     pub const LEGACY_WITHOUT_ANTINEX: &str = "legacy_without_antinex_schema";
-    pub const ALL: [&str; 7] = [
+    /// A message marked as an agent's loss report that does not parse.
+    pub const BAD_AGENT_STATS: &str = "bad_agent_stats";
+    pub const ALL: [&str; 8] = [
         NOT_JSON,
         BAD_FRAME,
         WRONG_VERSION,
@@ -28,6 +30,7 @@ pub mod dead_letter_reason {
         OVERSIZED,
         BAD_LEGACY,
         LEGACY_WITHOUT_ANTINEX,
+        BAD_AGENT_STATS,
     ];
 }
 
@@ -48,6 +51,11 @@ pub struct ProcessorMetrics {
     pub messages_unacked: IntGauge,
     pub redelivered: IntGauge,
     pub consumer_lag: IntGauge,
+    pub consumer_pending: IntGauge,
+    pub broker_lost_pending: IntCounter,
+    pub broker_durable: IntGauge,
+    pub stream_trimmed: IntCounter,
+    pub agent_reports: IntCounter,
     pub missing_seq: IntGauge,
     pub repaired_torn_lines: IntCounter,
     pub repaired_uncommitted_rows: IntCounter,
@@ -119,6 +127,30 @@ impl ProcessorMetrics {
             consumer_lag: ops.gauge(
                 "consumer_lag_messages",
                 "Messages waiting on the broker, not yet delivered to any consumer of the group",
+            )?,
+            consumer_pending: ops.gauge(
+                "consumer_pending_messages",
+                "Messages delivered to the group's consumers and not yet acknowledged (Redis XINFO GROUPS pending)",
+            )?,
+            broker_lost_pending: ops.counter(
+                "broker_lost_pending_total",
+                "Delivered, unacknowledged messages whose data the broker had deleted (a stream cap) when this consumer came to them: lost",
+            )?,
+            broker_durable: {
+                let gauge = ops.gauge(
+                    "broker_durable",
+                    "1 when the broker keeps accepted messages across a crash (Redis AOF, RabbitMQ quorum queue), 0 when not, -1 unknown",
+                )?;
+                gauge.set(-1);
+                gauge
+            },
+            agent_reports: ops.counter(
+                "agent_reports_total",
+                "In-band loss reports of capture-agents received (kept in the manifests)",
+            )?,
+            stream_trimmed: ops.counter(
+                "stream_trimmed_total",
+                "Acknowledged messages trimmed from the stream (XTRIM MINID up to what every group acknowledged)",
             )?,
             missing_seq: ops.gauge(
                 "missing_seq",

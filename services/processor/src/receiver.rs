@@ -60,6 +60,7 @@ pub enum Received {
 
 enum Command {
     Ack(Vec<AckToken>, oneshot::Sender<Result<(), BrokerError>>),
+    Stats(oneshot::Sender<ConsumerStats>),
 }
 
 /// The writer's handle on the receiver task.
@@ -101,6 +102,8 @@ impl Receiver {
                 dead_letter_log: Throttle::new(DEAD_LETTER_LOG_INTERVAL),
                 backlog: VecDeque::new(),
                 receiving: true,
+                exported: ConsumerStats::default(),
+                lost_pending_log: Throttle::new(DEAD_LETTER_LOG_INTERVAL),
             }
             .run(batch_tx),
         );
@@ -127,6 +130,14 @@ impl Receiver {
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+
+    /// The consumer's counters now (a batch carries them too, but the last one may not have
+    /// come before a shutdown).
+    pub async fn stats(&self) -> Option<ConsumerStats> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Stats(reply)).await.ok()?;
+        answer.await.ok()
     }
 
     /// Stops the task (it acknowledges nothing more) and closes the consumer. Batches not yet
@@ -156,6 +167,9 @@ struct Task {
     /// False once shutdown, STOP_AFTER_NUM, a closed stream or a fatal error ended receiving;
     /// the task then only serves acknowledgements until the writer closes it.
     receiving: bool,
+    /// Consumer counters already added to the metrics.
+    exported: ConsumerStats,
+    lost_pending_log: Throttle,
 }
 
 impl Task {
@@ -181,6 +195,11 @@ impl Task {
                 }
                 _ = self.shutdown.cancelled() => {
                     self.receiving = false;
+                    continue;
+                }
+                // The writer may be stuck (commits failing): the lag gauge stays current.
+                _ = tokio::time::sleep_until(self.next_lag.into()) => {
+                    self.report_lag().await;
                     continue;
                 }
                 permit = batches.reserve() => match permit {
@@ -253,8 +272,13 @@ impl Task {
         match command {
             Command::Ack(tokens, reply) => {
                 let result = self.consumer.ack(&tokens).await;
+                self.export_stats();
                 // The writer may have given up waiting; then it retries with the same tokens.
                 let _ = reply.send(result);
+            }
+            Command::Stats(reply) => {
+                self.export_stats();
+                let _ = reply.send(self.consumer.stats());
             }
         }
     }
@@ -287,7 +311,30 @@ impl Task {
             }
         }
         batch.stats = self.consumer.stats();
+        self.export_stats();
         batch
+    }
+
+    /// Adds what the consumer counted since the last call to the metrics; pending messages found
+    /// deleted are a loss and are logged (at most once per interval).
+    fn export_stats(&mut self) {
+        let now = self.consumer.stats();
+        let lost = now.lost_pending.saturating_sub(self.exported.lost_pending);
+        if lost > 0 {
+            self.metrics.broker_lost_pending.inc_by(lost);
+            if let Some(since_last) = self.lost_pending_log.hit(lost) {
+                tracing::error!(
+                    message = "Pending messages were deleted from the stream before they were processed (a stream cap trimmed them): lost.",
+                    messages = since_last,
+                    total = now.lost_pending,
+                );
+            }
+        }
+        self.metrics.stream_trimmed.inc_by(
+            now.trimmed_acked
+                .saturating_sub(self.exported.trimmed_acked),
+        );
+        self.exported = now;
     }
 
     /// Sends a poison message to the dead-letter stream (which acknowledges it). If that fails
@@ -323,6 +370,11 @@ impl Task {
             Ok(Some(lag)) => self.metrics.consumer_lag.set(lag as i64),
             Ok(None) => {}
             Err(error) => tracing::debug!(message = "Consumer lag unknown.", %error),
+        }
+        match self.consumer.group_pending().await {
+            Ok(Some(pending)) => self.metrics.consumer_pending.set(pending as i64),
+            Ok(None) => {}
+            Err(error) => tracing::debug!(message = "Group pending count unknown.", %error),
         }
     }
 }

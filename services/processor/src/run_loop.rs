@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use shared::broker::{AckToken, Consumer, Publisher};
+use shared::broker::{AckToken, Consumer, ConsumerStats, Publisher};
 use shared::ops::{Heartbeat, OpsState, Readiness, serve};
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +70,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         };
         let mut broker = config.broker();
         broker.block = broker.block.min(config.commit_interval());
+        let _durability = shared::broker::spawn_durability_report(
+            broker.clone(),
+            readiness.clone(),
+            metrics.broker_durable.clone(),
+            shutdown.child_token(),
+        );
         let Some(consumer) = connect_with_retry(&broker, &readiness, &heartbeat, &shutdown).await?
         else {
             datasets.close()?;
@@ -216,6 +222,18 @@ async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) -> boo
     }
 }
 
+/// Messages the consumer found deleted on the broker since the last note go into the summary
+/// and the manifests' loss figures.
+fn note_broker_loss(summary: &mut Summary, datasets: &mut Datasets, stats: &ConsumerStats) {
+    let lost = stats
+        .lost_pending
+        .saturating_sub(summary.broker_lost_pending);
+    if lost > 0 {
+        summary.broker_lost_pending += lost;
+        datasets.note_broker_loss("pending_trimmed", lost);
+    }
+}
+
 /// What a commit is for.
 #[derive(Debug, Clone, Copy)]
 enum Commit {
@@ -299,6 +317,7 @@ impl LoopState<'_> {
             self.summary.dead_letters += 1;
             datasets.note_dead_letter(reason);
         }
+        note_broker_loss(&mut self.summary, datasets, &batch.stats);
         let mut counts = AppendCounts::default();
         let mut packets = 0;
         for decoded in batch.decoded {
@@ -312,6 +331,10 @@ impl LoopState<'_> {
                 Input::Legacy(legacy) => {
                     datasets.append_legacy(&legacy, &mut counts);
                     packets += 1;
+                }
+                Input::AgentStats(stats) => {
+                    self.metrics.agent_reports.inc();
+                    datasets.note_agent_stats(&stats);
                 }
             }
             self.unacked.push(decoded.token);
@@ -454,6 +477,10 @@ impl LoopState<'_> {
     }
 
     async fn finish(mut self) -> Result<Summary, ProcessorError> {
+        if let (Some(stats), Some(datasets)) = (self.receiver.stats().await, self.datasets.as_mut())
+        {
+            note_broker_loss(&mut self.summary, datasets, &stats);
+        }
         self.commit_and_ack(Commit::Closing).await?;
         if let Some(datasets) = self.datasets.take() {
             self.summary.files = datasets.paths();

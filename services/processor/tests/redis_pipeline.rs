@@ -397,6 +397,63 @@ async fn stop_after_num_mid_receive_leaves_the_rest_for_the_next_run() {
     cleanup(&[&stream, &dead]).await;
 }
 
+/// Pending entries whose data was deleted (an opt-in stream cap trimmed them) are a counted,
+/// logged loss that the next run's manifest states, never a silent ack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_entries_found_trimmed_at_restart_are_counted_in_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = unique("proc-lostpend");
+    let group = format!("{stream}-g");
+    let dead = format!("{stream}-dead");
+    publish_frames(&stream, "lp1", 3, 400, 10).await;
+    let config = |stop_after: i64| {
+        let mut config = Config::new(REDIS, dir.path());
+        config.stream = stream.clone();
+        config.group = group.clone();
+        config.consumer = Some(format!("{stream}-c"));
+        config.dead_letter = dead.clone();
+        config.save_after_num = 50;
+        config.prefetch = 64;
+        config.stop_after_num = stop_after;
+        config
+    };
+    let first = processor::run(config(100), CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(first.rows_written[0].1 >= 100);
+    let mut conn = redis().await;
+    let (pending, _) = group_state(&mut conn, &stream, &group).await;
+    assert!(pending > 0, "the rest of the receive is still pending");
+    // What a cap does to a slow consumer: every entry deleted, pending ones included.
+    let _: i64 = redis::cmd("XTRIM")
+        .arg(&stream)
+        .arg("MAXLEN")
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let stop = CancellationToken::new();
+    let second = tokio::spawn(processor::run(config(-1), stop.clone()));
+    let started = Instant::now();
+    while group_state(&mut conn, &stream, &group).await.0 != 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    let second = second.await.unwrap().unwrap();
+    assert_eq!(second.broker_lost_pending, pending);
+    assert_eq!(second.rows_written[0].1, 0, "nothing was left to write");
+    let manifests = shared::dataset::Manifest::scan(dir.path()).unwrap();
+    let lost: u64 = manifests
+        .iter()
+        .filter_map(|(_, m)| m.loss.broker_lost_messages.get("pending_trimmed"))
+        .sum();
+    assert_eq!(lost, pending, "the manifest states the loss");
+    cleanup(&[&stream, &dead]).await;
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -485,6 +542,36 @@ async fn an_unwritable_ds_dir_is_not_ready_and_acknowledges_nothing() {
         metrics.contains("processor_commit_failures_total"),
         "{metrics}"
     );
+    // While commits fail, more arrives: the lag gauge follows the broker instead of freezing.
+    publish_frames(&stream, "b", 1, 300, 10).await;
+    let (_, waiting) = group_state(&mut conn, &stream, &group).await;
+    assert!(waiting >= 30, "{waiting} messages waiting");
+    let started = Instant::now();
+    loop {
+        let metrics = http_status(&format!("http://{ops}/metrics"))
+            .await
+            .unwrap()
+            .1;
+        let lag = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("processor_consumer_lag_messages "))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let pending_gauge = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("processor_consumer_pending_messages "))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let (held, waiting) = group_state(&mut conn, &stream, &group).await;
+        if lag == Some(waiting) && pending_gauge == Some(held) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "lag gauge {lag:?}, {waiting} waiting; pending gauge {pending_gauge:?}, {held} held"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The stuck run holds what it read; the rest waits. Nothing changes from here on.
+    let (pending, undelivered) = group_state(&mut conn, &stream, &group).await;
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(

@@ -114,6 +114,11 @@ pub struct Config {
     /// Longest retry delay (ms).
     #[arg(long, env = "ANTINEX_RETRY_MAX_MS", default_value = "30000", value_parser = parse_millis)]
     pub retry_max: Duration,
+    /// /ready turns 503 (with the last failure as its reason) after this many POST /ml/
+    /// attempts in a row failed (5xx, 401 with a fresh token, timeouts, refused connections);
+    /// the next accepted batch makes it 200 again. 0 = never.
+    #[arg(long, env = "ANTINEX_UNREADY_AFTER_FAILURES", default_value_t = 5)]
+    pub unready_after_failures: u32,
     /// Log in again this long before the token's `exp` (s); capped at a fifth of its lifetime.
     #[arg(long, env = "ANTINEX_TOKEN_RENEW_BEFORE_SECS", default_value = "30", value_parser = parse_secs)]
     pub token_renew_before: Duration,

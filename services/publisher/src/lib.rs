@@ -266,6 +266,7 @@ async fn deliver(
         retry_max: config.retry_max,
         polls,
         shutdown: shutdown.clone(),
+        delivery: pipeline::DeliveryHealth::new(readiness.clone(), config.unready_after_failures),
     };
     let (to_batcher, from_intake) = mpsc::channel(2);
     let (events_tx, events_rx) = mpsc::unbounded_channel();

@@ -40,6 +40,9 @@ pub struct PublisherMetrics {
     pub token_renewals: IntCounter,
     pub unauthorized: IntCounter,
     pub retries: IntCounter,
+    /// Rows POSTed again after a timeout: the API may have stored them already and cannot
+    /// deduplicate, so these may be duplicates there.
+    pub rows_resent: IntCounter,
     pub request_seconds: Histogram,
     pub backlog_rows: IntGauge,
     pub in_flight: IntGauge,
@@ -78,6 +81,10 @@ impl PublisherMetrics {
             )?,
             unauthorized: ops.counter("unauthorized_total", "401 answers to POST /ml/")?,
             retries: ops.counter("retries_total", "Batch attempts repeated after a failure")?,
+            rows_resent: ops.counter(
+                "rows_resent_total",
+                "Rows POSTed again after a timed-out attempt (the API may hold them twice: it cannot deduplicate)",
+            )?,
             request_seconds: ops.histogram(
                 "request_seconds",
                 "Latency of POST /ml/ requests, seconds",

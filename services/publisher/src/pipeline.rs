@@ -28,7 +28,7 @@ use crate::batch::{Batch, Part, RowBatchRef};
 use crate::body::BodyBuilder;
 use crate::metrics::PublisherMetrics;
 use crate::predictions::PollJob;
-use crate::probes::{BEAT_INTERVAL, Liveness, READY_BROKER, beating};
+use crate::probes::{BEAT_INTERVAL, Liveness, READY_BROKER, READY_DELIVERY, beating};
 
 /// What happened to a batch.
 #[derive(Debug, Clone)]
@@ -61,6 +61,45 @@ pub struct Context {
     pub retry_max: Duration,
     pub polls: Option<mpsc::Sender<PollJob>>,
     pub shutdown: CancellationToken,
+    pub delivery: DeliveryHealth,
+}
+
+/// Consecutive failed POST /ml/ attempts (over all senders), and /ready's verdict on them.
+pub struct DeliveryHealth {
+    readiness: Readiness,
+    threshold: u32,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+impl DeliveryHealth {
+    /// `threshold` failures in a row make /ready 503; 0 = never. Starts ready.
+    pub fn new(readiness: Readiness, threshold: u32) -> Self {
+        readiness.set_met(READY_DELIVERY);
+        DeliveryHealth {
+            readiness,
+            threshold,
+            failures: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    fn delivered(&self) {
+        if self.failures.swap(0, std::sync::atomic::Ordering::Relaxed) > 0 {
+            self.readiness.set_met(READY_DELIVERY);
+        }
+    }
+
+    fn failed(&self, reason: &str) {
+        let n = self
+            .failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(1);
+        if self.threshold > 0 && n >= self.threshold {
+            self.readiness.set_not_met(
+                READY_DELIVERY,
+                format!("{n} POST /ml/ attempts in a row failed; last: {reason}"),
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,10 +479,15 @@ async fn send_batch(
     let metrics = &context.metrics;
     let mut backoff = Backoff::new(context.retry_initial, context.retry_max);
     let mut unauthorized_in_a_row = 0u32;
+    // The last attempt timed out: the API may have stored the rows, and cannot deduplicate.
+    let mut resending = false;
     let outcome = loop {
         let Some(token) = context.auth.token(&context.shutdown).await else {
             break Outcome::Abandoned;
         };
+        if resending {
+            metrics.rows_resent.inc_by(rows as u64);
+        }
         let started = std::time::Instant::now();
         let result = context.api.post_ml(&token.value, body.clone(), &key).await;
         metrics
@@ -451,12 +495,15 @@ async fn send_batch(
             .observe(started.elapsed().as_secs_f64());
         let retry_reason = match result {
             Ok(reply) => {
+                // An answer: the API says what it did with this attempt.
+                resending = false;
                 metrics
                     .batches
                     .with_label_values(&[&reply.status.to_string()])
                     .inc();
                 match reply.status {
                     201 => {
+                        context.delivery.delivered();
                         metrics.rows_sent.inc_by(rows as u64);
                         if let Some(polls) = &context.polls {
                             queue_poll(polls, &reply.body, identities, metrics);
@@ -485,9 +532,11 @@ async fn send_batch(
             }
             Err(error) => {
                 metrics.batches.with_label_values(&[error.label()]).inc();
+                resending = matches!(error, crate::api::TransportError::Timeout);
                 error.to_string()
             }
         };
+        context.delivery.failed(&retry_reason);
         metrics.retries.inc();
         let delay = backoff.next_delay();
         tracing::warn!(

@@ -18,6 +18,8 @@ use tokio::time::MissedTickBehavior;
 pub const READY_LOGIN: &str = "antinex login";
 /// Readiness: the last read of the rows stream worked.
 pub const READY_BROKER: &str = "rows broker";
+/// Readiness: POST /ml/ has not failed `--unready-after-failures` times in a row.
+pub const READY_DELIVERY: &str = "antinex delivery";
 
 /// How often waiting loops wake up to beat (and the batcher's idle tick).
 pub const BEAT_INTERVAL: Duration = Duration::from_secs(1);

@@ -199,6 +199,9 @@ async fn a_slow_server_times_out_and_the_retry_is_not_a_duplicate() {
     );
     assert!(summary.retries >= 1);
     assert_eq!(summary.messages_acked, 3);
+    // Each timed-out batch was POSTed again: counted, since the API cannot deduplicate.
+    let timeouts = metrics.batches.with_label_values(&["timeout"]).get();
+    assert_eq!(metrics.rows_resent.get(), 100 * timeouts);
 }
 
 #[tokio::test]

@@ -304,3 +304,38 @@ async fn a_bad_ops_address_is_a_clear_start_up_error() {
     assert!(matches!(error, PublisherError::Ops { .. }), "{error}");
     assert!(error.to_string().contains("cannot listen"), "{error}");
 }
+
+/// `/ready` turns 503 once POST /ml/ has failed `--unready-after-failures` times in a row, with
+/// the last failure as the reason, and 200 again after the next accepted batch.
+#[tokio::test]
+async fn ready_turns_503_after_consecutive_failed_deliveries_and_recovers() {
+    let names = Names::new("unready").await;
+    let rows = names.producer().await;
+    let server = standin(StandinConfig::default()).await;
+    server
+        .state
+        .faults
+        .fail_next
+        .store(1_000_000, Ordering::SeqCst);
+    let ops = free_addr();
+    let mut config = names.config(&server.url(), &ops);
+    config.unready_after_failures = 3;
+    config.retry_initial = Duration::from_millis(20);
+    config.retry_max = Duration::from_millis(100);
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(publisher::run(config, shutdown.clone()));
+    rows.publish(row_batch(0, 50).encode()).await.unwrap();
+    wait_ready(&ops, "503 after failed deliveries", |status, reasons| {
+        status == 503
+            && reasons
+                .iter()
+                .any(|r| r.starts_with("antinex delivery: ") && r.contains("HTTP 500"))
+    })
+    .await;
+    server.state.faults.fail_next.store(0, Ordering::SeqCst);
+    wait_ready(&ops, "200 after a delivery", |status, _| status == 200).await;
+    assert!(accepted(&server) >= 50);
+    shutdown.cancel();
+    run.await.unwrap().unwrap();
+    names.clean().await;
+}

@@ -3,7 +3,7 @@
 //!
 //! | URL | backend |
 //! |---|---|
-//! | `redis://`, `rediss://` | Redis Streams: `XADD` with approximate `MAXLEN`, consumer groups, `XACK`, `XAUTOCLAIM` |
+//! | `redis://`, `rediss://` | Redis Streams: `XADD` (a `MAXLEN` cap only on request), consumer groups, `XACK`, `XAUTOCLAIM`, `XTRIM MINID` of what every group acknowledged |
 //! | `amqp://`, `amqps://` | RabbitMQ: durable quorum queue bound to a durable exchange, confirms, prefetch, DLQ |
 //! | `memory://NAME` | bounded in-process channel (embedded pipeline, tests) |
 //! | `kombu+redis://`, `kombu+rediss://` | the original's kombu envelope on a Redis list (`NEW_PACKETS`, db 15) |
@@ -11,9 +11,11 @@
 //! A message body is opaque bytes here; [`codec`] turns frames and rows into bodies and back.
 //! docs/brokers.md describes names, guarantees and the dead-letter format per backend.
 
+pub mod agent_stats;
 mod amqp;
 pub mod batch;
 pub mod codec;
+mod durability;
 mod kombu;
 pub mod kombu_envelope;
 mod memory;
@@ -25,6 +27,9 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 pub use amqp::{AmqpConsumer, AmqpPublisher};
+pub use durability::{
+    DURABILITY_WARNING, Durability, durability, report_durability, spawn_durability_report,
+};
 pub use kombu::{KombuConsumer, KombuPublisher};
 pub use memory::{
     MemoryConsumer, MemoryPublisher, dead_letters as memory_dead_letters, forget as forget_memory,
@@ -49,9 +54,14 @@ pub struct BrokerConfig {
     pub consumer: String,
     /// Where poison messages go, with their reason.
     pub dead_letter: String,
-    /// Approximate cap on the stream length for producers (Redis `MAXLEN ~`); `None` = no cap.
-    /// Also caps the Redis dead-letter stream.
+    /// Approximate cap on the stream length for producers (Redis `MAXLEN ~`); `None` (the
+    /// default) = no cap, the consumers trim what is acknowledged instead. A cap may delete
+    /// unread entries (counted in `PublisherStats::trimmed_unread`). Also caps the Redis
+    /// dead-letter stream.
     pub max_len: Option<usize>,
+    /// Consumers trim entries every group has delivered and acknowledged (Redis Streams
+    /// `XTRIM MINID`), so the stream holds only the real backlog. Default true.
+    pub trim_acked: bool,
     /// Messages a consumer may hold unacknowledged (AMQP prefetch; Redis `COUNT`).
     pub prefetch: u16,
     /// Pending entries idle this long are reclaimed from a dead consumer (`XAUTOCLAIM`; kombu:
@@ -75,8 +85,9 @@ impl BrokerConfig {
             group: "netpipe-processor".into(),
             consumer: default_consumer_name(),
             dead_letter: "NEW_PACKETS.dead".into(),
-            // A message is a batch (hundreds of frames, ~200 kB): 10,000 of them is ~2 GB.
-            max_len: Some(10_000),
+            // No blind cap: a cap deletes entries nobody has read yet.
+            max_len: None,
+            trim_acked: true,
             prefetch: 64,
             claim_idle: Duration::from_secs(30),
             block: Duration::from_millis(1000),
@@ -203,6 +214,15 @@ impl Publisher {
         }
     }
 
+    /// Messages the broker holds for consumers (Redis Streams: `XLEN`, which the consumers keep
+    /// down to what is not yet acknowledged). `None` where the backend does not tell.
+    pub async fn backlog(&self) -> Result<Option<u64>, BrokerError> {
+        match self {
+            Publisher::RedisStreams(p) => p.backlog().await.map(Some),
+            Publisher::Memory(_) | Publisher::Amqp(_) | Publisher::Kombu(_) => Ok(None),
+        }
+    }
+
     /// Checks that the broker answers (for `/ready`).
     pub async fn ping(&self) -> Result<(), BrokerError> {
         match self {
@@ -292,6 +312,15 @@ impl Consumer {
             Consumer::RedisStreams(c) => c.lag().await,
             Consumer::Amqp(c) => c.lag().await,
             Consumer::Kombu(c) => c.lag().await,
+        }
+    }
+
+    /// Messages of the group delivered to some consumer and not yet acknowledged (Redis:
+    /// `XINFO GROUPS` `pending`); `None` where the backend does not tell.
+    pub async fn group_pending(&mut self) -> Result<Option<u64>, BrokerError> {
+        match self {
+            Consumer::RedisStreams(c) => c.group_pending().await,
+            Consumer::Memory(_) | Consumer::Amqp(_) | Consumer::Kombu(_) => Ok(None),
         }
     }
 

@@ -1,14 +1,19 @@
 //! `redis://` / `rediss://`: Redis Streams with one consumer group.
 //!
-//! Publisher: `XADD stream MAXLEN ~ N * body <bytes>` on pooled connections (several in flight),
-//! plus `XLEN` in the same round trip; at the cap it asks `XINFO GROUPS` whether the trim took
-//! entries a group had not read yet (lag larger than the stream) and counts them.
+//! Publisher: `XADD stream * body <bytes>` on pooled connections (several in flight), plus `XLEN`
+//! in the same round trip (the backlog the agent bounds). No blind `MAXLEN` by default: the
+//! consumers trim what every group has delivered and acknowledged (`XTRIM MINID`), so unread and
+//! pending entries are never deleted. Only with an explicit `max_len` cap (`MAXLEN ~ N`) may a
+//! publish trim unread entries; at the cap it asks `XINFO GROUPS` whether the trim took entries a
+//! group had not read yet (lag larger than the stream) and counts them.
 //! Consumer: its own pending entries first (a restart with the same name gets its unacked
 //! messages back), then entries other consumers left pending longer than `claim_idle`
 //! (`XAUTOCLAIM`), then new ones (`XREADGROUP … BLOCK` on a dedicated connection whose response
 //! timeout exceeds the block time). While the caller holds entries unacknowledged, the consumer
 //! resets their idle time every third of `claim_idle` (`XCLAIM … JUSTID` to itself), so a live
-//! consumer that holds entries for long (until a snapshot is durable) keeps them.
+//! consumer that holds entries for long (until a snapshot is durable) keeps them. After an ack,
+//! at most every `TRIM_INTERVAL`, it trims the stream below the oldest entry any group still
+//! needs (the smallest pending id, or the entry after the last delivered one).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,6 +34,8 @@ use super::{AckToken, BrokerConfig, BrokerError, ConsumerStats, Message, Publish
 const BODY_FIELD: &str = "body";
 /// Connections a publisher may keep open (one per message in flight).
 const PUBLISHER_POOL_SIZE: usize = 16;
+/// How often a consumer trims acknowledged entries (at most; after an ack).
+const TRIM_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 pub struct RedisStreamPublisher {
@@ -90,6 +97,7 @@ impl RedisStreamPublisher {
             .await
             .map_err(|e| inner.endpoint.error(e))?;
         inner.counters.count_published();
+        inner.counters.backlog.store(len, Ordering::Relaxed);
         if let Some(cap) = inner.max_len
             && len >= cap as u64
         {
@@ -103,6 +111,20 @@ impl RedisStreamPublisher {
             }
         }
         Ok(())
+    }
+
+    /// Entries the stream holds now (`XLEN`): what consumers have not yet acknowledged and
+    /// trimmed. Also kept in `stats().backlog`.
+    pub async fn backlog(&self) -> Result<u64, BrokerError> {
+        let inner = &self.inner;
+        let mut conn = inner.endpoint.pooled(&inner.pool).await?;
+        let len: u64 = redis::cmd("XLEN")
+            .arg(&inner.stream)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| inner.endpoint.error(e))?;
+        inner.counters.backlog.store(len, Ordering::Relaxed);
+        Ok(len)
     }
 
     pub async fn ping(&self) -> Result<(), BrokerError> {
@@ -261,6 +283,9 @@ pub struct RedisStreamConsumer {
     /// Entries handed out and not yet acknowledged or dead-lettered.
     held: HashSet<String>,
     next_touch: Instant,
+    /// Trim acknowledged entries after acks (`BrokerConfig::trim_acked`).
+    trim_acked: bool,
+    next_trim: Instant,
     stats: ConsumerStats,
 }
 
@@ -294,6 +319,8 @@ impl RedisStreamConsumer {
             next_claim: Instant::now(),
             held: HashSet::new(),
             next_touch: Instant::now() + config.claim_idle / 3,
+            trim_acked: config.trim_acked,
+            next_trim: Instant::now(),
             stats: ConsumerStats::default(),
         };
         consumer.connection().await?;
@@ -429,6 +456,10 @@ impl RedisStreamConsumer {
             // A full pass is done; look again after a while.
             self.next_claim =
                 Instant::now() + (self.claim_idle / 2).max(Duration::from_millis(100));
+            // Dead consumers whose entries were all claimed would stay in the group forever.
+            if let Err(error) = self.remove_dead_consumers().await {
+                tracing::debug!(%error, "removing dead consumers failed");
+            }
         }
         self.claim_cursor = cursor;
         // Redis 7 lists entries deleted while pending separately (and drops them from the PEL).
@@ -440,6 +471,42 @@ impl RedisStreamConsumer {
             .map(parse_entry_list)
             .unwrap_or_default();
         self.deliverable(entries, true).await
+    }
+
+    /// `XGROUP DELCONSUMER` for other consumers of the group that hold no pending entries and
+    /// have been idle longer than twice `claim_idle` (a restart under a new name leaves its old
+    /// name behind). A live consumer touches the group at least every block time, and one
+    /// removed while merely paused comes back with its next read: removing it loses nothing.
+    async fn remove_dead_consumers(&mut self) -> Result<(), BrokerError> {
+        let limit = i64::try_from((self.claim_idle * 2).as_millis()).unwrap_or(i64::MAX);
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("CONSUMERS").arg(&self.stream).arg(&self.group);
+        let reply = self.query(&cmd).await?;
+        let dead: Vec<String> = value_items(&reply)
+            .into_iter()
+            .filter_map(|consumer| {
+                let items = value_items(consumer);
+                let name = field(&items, "name").and_then(value_string)?;
+                let pending = field(&items, "pending").and_then(value_int)?;
+                // Redis 7.2 reports `inactive` (since the last successful read); older ones `idle`.
+                let idle = field(&items, "inactive")
+                    .and_then(value_int)
+                    .filter(|i| *i >= 0)
+                    .or_else(|| field(&items, "idle").and_then(value_int))?;
+                (name != self.consumer && pending == 0 && idle > limit).then_some(name)
+            })
+            .collect();
+        for name in dead {
+            let mut cmd = redis::cmd("XGROUP");
+            cmd.arg("DELCONSUMER")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(&name);
+            self.query(&cmd).await?;
+            self.stats.consumers_removed += 1;
+            tracing::info!(consumer = %name, group = %self.group, "removed a dead consumer from the group");
+        }
+        Ok(())
     }
 
     /// Messages for the live entries; entries deleted while pending are acked and counted.
@@ -496,7 +563,75 @@ impl RedisStreamConsumer {
                 self.held.remove(id);
             }
         }
+        if self.trim_acked && !ids.is_empty() && Instant::now() >= self.next_trim {
+            self.next_trim = Instant::now() + TRIM_INTERVAL;
+            // The acks are done; a failed trim only leaves the entries for the next one.
+            match self.trim_acknowledged().await {
+                Ok(trimmed) => self.stats.trimmed_acked += trimmed,
+                Err(error) => tracing::debug!(%error, "trimming acknowledged entries failed"),
+            }
+        }
         Ok(())
+    }
+
+    /// `XTRIM stream MINID ~ <floor>`, where the floor is the oldest entry any group still
+    /// needs: its smallest pending id, or the entry after its last delivered one. Groups are
+    /// read before their pending lists, so an entry delivered in between (newer than the group's
+    /// last delivered id then) is never below the floor. No group: nothing is trimmed.
+    async fn trim_acknowledged(&mut self) -> Result<u64, BrokerError> {
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("GROUPS").arg(&self.stream);
+        let reply = self.query(&cmd).await?;
+        let mut groups = Vec::new();
+        for group in value_items(&reply) {
+            let items = value_items(group);
+            let (Some(name), Some(last)) = (
+                field(&items, "name").and_then(value_string),
+                field(&items, "last-delivered-id")
+                    .and_then(value_string)
+                    .and_then(|id| StreamId::parse(&id)),
+            ) else {
+                // A group we cannot read: keep everything.
+                return Ok(0);
+            };
+            let pending = field(&items, "pending").and_then(value_int).unwrap_or(1);
+            groups.push((name, last, pending));
+        }
+        let mut floor: Option<StreamId> = None;
+        for (name, last, pending) in groups {
+            let mut needed = last.next();
+            if pending > 0 {
+                let mut cmd = redis::cmd("XPENDING");
+                cmd.arg(&self.stream).arg(&name);
+                let summary = self.query(&cmd).await?;
+                let items = value_items(&summary);
+                match items.get(1).and_then(|v| value_string(v)) {
+                    Some(id) => match StreamId::parse(&id) {
+                        Some(smallest) => needed = needed.min(smallest),
+                        None => return Ok(0),
+                    },
+                    // Acknowledged in the meantime: nothing pending below `last`.
+                    None if items.first().and_then(|v| value_int(v)) == Some(0) => {}
+                    None => return Ok(0),
+                }
+            }
+            floor = Some(floor.map_or(needed, |f| f.min(needed)));
+        }
+        let Some(floor) = floor else {
+            return Ok(0);
+        };
+        if floor <= StreamId(0, 1) {
+            return Ok(0);
+        }
+        let mut cmd = redis::cmd("XTRIM");
+        cmd.arg(&self.stream)
+            .arg("MINID")
+            .arg("~")
+            .arg(floor.to_string());
+        let trimmed = self.query(&cmd).await?;
+        Ok(value_int(&trimmed)
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0))
     }
 
     /// `XADD dead_letter * body <bytes> reason <text> stream <s> group <g> id <entry id>
@@ -551,7 +686,10 @@ impl RedisStreamConsumer {
         self.query(&redis::cmd("PING")).await.map(|_| ())
     }
 
-    /// The group's `lag` from `XINFO GROUPS` (entries not yet delivered to any member).
+    /// Entries not yet delivered to any member of the group. Redis's own `lag` stays high
+    /// after a trim took unread entries or after an AOF reload (it may count entries that are
+    /// long gone), so it is checked against the stream: nothing is waiting once the group's
+    /// last delivered id is the stream's last id, and never more than the stream holds.
     pub async fn lag(&mut self) -> Result<Option<u64>, BrokerError> {
         let mut cmd = redis::cmd("XINFO");
         cmd.arg("GROUPS").arg(&self.stream);
@@ -562,15 +700,81 @@ impl RedisStreamConsumer {
                 .and_then(value_string)
                 .is_some_and(|name| name == self.group)
         });
-        Ok(group.and_then(|group| {
+        let Some(group) = group else {
+            return Ok(None);
+        };
+        let items = value_items(group);
+        let lag = field(&items, "lag")
+            .and_then(value_int)
+            .and_then(|lag| u64::try_from(lag).ok());
+        let delivered = field(&items, "last-delivered-id")
+            .and_then(value_string)
+            .and_then(|id| StreamId::parse(&id));
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("STREAM").arg(&self.stream);
+        let reply = self.query(&cmd).await?;
+        let items = value_items(&reply);
+        let last = field(&items, "last-generated-id")
+            .and_then(value_string)
+            .and_then(|id| StreamId::parse(&id));
+        let length = field(&items, "length")
+            .and_then(value_int)
+            .and_then(|n| u64::try_from(n).ok());
+        if let (Some(delivered), Some(last)) = (delivered, last)
+            && delivered >= last
+        {
+            return Ok(Some(0));
+        }
+        Ok(match (lag, length) {
+            (Some(lag), Some(length)) => Some(lag.min(length)),
+            (lag, length) => lag.or(length),
+        })
+    }
+
+    /// Entries of the group delivered and not yet acknowledged, over all its consumers
+    /// (`XINFO GROUPS` `pending`).
+    pub async fn group_pending(&mut self) -> Result<Option<u64>, BrokerError> {
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("GROUPS").arg(&self.stream);
+        let reply = self.query(&cmd).await?;
+        Ok(value_items(&reply).into_iter().find_map(|group| {
             let items = value_items(group);
-            let lag = value_int(field(&items, "lag")?)?;
-            u64::try_from(lag).ok()
+            let name = field(&items, "name").and_then(value_string)?;
+            if name != self.group {
+                return None;
+            }
+            let pending = field(&items, "pending").and_then(value_int)?;
+            u64::try_from(pending).ok()
         }))
     }
 
     pub fn stats(&self) -> ConsumerStats {
         self.stats
+    }
+}
+
+/// A stream entry id `ms-seq`, ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct StreamId(u64, u64);
+
+impl StreamId {
+    fn parse(text: &str) -> Option<StreamId> {
+        let (ms, seq) = text.split_once('-')?;
+        Some(StreamId(ms.parse().ok()?, seq.parse().ok()?))
+    }
+
+    /// The smallest id after this one.
+    fn next(self) -> StreamId {
+        match self.1.checked_add(1) {
+            Some(seq) => StreamId(self.0, seq),
+            None => StreamId(self.0.saturating_add(1), 0),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0, self.1)
     }
 }
 
@@ -582,4 +786,23 @@ fn redis_ids(tokens: &[AckToken], endpoint: &RedisEndpoint) -> Result<Vec<String
             other => Err(endpoint.protocol(format!("not a Redis stream token: {other:?}"))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StreamId;
+
+    #[test]
+    fn stream_ids_order_and_step_like_redis() {
+        assert_eq!(
+            StreamId::parse("1700000000000-5"),
+            Some(StreamId(1_700_000_000_000, 5))
+        );
+        assert_eq!(StreamId::parse("12"), None);
+        assert_eq!(StreamId::parse("a-1"), None);
+        assert!(StreamId(1, 9) < StreamId(2, 0));
+        assert_eq!(StreamId(3, 4).next(), StreamId(3, 5));
+        assert_eq!(StreamId(3, u64::MAX).next(), StreamId(4, 0));
+        assert_eq!(StreamId(7, 1).to_string(), "7-1");
+    }
 }

@@ -11,8 +11,13 @@ pub struct PublisherStats {
     /// each publish trims the oldest entries.
     pub stream_full: u64,
     /// Entries trimmed from the stream before the consumer group had read them (Redis Streams):
-    /// the largest count the broker reported, so a lower bound of what was lost.
+    /// the largest count the broker reported, so a lower bound of what was lost. Only an
+    /// explicit `max_len` cap can trim unread entries.
     pub trimmed_unread: u64,
+    /// Entries the stream held at the last publish or `backlog()` check (Redis Streams `XLEN`;
+    /// 0 where the backend does not tell). The consumers trim what every group acknowledged, so
+    /// this is the real backlog.
+    pub backlog: u64,
 }
 
 /// What a consumer has seen since it connected.
@@ -32,6 +37,12 @@ pub struct ConsumerStats {
     /// Acks for deliveries of a connection that has since closed (AMQP): the broker
     /// requeued those messages, so they will come again.
     pub stale_acks: u64,
+    /// Acknowledged entries this consumer removed from the stream (Redis Streams:
+    /// `XTRIM MINID` up to what every group has delivered and acknowledged).
+    pub trimmed_acked: u64,
+    /// Dead consumers (idle, nothing pending) this consumer removed from the group (Redis
+    /// Streams `XGROUP DELCONSUMER`).
+    pub consumers_removed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -39,6 +50,7 @@ pub(crate) struct PublisherCounters {
     pub published: AtomicU64,
     pub stream_full: AtomicU64,
     pub trimmed_unread: AtomicU64,
+    pub backlog: AtomicU64,
 }
 
 impl PublisherCounters {
@@ -47,6 +59,7 @@ impl PublisherCounters {
             published: self.published.load(Ordering::Relaxed),
             stream_full: self.stream_full.load(Ordering::Relaxed),
             trimmed_unread: self.trimmed_unread.load(Ordering::Relaxed),
+            backlog: self.backlog.load(Ordering::Relaxed),
         }
     }
 

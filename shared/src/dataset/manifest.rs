@@ -54,6 +54,15 @@ pub struct LossFigures {
     pub missing_seq: u64,
     /// Agents whose dedup window was forgotten (more agents than the limit), lifetime count.
     pub dedup_agents_evicted: u64,
+    /// Broker messages (batches of packets) lost on the broker while this file was open, by
+    /// reason: `pending_trimmed` = entries deleted while delivered and unacknowledged (an opt-in
+    /// stream cap), found at a restart or a reclaim.
+    #[serde(default)]
+    pub broker_lost_messages: BTreeMap<String, u64>,
+    /// The latest in-band loss report of each agent run seen while this file was open
+    /// (cumulative for the run): packets it captured and lost, by reason.
+    #[serde(default)]
+    pub agent_reports: Vec<crate::broker::agent_stats::AgentStats>,
 }
 
 /// What start-up repair did to this file.

@@ -319,6 +319,43 @@ impl DatasetWriter {
         self.dirty = true;
     }
 
+    /// Keeps the latest loss report of an agent run (cumulative counters: the one that has seen
+    /// more packets wins) in the current file's loss figures.
+    pub fn note_agent_stats(&mut self, stats: &crate::broker::agent_stats::AgentStats) {
+        /// Agent runs listed per file at most; more are rare and the oldest are kept.
+        const MAX_REPORTS: usize = 1024;
+        let reports = &mut self.stats.loss.agent_reports;
+        let known = reports
+            .iter()
+            .position(|r| r.agent == stats.agent && r.boot == stats.boot);
+        match known {
+            Some(i) => {
+                if let Some(known) = reports.get_mut(i)
+                    && stats.captured >= known.captured
+                {
+                    *known = stats.clone();
+                }
+            }
+            None if reports.len() < MAX_REPORTS => reports.push(stats.clone()),
+            None => return,
+        }
+        self.dirty = true;
+    }
+
+    /// Counts broker messages lost before they could be read, in the current file's loss figures.
+    pub fn note_broker_loss(&mut self, reason: &str, messages: u64) {
+        if messages == 0 {
+            return;
+        }
+        *self
+            .stats
+            .loss
+            .broker_lost_messages
+            .entry(reason.to_string())
+            .or_default() += messages;
+        self.dirty = true;
+    }
+
     fn count_span(&mut self, id: RowId<'_>) {
         let stats = &mut self.stats;
         stats.note_capture_time(id.ts_ns);

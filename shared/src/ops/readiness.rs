@@ -10,6 +10,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default)]
 pub struct Readiness {
     conditions: Arc<Mutex<BTreeMap<String, Condition>>>,
+    /// Named warnings: shown by `/ready`, which stays 200 for them.
+    warnings: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -24,6 +26,10 @@ pub struct ReadinessReport {
     pub ready: bool,
     /// One entry per unmet condition: `"broker reachable: connection refused"`.
     pub reasons: Vec<String>,
+    /// Conditions that do not stop readiness but an operator must know about
+    /// (`"broker durability: ..."`); left out of the JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Readiness {
@@ -62,6 +68,15 @@ impl Readiness {
         self.lock().insert(name.to_string(), value);
     }
 
+    /// Sets (or replaces) a warning; `/ready` stays 200 and lists it.
+    pub fn set_warning(&self, name: &str, why: impl Into<String>) {
+        self.lock_warnings().insert(name.to_string(), why.into());
+    }
+
+    pub fn clear_warning(&self, name: &str) {
+        self.lock_warnings().remove(name);
+    }
+
     pub fn is_met(&self, name: &str) -> bool {
         matches!(self.lock().get(name), Some(Condition::Met))
     }
@@ -76,10 +91,21 @@ impl Readiness {
                 Condition::NotMet(Some(why)) => Some(format!("{name}: {why}")),
             })
             .collect();
+        drop(conditions);
+        let warnings = self
+            .lock_warnings()
+            .iter()
+            .map(|(name, why)| format!("{name}: {why}"))
+            .collect();
         ReadinessReport {
             ready: reasons.is_empty(),
             reasons,
+            warnings,
         }
+    }
+
+    fn lock_warnings(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        self.warnings.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Condition>> {
@@ -109,5 +135,21 @@ mod tests {
         );
         readiness.set_met("broker reachable");
         assert!(readiness.report().ready);
+    }
+
+    #[test]
+    fn warnings_are_reported_without_stopping_readiness() {
+        let readiness = Readiness::new();
+        readiness.declare(&["broker"]);
+        readiness.set_met("broker");
+        readiness.set_warning("broker durability", "no AOF");
+        let report = readiness.report();
+        assert!(report.ready);
+        assert_eq!(
+            report.warnings,
+            vec!["broker durability: no AOF".to_string()]
+        );
+        readiness.clear_warning("broker durability");
+        assert!(readiness.report().warnings.is_empty());
     }
 }

@@ -124,6 +124,10 @@ pub async fn receive_frames(
         let messages = consumer.receive(256).await.unwrap();
         let tokens: Vec<_> = messages.iter().map(|m| m.token.clone()).collect();
         for message in &messages {
+            // The agent's in-band loss reports are not frames.
+            if shared::broker::agent_stats::AgentStats::decode(&message.body).is_some() {
+                continue;
+            }
             frames.extend(decode_frames(&message.body).unwrap());
         }
         if !tokens.is_empty() {
