@@ -161,7 +161,7 @@ fn agent_config(pcap: &Path, url: &str, stream: &str, loops: u64) -> capture_age
     config.agent_id = Some("loss-agent".into());
     config.loops = loops;
     config.batch_size = 8;
-    config.payload_bytes = 0;
+    config.payload_bytes = Some(0);
     config.stats_interval_secs = 3600;
     config
 }

@@ -261,7 +261,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
     config.batch_size = 1;
     config.batch_delay_ms = 0;
     config.max_in_flight = 1;
-    config.payload_bytes = 0;
+    config.payload_bytes = Some(0);
     config.buffer_size = 1 << 20;
     config.shutdown_grace_secs = 1;
     config.stats_message_secs = 0;
