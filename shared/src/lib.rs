@@ -10,7 +10,9 @@ pub mod broker;
 pub mod capture;
 pub mod dataset;
 pub mod decode;
+pub mod error_line;
 pub mod fixtures;
+pub mod flags;
 pub mod frame;
 pub mod frame_json;
 pub mod ops;
@@ -18,4 +20,5 @@ pub mod paths;
 pub mod schema;
 pub mod seq;
 
+pub use error_line::error_line;
 pub use frame::{FRAME_VERSION, Frame};

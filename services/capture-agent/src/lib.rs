@@ -79,6 +79,42 @@ impl Summary {
     }
 }
 
+/// The end-of-run line: totals, then only the non-zero reasons.
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} packets captured, {} filtered out, {} frames published in {} batches, {} dropped",
+            self.packets_captured,
+            self.packets_filtered,
+            self.frames_published,
+            self.batches_published,
+            self.dropped_total(),
+        )?;
+        for (title, counts) in [
+            ("dropped", &self.dropped),
+            ("decode issues", &self.decode_issues),
+        ] {
+            let nonzero: Vec<String> = counts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(reason, n)| format!("{reason}={n}"))
+                .collect();
+            if !nonzero.is_empty() {
+                write!(f, "; {title}: {}", nonzero.join(" "))?;
+            }
+        }
+        if self.publish_failures > 0 || self.broker_rejections > 0 {
+            write!(
+                f,
+                "; {} failed publish attempts, {} batches rejected",
+                self.publish_failures, self.broker_rejections
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// A started agent: its ops address and shared state, and the task to wait for.
 pub struct Agent {
     pub ops_addr: SocketAddr,

@@ -23,10 +23,10 @@ async fn main() {
     log_resource_usage();
     match result {
         Ok(summary) => {
-            tracing::info!(?summary, "capture-agent stopped");
+            tracing::info!(%summary, "capture-agent stopped");
         }
         Err(e) => {
-            eprintln!("capture-agent: {e}");
+            eprintln!("capture-agent: {}", shared::error_line(&e));
             std::process::exit(1);
         }
     }

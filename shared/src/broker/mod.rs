@@ -370,6 +370,12 @@ fn scheme(url: &str) -> Result<Scheme, BrokerError> {
     }
 }
 
+/// Checks a broker URL's syntax (scheme, host) without connecting: services call it before they
+/// create anything, so a typo fails at start with nothing written.
+pub fn check_url(url: &str) -> Result<(), BrokerError> {
+    scheme(url).map(|_| ())
+}
+
 /// `host[:port][/db]` must at least name a host.
 fn require_host(url: &str, rest: &str) -> Result<(), BrokerError> {
     let authority = rest.split(['/', '?']).next().unwrap_or("");
