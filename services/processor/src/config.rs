@@ -72,7 +72,7 @@ pub struct Config {
     pub stop_after_num: i64,
 
     /// Output directory.
-    #[arg(long, env = "DS_DIR", default_value = "/tmp")]
+    #[arg(long, env = "DS_DIR", default_value = "./datasets")]
     pub ds_dir: PathBuf,
 
     /// Dataset name: files are {DS_DIR}/{DS_NAME}-{YYYY-MM-DD-HH-MM-SS}[-{instance}].csv.
