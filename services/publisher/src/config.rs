@@ -60,6 +60,7 @@ pub enum PollPredictions {
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "publisher",
+    version,
     about = "Streams rows to the AntiNex REST API (JWT) and writes predictions back"
 )]
 pub struct Config {
@@ -245,7 +246,8 @@ pub struct Config {
     #[arg(long, env = "ANTINEX_HISTORIES")]
     pub histories: Option<String>,
     /// Body `version` (the original accepted it but never applied it); the template's when unset.
-    #[arg(long, env = "ANTINEX_VERSION")]
+    /// (`--version` prints the program's version.)
+    #[arg(long = "body-version", id = "body_version", env = "ANTINEX_VERSION")]
     pub version: Option<i64>,
     /// Request field `convert_data` (1/0)
     #[arg(long, env = "ANTINEX_CONVERT_DATA", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]

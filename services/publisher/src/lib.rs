@@ -80,6 +80,9 @@ pub async fn run_with_metrics(
             "PUBLISH_BATCH_ROWS and PUBLISH_MAX_IN_FLIGHT must be at least 1".into(),
         ));
     }
+    // URLs are checked before anything starts: a typo is a configuration error, not a retry.
+    shared::broker::check_url(&config.rows_url)?;
+    api::check_base_url(&config.url)?;
     let builder = BodyBuilder::from_config(&config)?;
     let api = Api::new(&config)?;
     let readiness = Readiness::new();
