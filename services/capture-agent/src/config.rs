@@ -189,6 +189,12 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(0..=MAX_SECS))]
     pub shutdown_grace_secs: u64,
 
+    /// With --read: give up (exit non-zero) once the broker has been unreachable this many
+    /// seconds in a row (0 = keep retrying until SIGTERM). Live capture always keeps retrying.
+    #[arg(long, env = "BROKER_WAIT_SECS", default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_SECS))]
+    pub broker_wait_secs: u64,
+
     /// Longest wait between reconnection attempts (the backoff doubles up to this).
     #[arg(long, env = "RECONNECT_MAX_MS", default_value_t = 2000,
         value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]

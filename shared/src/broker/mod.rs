@@ -132,6 +132,27 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// True when the broker refused our credentials (AMQP ACCESS_REFUSED, Redis WRONGPASS /
+    /// NOAUTH / AuthenticationFailed): retrying cannot help, unlike a broker that is down.
+    /// Judged from the broker's own words, which both clients pass through.
+    pub fn is_auth_failure(&self) -> bool {
+        let reason = match self {
+            BrokerError::Unreachable { reason, .. } | BrokerError::Protocol { reason, .. } => {
+                reason
+            }
+            _ => return false,
+        };
+        [
+            "ACCESS_REFUSED",
+            "ACCESS-REFUSED",
+            "WRONGPASS",
+            "NOAUTH",
+            "AuthenticationFailed",
+        ]
+        .iter()
+        .any(|marker| reason.contains(marker))
+    }
+
     /// True when retrying later may succeed (the broker is down or restarting).
     pub fn is_retryable(&self) -> bool {
         matches!(
