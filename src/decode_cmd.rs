@@ -105,7 +105,8 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let frame = decode(&packet, &meta, &options);
-        meta.seq += 1;
+        // Wraps rather than overflows: --first-seq may be any u64.
+        meta.seq = meta.seq.wrapping_add(1);
         for issue in &frame.errors {
             *summary.issues.entry(*issue).or_default() += 1;
         }

@@ -47,7 +47,8 @@ pub struct RunArgs {
     #[arg(long, env = "NETPIPE_SCHEMA", default_value = "netpipe")]
     pub schema: String,
     /// Payload bytes kept per packet as hex (0 = payload capture off).
-    #[arg(long, env = "CAP_PAYLOAD_BYTES", default_value_t = 64)]
+    #[arg(long, env = "CAP_PAYLOAD_BYTES", default_value_t = 64,
+        value_parser = shared::flags::usize_in(0, 65_535))]
     pub payload_bytes: usize,
     /// Agent id written into rows (default: the host name).
     #[arg(long, env = "SOURCE_HOST")]
@@ -56,7 +57,8 @@ pub struct RunArgs {
     #[arg(long, env = "OPS_ADDR", default_value = "")]
     pub ops_addr: String,
     /// Seconds between progress lines on stderr during a live capture.
-    #[arg(long, env = "STATS_INTERVAL_SECS", default_value_t = 10)]
+    #[arg(long, env = "STATS_INTERVAL_SECS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=shared::flags::MAX_SECS))]
     pub stats_interval_secs: u64,
 }
 

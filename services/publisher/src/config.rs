@@ -1,6 +1,7 @@
 //! Every setting, from flags or the environment. The `ANTINEX_*` names and defaults are the
 //! original antinex-client's (`consts.py`), so an existing env file keeps working.
 
+use shared::flags::{MAX_MS, MAX_SECS, usize_in};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,11 +32,23 @@ pub fn split_list(value: &Option<String>) -> Vec<String> {
 }
 
 fn parse_millis(value: &str) -> Result<Duration, String> {
-    value
+    let ms = value
         .trim()
         .parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|e| format!("milliseconds: {e}"))
+        .map_err(|e| format!("milliseconds: {e}"))?;
+    if ms > MAX_MS {
+        return Err(format!("milliseconds: at most {MAX_MS} (a year), got {ms}"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// A broker read blocks this long without seeing a shutdown: a minute at most.
+fn parse_block_millis(value: &str) -> Result<Duration, String> {
+    let block = parse_millis(value)?;
+    if block > Duration::from_secs(60) {
+        return Err(format!("milliseconds: at most 60000, got {value}"));
+    }
+    Ok(block)
 }
 
 fn parse_secs(value: &str) -> Result<Duration, String> {
@@ -43,9 +56,11 @@ fn parse_secs(value: &str) -> Result<Duration, String> {
         .trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
+        .filter(|s| s.is_finite() && (0.0..=MAX_SECS as f64).contains(s))
         .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("seconds: expected a non-negative number, got {value:?}"))
+        .ok_or_else(|| {
+            format!("seconds: expected a number from 0 to {MAX_SECS} (a year), got {value:?}")
+        })
 }
 
 /// When to poll for predictions after a batch was accepted.
@@ -85,7 +100,7 @@ pub struct Config {
     #[arg(long, env = "ROWS_DEAD_LETTER", default_value = "netpipe.rows.dead")]
     pub rows_dead_letter: String,
     /// How long one broker read waits for new messages (ms); also bounds ack latency.
-    #[arg(long, env = "ROWS_BLOCK_MS", default_value = "200", value_parser = parse_millis)]
+    #[arg(long, env = "ROWS_BLOCK_MS", default_value = "200", value_parser = parse_block_millis)]
     pub rows_block: Duration,
     /// Messages read from the broker at once.
     #[arg(long, env = "ROWS_PREFETCH", default_value_t = 64)]
@@ -93,13 +108,13 @@ pub struct Config {
 
     // ---- batching ------------------------------------------------------------------------
     /// Rows per POST /ml/ at most.
-    #[arg(long, env = "PUBLISH_BATCH_ROWS", default_value_t = 500)]
+    #[arg(long, env = "PUBLISH_BATCH_ROWS", default_value_t = 500, value_parser = usize_in(1, 100_000))]
     pub batch_rows: usize,
     /// A batch is sent at the latest this long after its first row arrived (ms).
     #[arg(long, env = "PUBLISH_BATCH_DELAY_MS", default_value = "1000", value_parser = parse_millis)]
     pub batch_delay: Duration,
     /// POST /ml/ requests in flight at once.
-    #[arg(long, env = "PUBLISH_MAX_IN_FLIGHT", default_value_t = 4)]
+    #[arg(long, env = "PUBLISH_MAX_IN_FLIGHT", default_value_t = 4, value_parser = usize_in(1, 1024))]
     pub max_in_flight: usize,
 
     // ---- HTTP behaviour ------------------------------------------------------------------
@@ -138,7 +153,7 @@ pub struct Config {
     #[arg(long, env = "ANTINEX_POLL_TIMEOUT_SECS", default_value = "600", value_parser = parse_secs)]
     pub poll_timeout: Duration,
     /// Jobs polled at once; further jobs wait (bounded by the batches in flight).
-    #[arg(long, env = "ANTINEX_MAX_POLLS", default_value_t = 16)]
+    #[arg(long, env = "ANTINEX_MAX_POLLS", default_value_t = 16, value_parser = usize_in(0, 4096))]
     pub max_polls: usize,
     /// Append predictions (agent, seq, model, ...) to this CSV, fsynced per job.
     #[arg(long, env = "PREDICTIONS_CSV")]
