@@ -24,9 +24,14 @@ pub enum OutputFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct DecodeArgs {
-    /// Capture file (pcap or pcapng; the format is detected from its content).
+    /// Capture file (pcap or pcapng; the format is detected from its content); `-` reads
+    /// standard input (`tcpdump -w - | netpipe decode -r -`).
     #[arg(long, short = 'r', env = "NETPIPE_READ")]
     pub read: PathBuf,
+    /// Write the rows (or frames) to this file instead of standard output (`-` = stdout).
+    /// It is created only once the capture has been opened.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
     /// Column schema for CSV output.
     #[arg(long, env = "NETPIPE_SCHEMA", default_value = "netpipe")]
     pub schema: String,
@@ -64,7 +69,11 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         })?),
         OutputFormat::Jsonl => None,
     };
-    let mut file = CaptureFile::open(&args.read)?;
+    let mut file = if args.read.as_os_str() == "-" {
+        CaptureFile::from_reader("stdin", io::stdin())?
+    } else {
+        CaptureFile::open(&args.read)?
+    };
     let options = DecodeOptions {
         payload_bytes: args.payload_bytes,
     };
@@ -76,8 +85,13 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     let mut filters: HashMap<LinkType, pcap::BpfProgram> = HashMap::new();
     let mut summary = Summary::default();
 
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) if path.as_os_str() != "-" => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        _ => Box::new(io::stdout().lock()),
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     if let Some(column_schema) = column_schema {
         column_schema.write_header(&mut buf);
@@ -150,7 +164,7 @@ fn write_or_stop(out: &mut impl Write, chunk: &[u8]) -> anyhow::Result<bool> {
     match out.write_all(chunk).and_then(|()| out.flush()) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(e).context("writing to stdout"),
+        Err(e) => Err(e).context("writing the output"),
     }
 }
 
