@@ -249,6 +249,16 @@ struct Service {
     log: PathBuf,
 }
 
+/// A service left running by a failed assertion is killed, never orphaned.
+impl Drop for Service {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn stop(service: &mut Service) -> Result<(), String> {
     let _ = Command::new("kill")
         .args(["-TERM", &service.child.id().to_string()])
@@ -291,13 +301,19 @@ fn csv_rows_under(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
-fn cleanup_brokers(names: &[String]) {
+/// Deletes every Redis key starting with `prefix` (streams, kombu lists and their liveness
+/// keys, in db 0 and the kombu db 15) and the AMQP queues and exchanges in `names`.
+fn cleanup_brokers(prefix: &str, names: &[String]) {
     for db in [0, 15] {
         if let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:6379/{db}"))
             && let Ok(mut conn) = client.get_connection()
         {
-            for name in names {
-                let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(name).query(&mut conn);
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}*"))
+                .query(&mut conn)
+                .unwrap_or_default();
+            for key in keys {
+                let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(key).query(&mut conn);
             }
         }
     }
@@ -521,12 +537,15 @@ fn every_readme_command_runs() {
             failures.push(e);
         }
     }
-    cleanup_brokers(&[
-        id.clone(),
-        format!("{id}.dead"),
-        format!("{id}.rows"),
-        format!("{id}.rows.dead"),
-    ]);
+    cleanup_brokers(
+        &id,
+        &[
+            id.clone(),
+            format!("{id}.dead"),
+            format!("{id}.rows"),
+            format!("{id}.rows.dead"),
+        ],
+    );
 
     // Every README command was handled: run, started, deferred or skipped for a reason.
     let handled = commands.len();
