@@ -17,6 +17,7 @@ mod run_loop;
 use std::path::PathBuf;
 
 pub use config::Config;
+pub use receiver::DEAD_LETTER_MAX_BODY;
 pub use run_loop::run;
 use shared::broker::BrokerError;
 use shared::dataset::DatasetError;
