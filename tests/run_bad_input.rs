@@ -203,3 +203,46 @@ fn the_summary_is_a_sentence() {
     );
     assert!(!stderr.contains("Summary {"), "{stderr}");
 }
+
+/// A live `netpipe run` prints a progress line every --stats-interval-secs.
+#[test]
+fn a_live_run_prints_periodic_stats() {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !is_root {
+        eprintln!("a_live_run_prints_periodic_stats: skipped, needs root (CAP_NET_RAW)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let child = netpipe()
+        .args([
+            "run",
+            "--interface",
+            "lo",
+            "--filter",
+            "udp and port 9",
+            "--stats-interval-secs",
+            "1",
+            "--out",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2600));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let progress = stderr
+        .lines()
+        .filter(|l| l.contains("packets captured (") && l.contains("/s)"))
+        .count();
+    assert!(progress >= 2, "{stderr}");
+}

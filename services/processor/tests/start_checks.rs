@@ -78,3 +78,33 @@ async fn a_huge_poison_message_is_cut_in_the_dead_letter_stream() {
     assert_eq!(letters[0].1, "oversized");
     assert_eq!(letters[0].0.len(), processor::DEAD_LETTER_MAX_BODY);
 }
+
+/// Logs written to a file (not a terminal) carry no ANSI colour codes, and the end-of-run
+/// error is one line.
+#[test]
+fn logs_to_a_file_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_processor"))
+        .args([
+            "--broker-url",
+            "localhost:6379",
+            "--ops-addr",
+            "127.0.0.1:0",
+            "--ds-dir",
+        ])
+        .arg(dir.path().join("ds"))
+        .env_remove("RUST_LOG")
+        .env_remove("LOG_JSON")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("INFO"), "no log line to check: {stdout}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "{stdout:?}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(entries(&dir.path().join("ds")).is_empty());
+}
