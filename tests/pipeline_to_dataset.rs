@@ -221,8 +221,7 @@ fn no_data_rows_is_an_error() {
     std::fs::create_dir_all(&datasets).unwrap();
     std::fs::write(datasets.join("empty.csv"), "ip_ttl,tcp_sport\n").unwrap();
     let err = dataset_builder::build_once(&builder(&datasets, &dir.path().join("o"), &[]))
-        .err()
-        .expect("0 rows must fail");
+        .expect_err("0 rows must fail");
     assert_eq!(err.exit_code(), 4);
     assert!(err.to_string().contains("no data rows"), "{err}");
 }
@@ -248,8 +247,7 @@ fn skipped_bad_rows_are_bounded() {
         &dir.path().join("a"),
         &["--allow-bad-rows"],
     ))
-    .err()
-    .expect("5% bad rows is above the default 1%");
+    .expect_err("5% bad rows is above the default 1%");
     assert_eq!(err.exit_code(), 4);
     assert!(err.to_string().contains("5 of 100 rows (5.00%)"), "{err}");
     assert!(

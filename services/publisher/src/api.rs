@@ -137,7 +137,7 @@ impl Api {
     }
 
     /// The base URL for logs: a password in it is `***`.
-    pub fn base(&self) -> &str {
+    pub fn redacted_base(&self) -> &str {
         &self.shown
     }
 

@@ -151,7 +151,7 @@ impl Auth {
                         LoginError::Refused { status, excerpt } => {
                             self.metrics.logins.with_label_values(&["refused"]).inc();
                             tracing::error!(
-                                url = self.api.base(),
+                                url = self.api.redacted_base(),
                                 status,
                                 response = excerpt.as_str(),
                                 retry_in_ms = delay.as_millis() as u64,
@@ -161,7 +161,7 @@ impl Auth {
                         LoginError::Transport(e) => {
                             self.metrics.logins.with_label_values(&[e.label()]).inc();
                             tracing::warn!(
-                                url = self.api.base(),
+                                url = self.api.redacted_base(),
                                 error = %e,
                                 retry_in_ms = delay.as_millis() as u64,
                                 "AntiNex login failed"
