@@ -91,6 +91,20 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
 
     let processor_config = processor_config(args, &url)?;
     let agent_config = agent_config(args, &url)?;
+    // What the processor would refuse, refused before anything (even --out) is created.
+    for name in args
+        .schema
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if shared::schema::by_name(name).is_none() {
+            anyhow::bail!("unknown --schema {name:?} (known: netpipe, antinex-v1)");
+        }
+    }
+    processor_config
+        .ops_addr()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let agent = match capture_agent::start(agent_config, shutdown.clone()).await {
         Ok(agent) => agent,
