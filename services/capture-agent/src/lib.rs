@@ -95,6 +95,7 @@ impl Summary {
             drop_reason::BUFFER_FULL,
             drop_reason::BROKER_REJECTED,
             drop_reason::SHUTDOWN,
+            drop_reason::INTERNAL,
         ]
         .iter()
         .filter_map(|reason| self.dropped.get(reason))

@@ -19,7 +19,16 @@ pub mod drop_reason {
     pub const BROKER_REJECTED: &str = "broker_rejected";
     /// Still buffered when the shutdown grace period ran out with the broker unreachable.
     pub const SHUTDOWN: &str = "shutdown";
-    pub const ALL: [&str; 5] = [KERNEL, INTERFACE, BUFFER_FULL, BROKER_REJECTED, SHUTDOWN];
+    /// A publish task failed (a bug): its batch is counted, never silently gone.
+    pub const INTERNAL: &str = "internal";
+    pub const ALL: [&str; 6] = [
+        KERNEL,
+        INTERFACE,
+        BUFFER_FULL,
+        BROKER_REJECTED,
+        SHUTDOWN,
+        INTERNAL,
+    ];
 }
 
 /// Why a publish attempt failed.
