@@ -130,6 +130,11 @@ pub struct Config {
     /// Longest retry delay (ms).
     #[arg(long, env = "ANTINEX_RETRY_MAX_MS", default_value = "30000", value_parser = parse_millis)]
     pub retry_max: Duration,
+    /// Exit 1 once every login for this many seconds was refused: wrong ANTINEX_USER or
+    /// ANTINEX_PASSWORD are not transient (0 = keep retrying, not ready meanwhile).
+    #[arg(long, env = "ANTINEX_LOGIN_GIVE_UP_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_SECS))]
+    pub login_give_up_secs: u64,
     /// Log in again this long before the token's `exp` (s); capped at a fifth of its lifetime.
     #[arg(long, env = "ANTINEX_TOKEN_RENEW_BEFORE_SECS", default_value = "30", value_parser = parse_secs)]
     pub token_renew_before: Duration,
@@ -310,6 +315,11 @@ impl Config {
         } else {
             "warn"
         }
+    }
+
+    /// How long refused logins are retried (`None` = forever).
+    pub fn login_give_up(&self) -> Option<Duration> {
+        (self.login_give_up_secs > 0).then(|| Duration::from_secs(self.login_give_up_secs))
     }
 
     /// The base URL without trailing slashes (a slash would give `//ml/`, a 404 on the real server).

@@ -101,3 +101,36 @@ fn version_works_on_both_binaries() {
             .unwrap();
     assert_eq!(parsed.version, Some(3));
 }
+
+/// Wrong credentials are not transient: after --login-give-up-secs of refused logins the
+/// publisher exits 1 with one line; it never prints the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_logins_end_the_run_after_the_give_up_time() {
+    let server = publisher::standin::Standin::start(
+        publisher::standin::StandinConfig::default(),
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut command = publisher();
+        command
+            .arg("--rows-url")
+            .arg(format!("memory://refused-{}", std::process::id()))
+            .args(["--url", &url, "--login-give-up-secs", "1"])
+            .env("ANTINEX_USER", "root")
+            .env("ANTINEX_PASSWORD", "pw-Wrong-On-Purpose-9");
+        let started = Instant::now();
+        let (status, text) = run_then_stop(command, Duration::from_secs(15));
+        (status, text, started.elapsed())
+    })
+    .await
+    .unwrap();
+    let (status, text, elapsed) = out;
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert!(text.contains("refused with HTTP 400 for 1 s"), "{text}");
+    assert!(!text.contains("pw-Wrong-On-Purpose-9"), "{text}");
+    server.stop().await;
+}
