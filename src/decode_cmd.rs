@@ -26,9 +26,14 @@ pub enum OutputFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct DecodeArgs {
-    /// Capture file (pcap or pcapng; the format is detected from its content).
+    /// Capture file (pcap or pcapng; the format is detected from its content); `-` reads
+    /// standard input (`tcpdump -w - | netpipe decode -r -`).
     #[arg(long, short = 'r', env = "NETPIPE_READ")]
     pub read: PathBuf,
+    /// Write the rows (or frames) to this file instead of standard output (`-` = stdout).
+    /// It is created only once the capture has been opened.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
     /// Column schema for CSV output.
     #[arg(long, env = "NETPIPE_SCHEMA", default_value = "netpipe")]
     pub schema: String,
@@ -69,7 +74,11 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         })?),
         OutputFormat::Jsonl => None,
     };
-    let mut file = CaptureFile::open(&args.read)?;
+    let mut file = if args.read.as_os_str() == "-" {
+        CaptureFile::from_reader("stdin", io::stdin())?
+    } else {
+        CaptureFile::open(&args.read)?
+    };
     let original_compatible = column_schema.is_some_and(|s| s.name == ANTINEX_V1.name);
     let options = DecodeOptions {
         payload_bytes: payload_bytes_for(args.payload_bytes, original_compatible),
@@ -82,8 +91,13 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     let mut filters: HashMap<LinkType, pcap::BpfProgram> = HashMap::new();
     let mut summary = Summary::default();
 
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) if path.as_os_str() != "-" => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        _ => Box::new(io::stdout().lock()),
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     if let Some(column_schema) = column_schema {
         column_schema.write_header(&mut buf);
@@ -111,7 +125,8 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let frame = decode(&packet, &meta, &options);
-        meta.seq += 1;
+        // Wraps rather than overflows: --first-seq may be any u64.
+        meta.seq = meta.seq.wrapping_add(1);
         if frame.is_fragment() {
             summary.fragments += 1;
         }
@@ -158,7 +173,7 @@ fn write_or_stop(out: &mut impl Write, chunk: &[u8]) -> anyhow::Result<bool> {
     match out.write_all(chunk).and_then(|()| out.flush()) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(e).context("writing to stdout"),
+        Err(e) => Err(e).context("writing the output"),
     }
 }
 

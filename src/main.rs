@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     match netpipe::cli::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("netpipe: {err:#}");
+            eprintln!("netpipe: {}", shared::error_line(err.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -47,7 +48,8 @@ pub struct RunArgs {
     pub schema: String,
     /// Payload bytes kept per packet as hex (0 = payload capture off). Default: 64, or the
     /// whole payload when the schemas include antinex-v1 (the original kept it all).
-    #[arg(long, env = "CAP_PAYLOAD_BYTES")]
+    #[arg(long, env = "CAP_PAYLOAD_BYTES",
+        value_parser = shared::flags::usize_in(0, 65_535))]
     pub payload_bytes: Option<usize>,
     /// Agent id written into rows (default: the host name).
     #[arg(long, env = "SOURCE_HOST")]
@@ -55,6 +57,10 @@ pub struct RunArgs {
     /// Address for /health, /ready and /metrics of the processor stage (empty = none).
     #[arg(long, env = "OPS_ADDR", default_value = "")]
     pub ops_addr: String,
+    /// Seconds between progress lines on stderr during a live capture.
+    #[arg(long, env = "STATS_INTERVAL_SECS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=shared::flags::MAX_SECS))]
+    pub stats_interval_secs: u64,
     /// Also write a flow dataset ({DS_NAME}-flows-*.csv, docs/flows.md) beside the packet one.
     #[arg(long, env = "RUN_FLOWS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub flows: bool,
@@ -74,39 +80,116 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(args, CancellationToken::new()))
 }
 
+/// How long the embedded processor retries an unusable `--out` (read-only, full) before the
+/// run fails: long enough for a passing hiccup, short enough that a user is not left waiting.
+const GIVE_UP_SECS: u64 = 5;
+
 /// The pipeline; `shutdown` (also cancelled by the first SIGINT/SIGTERM) stops the capture.
+///
+/// Start-up order makes bad input fail fast with nothing written: both configurations are
+/// checked, then the capture is opened (missing file, bad filter, no permission), then the
+/// output directory is created and probed, and only then does the processor create files.
 pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
     if args.read.is_none() && args.interface.is_none() {
         anyhow::bail!("netpipe run needs --read FILE or --interface IF");
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    if args.stats_interval_secs == 0 {
+        anyhow::bail!("--stats-interval-secs must be at least 1");
+    }
     let channel = format!("netpipe-run-{}", std::process::id());
     let url = format!("memory://{channel}");
 
     let processor_config = processor_config(args, &url)?;
     let agent_config = agent_config(args, &url)?;
+    // What the processor would refuse, refused before anything (even --out) is created.
+    for name in args
+        .schema
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if shared::schema::by_name(name).is_none() {
+            anyhow::bail!("unknown --schema {name:?} (known: netpipe, antinex-v1)");
+        }
+    }
+    processor_config
+        .ops_addr()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let agent = match capture_agent::start(agent_config, shutdown.clone()).await {
+        Ok(agent) => agent,
+        Err(error) => {
+            shared::broker::forget_memory(&channel);
+            return Err(error.into());
+        }
+    };
+    let out_dir = processor_config.dataset("netpipe").output_dir();
+    if let Err(error) = prepare_output_dir(&out_dir) {
+        shutdown.cancel();
+        let _ = agent.wait().await;
+        shared::broker::forget_memory(&channel);
+        return Err(error);
+    }
+
+    let flows = if args.flows {
+        match crate::run_flows::start(flows_source(args), shutdown.clone()) {
+            Ok(flows) => Some(flows),
+            Err(error) => {
+                shutdown.cancel();
+                let _ = agent.wait().await;
+                shared::broker::forget_memory(&channel);
+                return Err(error);
+            }
+        }
+    } else {
+        None
+    };
 
     // Signals: the first stops capture (the agent); a second one also stops the processor.
     let processor_stop = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(shutdown.clone(), processor_stop.clone()));
+    let stats = (args.interface.is_some()).then(|| {
+        tokio::spawn(print_stats(
+            agent.metrics.clone(),
+            // Capped: an interval past the end of time would overflow the clock.
+            Duration::from_secs(args.stats_interval_secs.min(86_400)),
+        ))
+    });
 
-    let flows = if args.flows {
-        Some(crate::run_flows::start(
-            flows_source(args),
-            shutdown.clone(),
-        )?)
-    } else {
-        None
+    let mut processor = tokio::spawn(processor::run(processor_config, processor_stop.clone()));
+    let agent_wait = agent.wait();
+    tokio::pin!(agent_wait);
+    // Whichever side fails first stops the other: a processor that cannot write must not
+    // leave the capture running (and the user waiting) with nowhere to put the rows.
+    let (agent_result, processor_result) = tokio::select! {
+        agent_result = &mut agent_wait => {
+            if agent_result.is_err() {
+                processor_stop.cancel();
+            }
+            // Everything captured is published: close the channel so the processor drains it.
+            shared::broker::forget_memory(&channel);
+            (agent_result, (&mut processor).await)
+        }
+        processor_result = &mut processor => {
+            shutdown.cancel();
+            shared::broker::forget_memory(&channel);
+            // The processor is gone: nothing will read the channel, so do not wait for room.
+            let agent_result = tokio::time::timeout(Duration::from_secs(GIVE_UP_SECS), agent_wait).await;
+            let agent_result = agent_result.unwrap_or_else(|_| {
+                Err(capture_agent::AgentError::Thread("capture did not stop".into()))
+            });
+            (agent_result, processor_result)
+        }
     };
-    let processor = tokio::spawn(processor::run(processor_config, processor_stop.clone()));
-    let agent_result = capture_agent::run(agent_config, shutdown.clone()).await;
-    // The agent has published everything it captured: close the channel so the processor drains
-    // it and finishes.
-    shared::broker::forget_memory(&channel);
-    let processor_result = processor.await.context("the processor task failed")?;
     signals.abort();
-
+    if let Some(stats) = stats {
+        stats.abort();
+    }
+    let processor_result = processor_result.context("the processor task failed")?;
+    if agent_result.is_err() || processor_result.is_err() {
+        // A live flow capture ends with the run, whichever side failed.
+        shutdown.cancel();
+    }
     let flows_summary = match flows {
         Some(handle) => Some(
             tokio::task::spawn_blocking(move || handle.join())
@@ -117,27 +200,11 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
         ),
         None => None,
     };
-    let agent_summary = agent_result.context("capture")?;
-    let processor_summary = processor_result.context("processing")?;
-    let rows: Vec<String> = processor_summary
-        .rows_written
-        .iter()
-        .map(|(schema, n)| format!("{n} {schema} rows"))
-        .collect();
-    let files: Vec<String> = processor_summary
-        .files
-        .iter()
-        .map(|f| f.display().to_string())
-        .collect();
-    eprintln!(
-        "netpipe run: {} packets captured, {} published; {}; {} duplicates dropped, {} dead-lettered; files: {}",
-        agent_summary.packets_captured,
-        agent_summary.frames_published,
-        rows.join(", "),
-        processor_summary.duplicates,
-        processor_summary.dead_letters,
-        files.join(" "),
-    );
+
+    // The processor's error explains an agent that stopped because of it: report it first.
+    let processor_summary = processor_result?;
+    let agent_summary = agent_result?;
+    eprintln!("{}", summary_line(&agent_summary, &processor_summary));
     if let Some(f) = &flows_summary {
         eprintln!(
             "netpipe run: {} flows ({} packets in flows, {} outside, {} dropped) in {}",
@@ -148,7 +215,7 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
             f.file.display()
         );
     }
-    let lost: u64 = agent_summary.dropped.values().sum();
+    let lost = agent_summary.dropped_total();
     if lost > 0 {
         let reasons: Vec<String> = agent_summary
             .dropped
@@ -157,11 +224,73 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
             .map(|(r, n)| format!("{r}={n}"))
             .collect();
         eprintln!(
-            "netpipe run: packets lost before processing: {}",
+            "netpipe run: {lost} packets lost before processing: {}",
             reasons.join(" ")
         );
+        return Ok(ExitCode::from(EXIT_LOST));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit code of a run that finished but lost packets on the way (counted, never silent).
+pub const EXIT_LOST: u8 = 3;
+
+/// Creates `--out` and proves a file can be created in it, so a read-only or missing parent
+/// fails at once with the path and the cause.
+fn prepare_output_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    let probe = dir.join(format!(".netpipe-write-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .with_context(|| format!("cannot write in output directory {}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+fn summary_line(agent: &capture_agent::Summary, processor: &processor::Summary) -> String {
+    let rows: Vec<String> = processor
+        .rows_written
+        .iter()
+        .map(|(schema, n)| format!("{n} {schema} rows"))
+        .collect();
+    let files: Vec<String> = processor
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    format!(
+        "netpipe run: {} packets captured, {} published; {}; {} duplicates dropped, {} dead-lettered; files: {}",
+        agent.packets_captured,
+        agent.frames_published,
+        rows.join(", "),
+        processor.duplicates,
+        processor.dead_letters,
+        files.join(" "),
+    )
+}
+
+/// One line every `interval` during a live capture, so a long run shows it is alive.
+async fn print_stats(
+    metrics: std::sync::Arc<capture_agent::metrics::AgentMetrics>,
+    interval: Duration,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.tick().await;
+    let mut last = 0u64;
+    loop {
+        tick.tick().await;
+        let captured = metrics.packets_captured.get();
+        let published = metrics.frames_published.get();
+        let dropped: u64 = capture_agent::metrics::drop_reason::ALL
+            .iter()
+            .map(|r| metrics.dropped(r))
+            .sum();
+        let rate = (captured - last.min(captured)) as f64 / interval.as_secs_f64();
+        eprintln!(
+            "netpipe run: {captured} packets captured ({rate:.0}/s), {published} published, {dropped} dropped"
+        );
+        last = captured;
+    }
 }
 
 async fn watch_signals(first: CancellationToken, second: CancellationToken) {
@@ -218,6 +347,8 @@ fn processor_config(args: &RunArgs, url: &str) -> anyhow::Result<processor::Conf
         args.schema.clone(),
         "--ops-addr".into(),
         args.ops_addr.clone(),
+        "--give-up-secs".into(),
+        GIVE_UP_SECS.to_string(),
     ];
     if let Some(csv) = &args.output_csv {
         argv.extend(["--output-csv".into(), csv.display().to_string()]);
@@ -226,7 +357,7 @@ fn processor_config(args: &RunArgs, url: &str) -> anyhow::Result<processor::Conf
     processor::Config::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// The payload policy of `netpipe run` (issue 18): the whole payload for antinex-v1 rows.
+/// The payload policy of `netpipe run`: the whole payload for antinex-v1 rows (issue 18).
 fn run_payload_bytes(args: &RunArgs) -> usize {
     let antinex = args.schema.split(',').any(|s| s.trim() == "antinex-v1");
     shared::decode::payload_bytes_for(args.payload_bytes, antinex)

@@ -11,9 +11,11 @@ pub mod broker;
 pub mod capture;
 pub mod dataset;
 pub mod decode;
+pub mod error_line;
 pub mod fixtures;
 pub mod flow;
 pub mod flow_live;
+pub mod flags;
 pub mod frame;
 pub mod frame_json;
 pub mod ops;
@@ -21,4 +23,5 @@ pub mod paths;
 pub mod schema;
 pub mod seq;
 
+pub use error_line::error_line;
 pub use frame::{FRAME_VERSION, Frame};

@@ -8,6 +8,12 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{Parser, ValueEnum};
 use shared::broker::BrokerConfig;
+use shared::flags::{MAX_MS, MAX_SECS, usize_in};
+
+/// Largest --batch-size: one message of a million frames is already hundreds of MB.
+const MAX_BATCH_SIZE: u64 = 1_000_000;
+const MAX_IN_FLIGHT: u64 = 1024;
+const MAX_BUFFER_FRAMES: u64 = 100_000_000;
 
 /// The original capture tools' default filters (original.md §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -63,7 +69,8 @@ pub struct Config {
     pub profile: Profile,
 
     /// Bytes kept per packet.
-    #[arg(long, env = "CAP_SNAPLEN", default_value_t = 65535)]
+    #[arg(long, env = "CAP_SNAPLEN", default_value_t = 65535,
+        value_parser = clap::value_parser!(i32).range(1..=262_144))]
     pub snaplen: i32,
 
     /// Promiscuous mode (needs CAP_NET_ADMIN).
@@ -80,7 +87,8 @@ pub struct Config {
     pub no_promisc: bool,
 
     /// Kernel capture buffer in bytes (0 = libpcap's default).
-    #[arg(long, env = "CAP_BUFFER_SIZE", default_value_t = 16 << 20)]
+    #[arg(long, env = "CAP_BUFFER_SIZE", default_value_t = 16 << 20,
+        value_parser = clap::value_parser!(i32).range(0..))]
     pub buffer_size: i32,
 
     /// Replay a pcap/pcapng file instead of capturing live.
@@ -147,21 +155,25 @@ pub struct Config {
     pub max_backlog: u64,
 
     /// Frames per published message.
-    #[arg(long, env = "CAP_BATCH_SIZE", default_value_t = 256)]
+    #[arg(long, env = "CAP_BATCH_SIZE", default_value_t = 256,
+        value_parser = usize_in(1, MAX_BATCH_SIZE))]
     pub batch_size: usize,
 
     /// How long a partial batch waits for more frames.
-    #[arg(long, env = "CAP_BATCH_DELAY_MS", default_value_t = 20)]
+    #[arg(long, env = "CAP_BATCH_DELAY_MS", default_value_t = 20,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
     pub batch_delay_ms: u64,
 
     /// Batches encoded and published concurrently (each one a message, or one per packet for
     /// kombu); more overlaps JSON encoding with broker round trips.
-    #[arg(long, env = "CAP_MAX_IN_FLIGHT", default_value_t = 4)]
+    #[arg(long, env = "CAP_MAX_IN_FLIGHT", default_value_t = 4,
+        value_parser = usize_in(1, MAX_IN_FLIGHT))]
     pub max_in_flight: usize,
 
     /// Frames the bounded buffer between capture and broker holds (with --overflow wait, at
     /// most two batches per --max-in-flight: waiting needs no more).
-    #[arg(long, env = "CAP_BUFFER_FRAMES", default_value_t = 100_000)]
+    #[arg(long, env = "CAP_BUFFER_FRAMES", default_value_t = 100_000,
+        value_parser = usize_in(1, MAX_BUFFER_FRAMES))]
     pub buffer_frames: usize,
 
     /// What to do when the buffer is full (default: drop for live, wait for --read).
@@ -174,7 +186,7 @@ pub struct Config {
 
     /// Payload bytes copied into each frame (0 = none). Default: 64, or the whole payload for a
     /// kombu+redis:// broker (the original's messages carry it all).
-    #[arg(long, env = "CAP_PAYLOAD_BYTES")]
+    #[arg(long, env = "CAP_PAYLOAD_BYTES", value_parser = usize_in(0, 65_535))]
     pub payload_bytes: Option<usize>,
 
     /// Address of /health, /ready and /metrics.
@@ -188,15 +200,24 @@ pub struct Config {
     pub stats_message_secs: u64,
 
     /// Seconds between summary log lines.
-    #[arg(long, env = "STATS_INTERVAL_SECS", default_value_t = 30)]
+    #[arg(long, env = "STATS_INTERVAL_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub stats_interval_secs: u64,
 
     /// On shutdown, how long to keep retrying the broker for what is still buffered.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_SECS))]
     pub shutdown_grace_secs: u64,
 
+    /// With --read: give up (exit non-zero) once the broker has been unreachable this many
+    /// seconds in a row (0 = keep retrying until SIGTERM). Live capture always keeps retrying.
+    #[arg(long, env = "BROKER_WAIT_SECS", default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_SECS))]
+    pub broker_wait_secs: u64,
+
     /// Longest wait between reconnection attempts (the backoff doubles up to this).
-    #[arg(long, env = "RECONNECT_MAX_MS", default_value_t = 2000)]
+    #[arg(long, env = "RECONNECT_MAX_MS", default_value_t = 2000,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
     pub reconnect_max_ms: u64,
 
     /// JSON log lines (also LOG_JSON=1).

@@ -58,6 +58,15 @@ pub enum AgentError {
     Metrics(#[from] MetricsError),
     #[error("capture thread: {0}")]
     Thread(String),
+    /// A replay gave up on a broker that stayed unreachable for --broker-wait-secs.
+    #[error(
+        "broker {url} unreachable for {secs} s (--broker-wait-secs); {unpublished} captured frames were not published"
+    )]
+    BrokerGaveUp {
+        url: String,
+        secs: u64,
+        unpublished: u64,
+    },
 }
 
 /// What a run did, for the caller and the last log line.
@@ -77,6 +86,57 @@ pub struct Summary {
 impl Summary {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.values().sum()
+    }
+
+    /// Frames the agent captured and then lost (refused by the broker, still buffered when the
+    /// shutdown grace ran out, buffer overflow). Kernel and interface drops are not in it:
+    /// those packets never reached the agent, and a live capture reports them as it goes.
+    pub fn lost_after_capture(&self) -> u64 {
+        [
+            drop_reason::BUFFER_FULL,
+            drop_reason::BROKER_REJECTED,
+            drop_reason::SHUTDOWN,
+            drop_reason::INTERNAL,
+        ]
+        .iter()
+        .filter_map(|reason| self.dropped.get(reason))
+        .sum()
+    }
+}
+
+/// The end-of-run line: totals, then only the non-zero reasons.
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} packets captured, {} filtered out, {} frames published in {} batches, {} dropped",
+            self.packets_captured,
+            self.packets_filtered,
+            self.frames_published,
+            self.batches_published,
+            self.dropped_total(),
+        )?;
+        for (title, counts) in [
+            ("dropped", &self.dropped),
+            ("decode issues", &self.decode_issues),
+        ] {
+            let nonzero: Vec<String> = counts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(reason, n)| format!("{reason}={n}"))
+                .collect();
+            if !nonzero.is_empty() {
+                write!(f, "; {title}: {}", nonzero.join(" "))?;
+            }
+        }
+        if self.publish_failures > 0 || self.broker_rejections > 0 {
+            write!(
+                f,
+                "; {} failed publish attempts, {} batches rejected",
+                self.publish_failures, self.broker_rejections
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -221,6 +281,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     let publishing = tokio::spawn(publisher.run());
 
     let supervisor = Supervisor {
+        broker_wait: (config.read.is_some() && config.broker_wait_secs > 0)
+            .then(|| Duration::from_secs(config.broker_wait_secs)),
         config,
         metrics: metrics.clone(),
         heartbeat,
@@ -293,6 +355,8 @@ async fn first_connect(config: &Config) -> Result<Option<Publisher>, AgentError>
         Ok(Err(e @ (BrokerError::BadUrl { .. } | BrokerError::UnsupportedScheme { .. }))) => {
             Err(AgentError::Broker(e))
         }
+        // Wrong credentials are not transient: retrying would only hide them.
+        Ok(Err(e)) if e.is_auth_failure() => Err(AgentError::Broker(e)),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "broker not reachable yet; capturing into the buffer and retrying");
             Ok(None)
@@ -345,6 +409,8 @@ fn open_source(config: &Config) -> Result<(Source, String), AgentError> {
 
 /// Watches the pipeline: heartbeat, periodic summary, shutdown order, final summary.
 struct Supervisor {
+    /// With --read: how long the broker may stay unreachable before the replay gives up.
+    broker_wait: Option<Duration>,
     config: Config,
     metrics: Arc<AgentMetrics>,
     heartbeat: Heartbeat,
@@ -368,10 +434,14 @@ impl Supervisor {
         let mut capture_done = capture_done;
         let mut capture_result: Option<Result<CaptureEnd, AgentError>> = None;
         let mut last = Totals::default();
+        let mut outage = Outage::default();
         // Phase 1: until the capture ends (EOF, shutdown, error).
         loop {
             tokio::select! {
-                _ = beat.tick() => self.heartbeat.beat(),
+                _ = beat.tick() => {
+                    self.heartbeat.beat();
+                    self.check_broker(&mut outage);
+                }
                 _ = summary_tick.tick() => last = self.log_summary(last, interval),
                 result = &mut capture_done, if capture_result.is_none() => {
                     capture_result = Some(result.unwrap_or_else(|_| {
@@ -389,7 +459,10 @@ impl Supervisor {
         // Phase 2: the buffer is closed; the publisher drains it.
         loop {
             tokio::select! {
-                _ = beat.tick() => self.heartbeat.beat(),
+                _ = beat.tick() => {
+                    self.heartbeat.beat();
+                    self.check_broker(&mut outage);
+                }
                 _ = summary_tick.tick() => last = self.log_summary(last, interval),
                 _ = &mut publishing => break,
             }
@@ -414,7 +487,38 @@ impl Supervisor {
         self.ops_shutdown.cancel();
         let _ = self.ops_task.await;
         capture_result?;
+        if outage.gave_up
+            && let Some(wait) = self.broker_wait
+        {
+            return Err(AgentError::BrokerGaveUp {
+                url: self.config.broker().redacted_url(),
+                secs: wait.as_secs(),
+                unpublished: totals.captured.saturating_sub(totals.published),
+            });
+        }
         Ok(summary(&self.metrics))
+    }
+
+    /// Gives a replay up (stops it, as a signal would) once the broker has been down for
+    /// --broker-wait-secs: a file replay must end, with an error, not wait forever.
+    fn check_broker(&self, outage: &mut Outage) {
+        let Some(limit) = self.broker_wait else {
+            return;
+        };
+        if self.metrics.broker_up.get() == 1 {
+            outage.since = None;
+            return;
+        }
+        let since = *outage.since.get_or_insert_with(std::time::Instant::now);
+        if !outage.gave_up && since.elapsed() >= limit {
+            outage.gave_up = true;
+            tracing::error!(
+                broker = %self.config.broker().redacted_url(),
+                secs = limit.as_secs(),
+                "broker unreachable for too long; giving up the replay"
+            );
+            self.shutdown.cancel();
+        }
     }
 
     fn log_summary(&self, last: Totals, interval: Duration) -> Totals {
@@ -432,6 +536,13 @@ impl Supervisor {
         );
         now
     }
+}
+
+/// A broker outage as the supervisor sees it.
+#[derive(Debug, Default)]
+struct Outage {
+    since: Option<std::time::Instant>,
+    gave_up: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]

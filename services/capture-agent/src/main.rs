@@ -23,10 +23,19 @@ async fn main() {
     log_resource_usage();
     match result {
         Ok(summary) => {
-            tracing::info!(?summary, "capture-agent stopped");
+            tracing::info!(%summary, "capture-agent stopped");
+            // Frames lost on the way (buffer full, broker refused, shutdown before the broker
+            // took them) are data lost: never exit 0 after that.
+            if summary.lost_after_capture() > 0 {
+                eprintln!(
+                    "capture-agent: {} captured packets lost: {summary}",
+                    summary.lost_after_capture()
+                );
+                std::process::exit(3);
+            }
         }
         Err(e) => {
-            eprintln!("capture-agent: {e}");
+            eprintln!("capture-agent: {}", shared::error_line(&e));
             std::process::exit(1);
         }
     }

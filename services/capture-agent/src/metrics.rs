@@ -21,13 +21,16 @@ pub mod drop_reason {
     pub const SHUTDOWN: &str = "shutdown";
     /// Live capture: the broker already held --max-backlog messages (no processor keeping up).
     pub const BROKER_BACKLOG: &str = "broker_backlog";
-    pub const ALL: [&str; 6] = [
+    /// A publish task failed (a bug): its batch is counted, never silently gone.
+    pub const INTERNAL: &str = "internal";
+    pub const ALL: [&str; 7] = [
         KERNEL,
         INTERFACE,
         BUFFER_FULL,
         BROKER_REJECTED,
         SHUTDOWN,
         BROKER_BACKLOG,
+        INTERNAL,
     ];
 }
 

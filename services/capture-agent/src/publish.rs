@@ -14,6 +14,7 @@
 //! Batches may reach the broker out of order; consumers must not rely on order across messages
 //! (the processor deduplicates by (agent, seq) and tracks gaps as ranges, so it does not).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -199,6 +200,8 @@ impl PublishTask {
         let batch_size = self.batch_size.max(1);
         let max_in_flight = self.max_in_flight.max(1);
         let mut in_flight: JoinSet<Outcome> = JoinSet::new();
+        // Frames per running task, so a task that fails (panics) has its batch counted as lost.
+        let mut sizes: HashMap<tokio::task::Id, u64> = HashMap::new();
         let mut gave_up = false;
         let stats_message = match &delivery.encoding {
             Encoding::FrameBatch => self.stats_message.clone(),
@@ -215,8 +218,8 @@ impl PublishTask {
         stats_tick.tick().await;
         while !gave_up {
             while in_flight.len() >= max_in_flight {
-                if let Some(joined) = in_flight.join_next().await {
-                    gave_up |= finished(joined);
+                if let Some(joined) = in_flight.join_next_with_id().await {
+                    gave_up |= settle(joined, &mut sizes, &self.metrics);
                 }
             }
             if gave_up {
@@ -226,8 +229,8 @@ impl PublishTask {
             // recv_many is cancel safe: when another branch wins, nothing was taken.
             let received = tokio::select! {
                 n = self.rx.recv_many(&mut batch, batch_size) => n,
-                Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    gave_up |= finished(joined);
+                Some(joined) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                    gave_up |= settle(joined, &mut sizes, &self.metrics);
                     continue;
                 }
                 () = tokio::time::sleep(IDLE_CHECK) => {
@@ -256,10 +259,12 @@ impl PublishTask {
                 continue; // dropped and counted
             }
             let delivery = delivery.clone();
-            in_flight.spawn(async move { delivery.publish_batch(batch).await });
+            let frames = batch.len() as u64;
+            let handle = in_flight.spawn(async move { delivery.publish_batch(batch).await });
+            sizes.insert(handle.id(), frames);
         }
-        while let Some(joined) = in_flight.join_next().await {
-            gave_up |= finished(joined);
+        while let Some(joined) = in_flight.join_next_with_id().await {
+            gave_up |= settle(joined, &mut sizes, &self.metrics);
         }
         if gave_up {
             self.give_up();
@@ -368,6 +373,28 @@ fn count_lost_at_shutdown(metrics: &AgentMetrics, frames: u64, what: &str) {
         lost = what,
         "broker still unreachable at the end of the shutdown grace period; frames lost"
     );
+}
+
+/// Forgets a finished task's batch size; a failed task's frames are counted as `internal` drops.
+fn settle(
+    joined: Result<(tokio::task::Id, Outcome), JoinError>,
+    sizes: &mut HashMap<tokio::task::Id, u64>,
+    metrics: &AgentMetrics,
+) -> bool {
+    match joined {
+        Ok((id, outcome)) => {
+            sizes.remove(&id);
+            finished(Ok(outcome))
+        }
+        Err(e) => {
+            let lost = sizes.remove(&e.id()).unwrap_or(0);
+            metrics
+                .packets_dropped
+                .with_label_values(&[drop_reason::INTERNAL])
+                .inc_by(lost);
+            finished(Err(e))
+        }
+    }
 }
 
 /// True when the batch task gave up (shutdown grace over).
@@ -611,5 +638,27 @@ impl Delivery {
             .publish_failures
             .with_label_values(&[reason])
             .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A publish task that fails (a bug) does not take its frames away silently.
+    #[tokio::test]
+    async fn a_failed_publish_task_counts_its_frames_as_lost() {
+        let metrics = AgentMetrics::new("test").unwrap();
+        let mut tasks: JoinSet<Outcome> = JoinSet::new();
+        let mut sizes = HashMap::new();
+        let failing = tasks.spawn(async { panic!("a bug in a publish task") });
+        sizes.insert(failing.id(), 256);
+        let ok = tasks.spawn(async { Outcome::Delivered });
+        sizes.insert(ok.id(), 10);
+        while let Some(joined) = tasks.join_next_with_id().await {
+            assert!(!settle(joined, &mut sizes, &metrics));
+        }
+        assert!(sizes.is_empty());
+        assert_eq!(metrics.dropped(drop_reason::INTERNAL), 256);
     }
 }

@@ -41,6 +41,8 @@ pub enum DropReason {
     AlwaysEmpty,
     /// No cell of the column is a number.
     Text,
+    /// The input's schema declares it text (a list, address, hex or name); --text-columns drop.
+    SchemaText,
 }
 
 impl DropReason {
@@ -53,6 +55,7 @@ impl DropReason {
             DropReason::DnsName => "DNS name",
             DropReason::AlwaysEmpty => "always empty",
             DropReason::Text => "text: no cell is a number",
+            DropReason::SchemaText => "text by the input's schema (list, address, hex or name)",
         }
     }
 }

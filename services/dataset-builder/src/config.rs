@@ -21,10 +21,11 @@ pub struct Config {
     pub inputs: Vec<PathBuf>,
 
     /// Dataset directory, used by the default glob.
-    #[arg(long, env = "DS_DIR", default_value = "/opt/antinex/datasets")]
+    #[arg(long, env = "DS_DIR", default_value = "./datasets")]
     pub ds_dir: PathBuf,
 
-    /// Shell pattern selecting the input CSVs [default: {DS_DIR}/*/*.csv].
+    /// Shell pattern selecting the input CSVs [default: {DS_DIR}/**/*.csv: the files in DS_DIR,
+    /// as netpipe writes them, and in its subdirectories, as the original's tools did].
     #[arg(long = "glob", env = "DS_GLOB_PATH")]
     pub glob: Option<String>,
 
@@ -105,6 +106,16 @@ pub struct Config {
     #[arg(long, env = "ALLOW_BAD_ROWS", value_parser = BoolishValueParser::new())]
     pub allow_bad_rows: bool,
 
+    /// Fail when --allow-bad-rows skipped more than this share of the rows read, in percent.
+    #[arg(long, env = "MAX_BAD_ROWS_PERCENT", default_value_t = 1.0)]
+    pub max_bad_rows_percent: f64,
+
+    /// Columns the input's schema (from its manifest) declares as text: lists
+    /// (`tcp_opt_kinds`), addresses, hex, names. `drop` leaves them out of the cleaned set,
+    /// `keep` keeps them there as text; never counted as bad rows.
+    #[arg(long, env = "TEXT_COLUMNS", value_enum, default_value = "drop")]
+    pub text_columns: crate::schema_types::TextColumns,
+
     /// `created` in the metadata: RFC 3339, `YYYY-mm-dd HH:MM:SS` (UTC) or Unix seconds
     /// [default: SOURCE_DATE_EPOCH, else the newest input file's modification time].
     #[arg(long, env = "DS_CREATED")]
@@ -127,7 +138,8 @@ pub struct Config {
     pub pushgateway_job: String,
 
     /// Seconds between progress lines on stderr.
-    #[arg(long, env = "PROGRESS_SECS", default_value_t = 10)]
+    #[arg(long, env = "PROGRESS_SECS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(0..=shared::flags::MAX_SECS))]
     pub progress_secs: u64,
 
     /// How many bad rows are listed with file:line (all are counted).
@@ -140,7 +152,8 @@ pub struct Config {
 
     /// Keep running and rebuild the outputs whenever the input files change, looking every
     /// this many seconds (0 = build once and exit).
-    #[arg(long, env = "WATCH_SECS", default_value_t = 0)]
+    #[arg(long, env = "WATCH_SECS", default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(0..=shared::flags::MAX_SECS))]
     pub watch_secs: u64,
 }
 
@@ -165,7 +178,7 @@ impl Config {
     pub fn glob_pattern(&self) -> String {
         self.glob
             .clone()
-            .unwrap_or_else(|| format!("{}/*/*.csv", self.ds_dir.display()))
+            .unwrap_or_else(|| format!("{}/**/*.csv", self.ds_dir.display()))
     }
 
     pub fn fulldata_path(&self) -> PathBuf {

@@ -54,6 +54,18 @@ pub enum BuildError {
         examples: Vec<String>,
     },
 
+    /// `--allow-bad-rows` would have skipped more than `--max-bad-rows-percent` of the rows.
+    #[error(
+        "bad input: {skipped} of {rows} rows ({percent:.2}%) are bad, more than \
+         --max-bad-rows-percent {limit}; nothing written"
+    )]
+    TooManyBadRows {
+        skipped: u64,
+        rows: u64,
+        percent: f64,
+        limit: f64,
+    },
+
     #[error("cannot {action} {path}: {source}")]
     Io {
         path: PathBuf,
@@ -88,7 +100,8 @@ impl BuildError {
             BuildError::NoInputs(_)
             | BuildError::ReadInput { .. }
             | BuildError::Input { .. }
-            | BuildError::BadRows { .. } => EXIT_BAD_INPUT,
+            | BuildError::BadRows { .. }
+            | BuildError::TooManyBadRows { .. } => EXIT_BAD_INPUT,
             BuildError::Io { .. }
             | BuildError::Ops(_)
             | BuildError::Internal(_)
@@ -118,7 +131,7 @@ impl BuildError {
             BuildError::NoInputs(_) => "no_inputs",
             BuildError::ReadInput { .. } => "read_input",
             BuildError::Input { .. } => "input",
-            BuildError::BadRows { .. } => "bad_rows",
+            BuildError::BadRows { .. } | BuildError::TooManyBadRows { .. } => "bad_rows",
             BuildError::Io { .. } => "io",
             BuildError::Ops(_) => "ops",
             BuildError::Internal(_) => "internal",

@@ -24,6 +24,7 @@ pub mod progress;
 pub mod random;
 pub mod rules;
 pub mod scan;
+pub mod schema_types;
 pub mod service;
 pub mod split;
 pub mod synth;
@@ -83,9 +84,10 @@ impl std::fmt::Display for Summary {
         }
         write!(
             f,
-            ", {} duplicates removed, {} bad rows skipped, {:.2} s ({:.0} MB/s)",
+            ", {} duplicates removed, {} bad rows skipped ({:.2}% of the rows read), {:.2} s ({:.0} MB/s)",
             s.duplicates_removed,
             s.bad_rows_skipped,
+            100.0 * s.bad_rows_skipped as f64 / s.rows_read.max(1) as f64,
             s.elapsed_secs,
             mb / s.elapsed_secs.max(1e-9)
         )
@@ -187,7 +189,13 @@ fn build(
     stats.rows_read = scan.rows;
     stats.ragged_rows = scan.ragged_rows;
 
-    let classes = scan.classify(&config.drop_columns);
+    if scan.rows == 0 {
+        return Err(BuildError::NoInputs(format!(
+            "{} file(s) read, but they hold no data rows",
+            scan.files.len()
+        )));
+    }
+    let classes = scan.classify(&config.drop_columns, config.text_columns);
     let features: Vec<usize> = classes
         .iter()
         .enumerate()
@@ -244,6 +252,18 @@ fn build(
     stats.duplicates_removed = sum(|c| c.duplicates_removed);
     stats.bad_rows_skipped = sum(|c| c.bad_rows_skipped);
     stats.incomplete_rows_dropped = sum(|c| c.incomplete_rows_dropped);
+    // --allow-bad-rows skips rows; past a small share the dataset is not the input any more.
+    if stats.bad_rows_skipped > 0 {
+        let percent = 100.0 * stats.bad_rows_skipped as f64 / stats.rows_read.max(1) as f64;
+        if percent > config.max_bad_rows_percent {
+            return Err(BuildError::TooManyBadRows {
+                skipped: stats.bad_rows_skipped,
+                rows: stats.rows_read,
+                percent,
+                limit: config.max_bad_rows_percent,
+            });
+        }
+    }
     let labels = labeler.labels();
     stats.labels = labels
         .iter()
@@ -433,6 +453,12 @@ fn validate(config: &Config) -> Result<(), BuildError> {
         return Err(BuildError::Config(format!(
             "--missing-value `{}` is not a number",
             config.missing_value
+        )));
+    }
+    if !(0.0..=100.0).contains(&config.max_bad_rows_percent) {
+        return Err(BuildError::Config(format!(
+            "--max-bad-rows-percent {} is not between 0 and 100",
+            config.max_bad_rows_percent
         )));
     }
     if let Some(r) = config.test_ratio

@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
         }
         Ok(RunOutcome::Stopped { .. }) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("dataset-builder: error: {e}");
+            eprintln!("dataset-builder: error: {}", shared::error_line(&e));
             ExitCode::from(e.exit_code())
         }
     }

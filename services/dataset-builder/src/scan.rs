@@ -12,6 +12,7 @@ use crate::error::BuildError;
 use crate::hashio::HashingReader;
 use crate::inputs::{InputFile, SchemaInfo, schema_of};
 use crate::progress::{Progress, ROWS_PER_CHECK};
+use crate::schema_types::{TextColumns, is_text_column};
 
 /// One problem found at a place in an input, kept for the report.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,6 +48,8 @@ pub struct Scan {
     /// reserved names (src_file, label_value, label_name) are left out.
     pub columns: Vec<String>,
     pub stats: Vec<ColumnStats>,
+    /// Per union column: some input's schema declares it text (see `schema_types`).
+    pub schema_text: Vec<bool>,
     /// Reserved names some input had (they are replaced by the builder's own columns).
     pub reserved_seen: Vec<String>,
     pub ragged_examples: Vec<Finding>,
@@ -57,20 +60,42 @@ pub struct Scan {
 
 impl Scan {
     /// Why each union column is not a feature, or `None` for a feature.
-    pub fn classify(&self, configured_drops: &[String]) -> Vec<Option<DropReason>> {
+    pub fn classify(
+        &self,
+        configured_drops: &[String],
+        text_columns: TextColumns,
+    ) -> Vec<Option<DropReason>> {
         self.columns
             .iter()
             .zip(&self.stats)
-            .map(|(name, stats)| {
-                drop_by_name(name, configured_drops).or(if stats.non_empty == 0 {
+            .zip(&self.schema_text)
+            .map(|((name, stats), schema_text)| {
+                let by_schema = match (*schema_text, text_columns) {
+                    (true, TextColumns::Drop) => Some(Some(DropReason::SchemaText)),
+                    (true, TextColumns::Keep) => Some(None),
+                    (false, _) => None,
+                };
+                let by_name = drop_by_name(name, configured_drops);
+                if by_name.is_some() {
+                    return by_name;
+                }
+                if let Some(decided) = by_schema {
+                    return decided;
+                }
+                if stats.non_empty == 0 {
                     Some(DropReason::AlwaysEmpty)
                 } else if stats.numeric == 0 {
                     Some(DropReason::Text)
                 } else {
                     None
-                })
+                }
             })
             .collect()
+    }
+
+    /// Is the union column `u` text by an input's schema (its cells are never checked)?
+    pub fn is_schema_text(&self, u: usize) -> bool {
+        self.schema_text.get(u).copied().unwrap_or(false)
     }
 }
 
@@ -88,6 +113,7 @@ pub fn scan(
         files: Vec::with_capacity(inputs.len()),
         columns: Vec::new(),
         stats: Vec::new(),
+        schema_text: Vec::new(),
         reserved_seen: Vec::new(),
         ragged_examples: Vec::new(),
         rows: 0,
@@ -102,6 +128,7 @@ pub fn scan(
         let mut reader = csv_reader(&mut hashing);
         let mut record = ByteRecord::new();
         let header = read_header(&mut reader, &mut record, &input.path)?;
+        let schema = schema_of(&input.path, &header);
         // Per file: (position in this file, union index) of the columns whose cells we check.
         let mut checked = Vec::new();
         for (pos, name) in header.iter().enumerate() {
@@ -114,8 +141,15 @@ pub fn scan(
             let union = *index.entry(name.clone()).or_insert_with(|| {
                 scan.columns.push(name.clone());
                 scan.stats.push(ColumnStats::default());
+                scan.schema_text.push(false);
                 scan.columns.len() - 1
             });
+            if is_text_column(&schema.schema, name) {
+                if let Some(flag) = scan.schema_text.get_mut(union) {
+                    *flag = true;
+                }
+                continue;
+            }
             if drop_by_name(name, configured_drops).is_none() {
                 checked.push((pos, union));
             }
@@ -182,7 +216,6 @@ pub fn scan(
         scan.rows += rows;
         scan.ragged_rows += ragged;
         scan.bytes += bytes;
-        let schema = schema_of(&input.path, &header);
         scan.files.push(ScannedFile {
             input,
             header,

@@ -248,7 +248,10 @@ fn write_file(
             let cell = pos.and_then(|p| record.get(p)).unwrap_or_default();
             if cell.is_empty() {
                 complete = false;
-            } else if ctx.check_numeric && !is_numeric(cell) {
+            } else if ctx.check_numeric
+                && !is_numeric(cell)
+                && !features.get(f).is_some_and(|u| scan.is_schema_text(*u))
+            {
                 non_numeric = Some((f, cell));
                 break;
             }

@@ -103,6 +103,9 @@ fn allow_bad_rows_skips_and_counts_them() {
         "--output-dir",
         &s(&out),
         "--allow-bad-rows",
+        // 2 of 7 rows: far above the default limit of 1%.
+        "--max-bad-rows-percent",
+        "50",
     ]);
     let summary = build_once(&cfg).unwrap();
     assert_eq!(summary.stats.rows_read, 7);

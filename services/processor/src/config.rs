@@ -72,7 +72,7 @@ pub struct Config {
     pub stop_after_num: i64,
 
     /// Output directory.
-    #[arg(long, env = "DS_DIR", default_value = "/tmp")]
+    #[arg(long, env = "DS_DIR", default_value = "./datasets")]
     pub ds_dir: PathBuf,
 
     /// Dataset name: files are {DS_DIR}/{DS_NAME}-{YYYY-MM-DD-HH-MM-SS}[-{instance}].csv.
@@ -134,6 +134,11 @@ pub struct Config {
     #[arg(long, env = "OPS_ADDR", default_value = "127.0.0.1:9102")]
     pub ops_addr: String,
 
+    /// Give up (exit non-zero) once the dataset directory has been unusable, or commits have
+    /// failed, for this many seconds in a row (0 = keep retrying, not ready meanwhile).
+    #[arg(long, env = "PROCESSOR_GIVE_UP_SECS", default_value_t = 0)]
+    pub give_up_secs: u64,
+
     /// Log as JSON lines.
     #[arg(long, env = "LOG_JSON", value_parser = BoolishValueParser::new(), default_value_t = false)]
     pub log_json: bool,
@@ -157,6 +162,11 @@ impl Config {
     /// STOP_AFTER_NUM as a limit (`None` = never).
     pub fn stop_after(&self) -> Option<u64> {
         u64::try_from(self.stop_after_num).ok()
+    }
+
+    /// How long failures of the disk are retried (`None` = forever).
+    pub fn give_up_after(&self) -> Option<Duration> {
+        (self.give_up_secs > 0).then(|| Duration::from_secs(self.give_up_secs))
     }
 
     pub fn commit_interval(&self) -> Duration {

@@ -17,6 +17,7 @@ mod run_loop;
 use std::path::PathBuf;
 
 pub use config::Config;
+pub use receiver::DEAD_LETTER_MAX_BODY;
 pub use run_loop::run;
 use shared::broker::BrokerError;
 use shared::dataset::DatasetError;
@@ -38,6 +39,37 @@ pub struct Summary {
     pub commits: u64,
     /// The files written last (one per schema).
     pub files: Vec<PathBuf>,
+}
+
+/// The end-of-run line.
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rows: Vec<String> = self
+            .rows_written
+            .iter()
+            .map(|(schema, n)| format!("{n} {schema} rows"))
+            .collect();
+        let files: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
+        write!(
+            f,
+            "{} messages, {} packets -> {} in {} commits; {} duplicates dropped, {} dead-lettered; files: {}",
+            self.messages,
+            self.packets,
+            if rows.is_empty() {
+                "no rows".to_string()
+            } else {
+                rows.join(", ")
+            },
+            self.commits,
+            self.duplicates,
+            self.dead_letters,
+            if files.is_empty() {
+                "none".to_string()
+            } else {
+                files.join(" ")
+            },
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -21,9 +21,9 @@ async fn main() {
     telemetry.shutdown().await;
     log_resource_usage();
     match result {
-        Ok(summary) => tracing::info!(?summary, "processor stopped"),
+        Ok(summary) => tracing::info!(%summary, "processor stopped"),
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", shared::error_line(&e));
             std::process::exit(1);
         }
     }

@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::input::{Input, classify};
 use crate::metrics::{ProcessorMetrics, dead_letter_reason};
 
+/// Bytes of a poison message copied into the dead-letter stream.
+pub const DEAD_LETTER_MAX_BODY: usize = 64 * 1024;
+
 /// Decoded batches that may wait for the writer.
 const READ_AHEAD: usize = 2;
 /// Messages decoded and handed over at a time, however many one receive brought: the writer
@@ -340,7 +343,23 @@ impl Task {
     /// Sends a poison message to the dead-letter stream (which acknowledges it). If that fails
     /// the message stays unacknowledged and comes back later; nothing is lost.
     async fn dead_letter(&mut self, message: &Message, reason: &'static str) -> bool {
-        match self.consumer.dead_letter(message, reason).await {
+        // The dead-letter stream keeps evidence, not a second copy of a huge poison message:
+        // its first DEAD_LETTER_MAX_BODY bytes (the original length is in the log line).
+        let cut;
+        let kept = if message.body.len() > DEAD_LETTER_MAX_BODY {
+            cut = Message {
+                body: message
+                    .body
+                    .get(..DEAD_LETTER_MAX_BODY)
+                    .unwrap_or_default()
+                    .to_vec(),
+                ..message.clone()
+            };
+            &cut
+        } else {
+            message
+        };
+        match self.consumer.dead_letter(kept, reason).await {
             Ok(()) => {
                 self.metrics.dead_letters.with_label_values(&[reason]).inc();
                 if let Some(since_last) = self.dead_letter_log.hit(1) {

@@ -42,6 +42,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     let mut config = config;
     config.schemas = schema_names.clone();
     let ops_addr = config.ops_addr().map_err(ProcessorError::Config)?;
+    // A mistyped URL fails here, before any dataset file is created.
+    shared::broker::check_url(&config.broker_url)?;
+    if let Some(rows) = config.rows_broker() {
+        shared::broker::check_url(&rows.url)?;
+    }
 
     let metrics = ProcessorMetrics::new(env!("CARGO_PKG_VERSION"), &schema_names)?;
     let readiness = Readiness::new();
@@ -136,6 +141,7 @@ async fn open_datasets(
     shutdown: &CancellationToken,
 ) -> Result<Option<Datasets>, ProcessorError> {
     let mut delay = RETRY_MIN;
+    let first_failure = Instant::now();
     loop {
         heartbeat.beat();
         let attempt = {
@@ -170,6 +176,9 @@ async fn open_datasets(
             }
             Err(error) => {
                 readiness.set_not_met(READY_DATASET, error.to_string());
+                if gave_up(config, first_failure) {
+                    return Err(error.into());
+                }
                 tracing::error!(message = "Cannot open the dataset; retrying.", %error);
                 if !sleep_or_shutdown(delay, shutdown).await {
                     return Err(error.into());
@@ -212,6 +221,13 @@ async fn connect_with_retry(
             Err(error) => return Err(error.into()),
         }
     }
+}
+
+/// True once `--give-up-secs` have passed since the first of a run of failures.
+fn gave_up(config: &Config, first_failure: Instant) -> bool {
+    config
+        .give_up_after()
+        .is_some_and(|limit| first_failure.elapsed() >= limit)
 }
 
 /// Sleeps; false when shutdown was requested first.
@@ -372,6 +388,7 @@ impl LoopState<'_> {
     /// committed rows, then acknowledges. False when shutdown interrupted a failing commit.
     async fn commit_and_ack(&mut self, kind: Commit) -> Result<bool, ProcessorError> {
         let mut delay = Duration::from_millis(250);
+        let first_failure = Instant::now();
         loop {
             self.heartbeat.beat();
             let Some(mut datasets) = self.datasets.take() else {
@@ -420,7 +437,7 @@ impl LoopState<'_> {
                         message = "Commit failed; nothing acknowledged, retrying.",
                         %error
                     );
-                    if self.shutdown.is_cancelled() {
+                    if self.shutdown.is_cancelled() || gave_up(self.config, first_failure) {
                         return Err(error.into());
                     }
                     if !sleep_or_shutdown(delay, self.shutdown).await {

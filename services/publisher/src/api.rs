@@ -55,14 +55,35 @@ impl TransportError {
 }
 
 fn transport(e: reqwest::Error) -> TransportError {
-    // reqwest's message names the URL, never a header or a body, so it carries no secret.
+    // Without the URL (it may hold a password) but with every cause: "error sending request"
+    // alone hides whether DNS, TCP (refused) or TLS failed.
+    let e = e.without_url();
     if e.is_timeout() {
         TransportError::Timeout
     } else if e.is_connect() {
-        TransportError::Connect(e.to_string())
+        TransportError::Connect(shared::error_line(&e))
     } else {
-        TransportError::Other(e.to_string())
+        TransportError::Other(shared::error_line(&e))
     }
+}
+
+/// Checks ANTINEX_URL at start: `http://` or `https://` with a host. A URL without scheme
+/// (`localhost:8010`) would otherwise fail every request, forever, as "builder error".
+pub fn check_base_url(url: &str) -> Result<(), PublisherError> {
+    let shown = shared::broker::redact_url(url);
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| PublisherError::Config(format!("ANTINEX_URL {shown}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(PublisherError::Config(format!(
+            "ANTINEX_URL {shown}: the scheme must be http:// or https://"
+        )));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(PublisherError::Config(format!(
+            "ANTINEX_URL {shown}: no host"
+        )));
+    }
+    Ok(())
 }
 
 /// Why a login failed.
@@ -79,6 +100,8 @@ pub enum LoginError {
 pub struct Api {
     http: reqwest::Client,
     base: String,
+    /// `base` with any password replaced by `***`.
+    shown: String,
     user: String,
     password: Secret,
 }
@@ -86,7 +109,7 @@ pub struct Api {
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Api")
-            .field("base", &self.base)
+            .field("base", &self.shown)
             .field("user", &self.user)
             .finish_non_exhaustive()
     }
@@ -103,16 +126,19 @@ impl Api {
         let http = builder
             .build()
             .map_err(|e| PublisherError::Tls(e.to_string()))?;
+        check_base_url(&config.url)?;
         Ok(Api {
             http,
             base: config.base_url(),
+            shown: shared::broker::redact_url(&config.base_url()),
             user: config.user.clone(),
             password: config.password.clone(),
         })
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
+    /// The base URL for logs: a password in it is `***`.
+    pub fn redacted_base(&self) -> &str {
+        &self.shown
     }
 
     /// `POST /api-token-auth/` with the configured credentials.

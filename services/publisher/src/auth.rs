@@ -38,6 +38,19 @@ pub struct Auth {
     metrics: PublisherMetrics,
     /// Unmet, with why, after a refused or failed login until the next success.
     readiness: Readiness,
+    /// Wrong credentials are not transient: after refusals for this long the run stops.
+    refused: RefusedLogins,
+}
+
+/// Refused logins in a row, and what to do when they last too long.
+#[derive(Debug)]
+struct RefusedLogins {
+    give_up_after: Option<Duration>,
+    since: Mutex<Option<Instant>>,
+    /// Why the run was stopped (set once), for the caller's error.
+    reason: Mutex<Option<String>>,
+    /// Cancelled to stop the run.
+    stop: CancellationToken,
 }
 
 #[derive(serde::Deserialize)]
@@ -90,6 +103,59 @@ impl Auth {
             renew_before,
             metrics,
             readiness,
+            refused: RefusedLogins {
+                give_up_after: None,
+                since: Mutex::new(None),
+                reason: Mutex::new(None),
+                stop: CancellationToken::new(),
+            },
+        }
+    }
+
+    /// Stops the run (cancels `stop`) once every login for `after` was refused.
+    pub fn give_up_on_refused_logins(
+        mut self,
+        after: Option<Duration>,
+        stop: CancellationToken,
+    ) -> Self {
+        self.refused.give_up_after = after;
+        self.refused.stop = stop;
+        self
+    }
+
+    /// Why the run was stopped, when refused logins stopped it.
+    pub fn gave_up(&self) -> Option<String> {
+        self.refused
+            .reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn note_refusal(&self, status: u16) {
+        let Some(limit) = self.refused.give_up_after else {
+            return;
+        };
+        let since = *self
+            .refused
+            .since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Instant::now);
+        if since.elapsed() >= limit {
+            let mut reason = self
+                .refused
+                .reason
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if reason.is_none() {
+                *reason = Some(format!(
+                    "AntiNex login at {} refused with HTTP {status} for {} s: check ANTINEX_USER and ANTINEX_PASSWORD",
+                    self.api.redacted_base(),
+                    limit.as_secs()
+                ));
+                self.refused.stop.cancel();
+            }
         }
     }
 
@@ -137,6 +203,7 @@ impl Auth {
                     state.generation += 1;
                     drop(state);
                     backoff.reset();
+                    *self.refused.since.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     self.readiness.set_met(READY_LOGIN);
                     self.metrics.logins.with_label_values(&["ok"]).inc();
                     if renewal {
@@ -150,8 +217,9 @@ impl Auth {
                     match &error {
                         LoginError::Refused { status, excerpt } => {
                             self.metrics.logins.with_label_values(&["refused"]).inc();
+                            self.note_refusal(*status);
                             tracing::error!(
-                                url = self.api.base(),
+                                url = self.api.redacted_base(),
                                 status,
                                 response = excerpt.as_str(),
                                 retry_in_ms = delay.as_millis() as u64,
@@ -161,7 +229,7 @@ impl Auth {
                         LoginError::Transport(e) => {
                             self.metrics.logins.with_label_values(&[e.label()]).inc();
                             tracing::warn!(
-                                url = self.api.base(),
+                                url = self.api.redacted_base(),
                                 error = %e,
                                 retry_in_ms = delay.as_millis() as u64,
                                 "AntiNex login failed"

@@ -1,6 +1,7 @@
 //! Every setting, from flags or the environment. The `ANTINEX_*` names and defaults are the
 //! original antinex-client's (`consts.py`), so an existing env file keeps working.
 
+use shared::flags::{MAX_MS, MAX_SECS, usize_in};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,11 +32,23 @@ pub fn split_list(value: &Option<String>) -> Vec<String> {
 }
 
 fn parse_millis(value: &str) -> Result<Duration, String> {
-    value
+    let ms = value
         .trim()
         .parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|e| format!("milliseconds: {e}"))
+        .map_err(|e| format!("milliseconds: {e}"))?;
+    if ms > MAX_MS {
+        return Err(format!("milliseconds: at most {MAX_MS} (a year), got {ms}"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// A broker read blocks this long without seeing a shutdown: a minute at most.
+fn parse_block_millis(value: &str) -> Result<Duration, String> {
+    let block = parse_millis(value)?;
+    if block > Duration::from_secs(60) {
+        return Err(format!("milliseconds: at most 60000, got {value}"));
+    }
+    Ok(block)
 }
 
 fn parse_secs(value: &str) -> Result<Duration, String> {
@@ -43,9 +56,11 @@ fn parse_secs(value: &str) -> Result<Duration, String> {
         .trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
+        .filter(|s| s.is_finite() && (0.0..=MAX_SECS as f64).contains(s))
         .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("seconds: expected a non-negative number, got {value:?}"))
+        .ok_or_else(|| {
+            format!("seconds: expected a number from 0 to {MAX_SECS} (a year), got {value:?}")
+        })
 }
 
 /// When to poll for predictions after a batch was accepted.
@@ -60,6 +75,7 @@ pub enum PollPredictions {
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "publisher",
+    version,
     about = "Streams rows to the AntiNex REST API (JWT) and writes predictions back"
 )]
 pub struct Config {
@@ -84,7 +100,7 @@ pub struct Config {
     #[arg(long, env = "ROWS_DEAD_LETTER", default_value = "netpipe.rows.dead")]
     pub rows_dead_letter: String,
     /// How long one broker read waits for new messages (ms); also bounds ack latency.
-    #[arg(long, env = "ROWS_BLOCK_MS", default_value = "200", value_parser = parse_millis)]
+    #[arg(long, env = "ROWS_BLOCK_MS", default_value = "200", value_parser = parse_block_millis)]
     pub rows_block: Duration,
     /// Messages read from the broker at once.
     #[arg(long, env = "ROWS_PREFETCH", default_value_t = 64)]
@@ -92,13 +108,13 @@ pub struct Config {
 
     // ---- batching ------------------------------------------------------------------------
     /// Rows per POST /ml/ at most.
-    #[arg(long, env = "PUBLISH_BATCH_ROWS", default_value_t = 500)]
+    #[arg(long, env = "PUBLISH_BATCH_ROWS", default_value_t = 500, value_parser = usize_in(1, 100_000))]
     pub batch_rows: usize,
     /// A batch is sent at the latest this long after its first row arrived (ms).
     #[arg(long, env = "PUBLISH_BATCH_DELAY_MS", default_value = "1000", value_parser = parse_millis)]
     pub batch_delay: Duration,
     /// POST /ml/ requests in flight at once.
-    #[arg(long, env = "PUBLISH_MAX_IN_FLIGHT", default_value_t = 4)]
+    #[arg(long, env = "PUBLISH_MAX_IN_FLIGHT", default_value_t = 4, value_parser = usize_in(1, 1024))]
     pub max_in_flight: usize,
 
     // ---- HTTP behaviour ------------------------------------------------------------------
@@ -119,6 +135,11 @@ pub struct Config {
     /// the next accepted batch makes it 200 again. 0 = never.
     #[arg(long, env = "ANTINEX_UNREADY_AFTER_FAILURES", default_value_t = 5)]
     pub unready_after_failures: u32,
+    /// Exit 1 once every login for this many seconds was refused: wrong ANTINEX_USER or
+    /// ANTINEX_PASSWORD are not transient (0 = keep retrying, not ready meanwhile).
+    #[arg(long, env = "ANTINEX_LOGIN_GIVE_UP_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_SECS))]
+    pub login_give_up_secs: u64,
     /// Log in again this long before the token's `exp` (s); capped at a fifth of its lifetime.
     #[arg(long, env = "ANTINEX_TOKEN_RENEW_BEFORE_SECS", default_value = "30", value_parser = parse_secs)]
     pub token_renew_before: Duration,
@@ -142,7 +163,7 @@ pub struct Config {
     #[arg(long, env = "ANTINEX_POLL_TIMEOUT_SECS", default_value = "600", value_parser = parse_secs)]
     pub poll_timeout: Duration,
     /// Jobs polled at once; further jobs wait (bounded by the batches in flight).
-    #[arg(long, env = "ANTINEX_MAX_POLLS", default_value_t = 16)]
+    #[arg(long, env = "ANTINEX_MAX_POLLS", default_value_t = 16, value_parser = usize_in(0, 4096))]
     pub max_polls: usize,
     /// Append predictions (agent, seq, model, ...) to this CSV, fsynced per job.
     #[arg(long, env = "PREDICTIONS_CSV")]
@@ -250,7 +271,8 @@ pub struct Config {
     #[arg(long, env = "ANTINEX_HISTORIES")]
     pub histories: Option<String>,
     /// Body `version` (the original accepted it but never applied it); the template's when unset.
-    #[arg(long, env = "ANTINEX_VERSION")]
+    /// (`--version` prints the program's version.)
+    #[arg(long = "body-version", id = "body_version", env = "ANTINEX_VERSION")]
     pub version: Option<i64>,
     /// Request field `convert_data` (1/0)
     #[arg(long, env = "ANTINEX_CONVERT_DATA", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
@@ -298,6 +320,11 @@ impl Config {
         } else {
             "warn"
         }
+    }
+
+    /// How long refused logins are retried (`None` = forever).
+    pub fn login_give_up(&self) -> Option<Duration> {
+        (self.login_give_up_secs > 0).then(|| Duration::from_secs(self.login_give_up_secs))
     }
 
     /// The base URL without trailing slashes (a slash would give `//ml/`, a 404 on the real server).

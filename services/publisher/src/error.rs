@@ -18,6 +18,9 @@ pub enum PublisherError {
     /// PUBLISHER_OPS_ADDR is not an address, or cannot be listened on.
     #[error("ops endpoint PUBLISHER_OPS_ADDR={addr}: {reason}")]
     Ops { addr: String, reason: String },
+    /// Every login for --login-give-up-secs was refused: wrong credentials, not a hiccup.
+    #[error("{0}")]
+    LoginRefused(String),
     #[error("metrics registry: {0}")]
     Metrics(#[from] shared::ops::MetricsError),
     #[error("internal task failed: {0}")]

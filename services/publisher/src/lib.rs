@@ -80,18 +80,26 @@ pub async fn run_with_metrics(
             "PUBLISH_BATCH_ROWS and PUBLISH_MAX_IN_FLIGHT must be at least 1".into(),
         ));
     }
+    // URLs are checked before anything starts: a typo is a configuration error, not a retry.
+    shared::broker::check_url(&config.rows_url)?;
+    api::check_base_url(&config.url)?;
     let builder = BodyBuilder::from_config(&config)?;
     let api = Api::new(&config)?;
     let readiness = Readiness::new();
     readiness.declare(&[READY_LOGIN, READY_BROKER]);
     let heartbeat = Heartbeat::new(heartbeat_max_age(config.rows_block));
-    let auth = Arc::new(Auth::new(
-        api.clone(),
-        metrics.clone(),
-        readiness.clone(),
-        config.token_renew_before,
-        Backoff::new(config.retry_initial, config.retry_max),
-    ));
+    // Stopped by SIGTERM, or by logins refused for --login-give-up-secs.
+    let shutdown = shutdown.child_token();
+    let auth = Arc::new(
+        Auth::new(
+            api.clone(),
+            metrics.clone(),
+            readiness.clone(),
+            config.token_renew_before,
+            Backoff::new(config.retry_initial, config.retry_max),
+        )
+        .give_up_on_refused_logins(config.login_give_up(), shutdown.clone()),
+    );
 
     // Stops the ops server and the background tasks once the run is over, whatever ended it.
     let finished = shutdown.child_token();
@@ -127,7 +135,7 @@ pub async fn run_with_metrics(
         Parts {
             builder,
             api,
-            auth,
+            auth: auth.clone(),
             metrics: metrics.clone(),
             readiness,
             heartbeat,
@@ -139,6 +147,9 @@ pub async fn run_with_metrics(
     let _ = first_login.await;
     if let Some(OpsServer { task, .. }) = ops {
         let _ = task.await;
+    }
+    if let Some(reason) = auth.gave_up() {
+        return Err(PublisherError::LoginRefused(reason));
     }
     let counts = result?;
     let summary = Summary {
@@ -156,7 +167,15 @@ pub async fn run_with_metrics(
         retries: metrics.retries.get(),
         predictions_written: metrics.predictions_written.get(),
     };
-    tracing::info!(?summary, "publisher finished");
+    tracing::info!(
+        rows_received = summary.rows_received,
+        rows_sent = summary.rows_sent,
+        batches_accepted = summary.batches_accepted,
+        rows_dead_lettered = summary.rows_dead_lettered,
+        rows_abandoned = summary.rows_abandoned,
+        predictions_written = summary.predictions_written,
+        "publisher finished"
+    );
     Ok(summary)
 }
 

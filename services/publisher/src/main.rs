@@ -23,7 +23,7 @@ async fn main() {
     match result {
         Ok(summary) => tracing::info!(rows_sent = summary.rows_sent, "publisher stopped"),
         Err(e) => {
-            eprintln!("publisher: {e}");
+            eprintln!("publisher: {}", shared::error_line(&e));
             std::process::exit(1);
         }
     }

@@ -143,6 +143,27 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// True when the broker refused our credentials (AMQP ACCESS_REFUSED, Redis WRONGPASS /
+    /// NOAUTH / AuthenticationFailed): retrying cannot help, unlike a broker that is down.
+    /// Judged from the broker's own words, which both clients pass through.
+    pub fn is_auth_failure(&self) -> bool {
+        let reason = match self {
+            BrokerError::Unreachable { reason, .. } | BrokerError::Protocol { reason, .. } => {
+                reason
+            }
+            _ => return false,
+        };
+        [
+            "ACCESS_REFUSED",
+            "ACCESS-REFUSED",
+            "WRONGPASS",
+            "NOAUTH",
+            "AuthenticationFailed",
+        ]
+        .iter()
+        .any(|marker| reason.contains(marker))
+    }
+
     /// True when retrying later may succeed (the broker is down or restarting).
     pub fn is_retryable(&self) -> bool {
         matches!(
@@ -397,6 +418,12 @@ fn scheme(url: &str) -> Result<Scheme, BrokerError> {
             url: redact_url(url),
         }),
     }
+}
+
+/// Checks a broker URL's syntax (scheme, host) without connecting: services call it before they
+/// create anything, so a typo fails at start with nothing written.
+pub fn check_url(url: &str) -> Result<(), BrokerError> {
+    scheme(url).map(|_| ())
 }
 
 /// `host[:port][/db]` must at least name a host.

@@ -5,7 +5,7 @@
 //! timestamp resolutions; each packet carries the link type of its own interface.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use pcap_parser::pcapng::{Block, InterfaceDescriptionBlock};
@@ -112,11 +112,24 @@ impl CaptureFile {
     /// Opens a file and reads its header. Fails with one clear error naming the file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, FileError> {
         let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(|source| FileError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Self::from_reader(path, file)
+    }
+
+    /// Reads a capture from any byte stream (`netpipe decode -r -` reads stdin); `name` is
+    /// what messages call it. Nothing is read twice, so a pipe works like a file.
+    pub fn from_reader(
+        name: impl Into<PathBuf>,
+        mut file: impl Read + Send + 'static,
+    ) -> Result<Self, FileError> {
+        let path: PathBuf = name.into();
         let io_err = |source| FileError::Io {
             path: path.clone(),
             source,
         };
-        let mut file = File::open(&path).map_err(io_err)?;
         let mut magic = [0u8; 4];
         let got = read_up_to(&mut file, &mut magic).map_err(io_err)?;
         if got == 0 {
@@ -148,9 +161,14 @@ impl CaptureFile {
                 return Err(FileError::UnknownFormat { path, magic });
             }
         };
-        // The parser reads the header itself: start again at byte 0.
-        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let reader = pcap_parser::create_reader(INITIAL_BUFFER, file).map_err(|e| match e {
+        // The parser reads the header itself, and wants it whole in its first read: hand it
+        // the magic again plus the start of the stream, then the rest.
+        let mut head = vec![0u8; 64 * 1024];
+        head[..got].copy_from_slice(&magic[..got]);
+        let more = read_up_to(&mut file, &mut head[got..]).map_err(io_err)?;
+        head.truncate(got + more);
+        let replayed = std::io::Cursor::new(head).chain(file);
+        let reader = pcap_parser::create_reader(INITIAL_BUFFER, replayed).map_err(|e| match e {
             PcapError::Eof | PcapError::UnexpectedEof | PcapError::Incomplete(_) => {
                 FileError::Truncated {
                     path: path.clone(),

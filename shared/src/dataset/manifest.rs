@@ -206,6 +206,12 @@ impl Manifest {
 
 /// fsyncs a directory so a file created or renamed in it survives a power loss.
 pub fn sync_dir(dir: &Path) -> Result<(), DatasetError> {
+    // `Path::new("new.csv").parent()` is `""`: the current directory.
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|source| DatasetError::Io {

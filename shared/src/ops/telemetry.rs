@@ -102,7 +102,11 @@ pub fn init_telemetry(config: &TelemetryConfig) -> Result<TelemetryGuard, Teleme
             .with_target(true)
             .boxed()
     } else {
-        fmt::layer().with_target(true).boxed()
+        // Colour codes only for a terminal: a log redirected to a file stays plain text.
+        fmt::layer()
+            .with_target(true)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .boxed()
     };
 
     let mut provider = None;

@@ -10,6 +10,7 @@ use publisher::standin::{Standin, StandinConfig, User};
 #[derive(Debug, Parser)]
 #[command(
     name = "antinex-standin",
+    version,
     about = "Stand-in AntiNex REST API (tests and benchmarks only)"
 )]
 struct Args {
