@@ -41,7 +41,8 @@ pub struct DecodeArgs {
     pub format: OutputFormat,
     /// Payload bytes kept as hex per packet; 0 turns payload capture off. Default: 64, or the
     /// whole payload with `--schema antinex-v1` (the original kept it all).
-    #[arg(long, env = "PAYLOAD_BYTES")]
+    #[arg(long, env = "PAYLOAD_BYTES",
+        value_parser = shared::flags::usize_in(0, shared::decode::MAX_PAYLOAD_BYTES as u64))]
     pub payload_bytes: Option<usize>,
     /// BPF filter applied to the file's packets (libpcap syntax).
     #[arg(long, short = 'f', env = "NETWORK_FILTER")]

@@ -49,7 +49,7 @@ pub struct RunArgs {
     /// Payload bytes kept per packet as hex (0 = payload capture off). Default: 64, or the
     /// whole payload when the schemas include antinex-v1 (the original kept it all).
     #[arg(long, env = "CAP_PAYLOAD_BYTES",
-        value_parser = shared::flags::usize_in(0, 65_535))]
+        value_parser = shared::flags::usize_in(0, shared::decode::MAX_PAYLOAD_BYTES as u64))]
     pub payload_bytes: Option<usize>,
     /// Agent id written into rows (default: the host name).
     #[arg(long, env = "SOURCE_HOST")]

@@ -186,7 +186,7 @@ pub struct Config {
 
     /// Payload bytes copied into each frame (0 = none). Default: 64, or the whole payload for a
     /// kombu+redis:// broker (the original's messages carry it all).
-    #[arg(long, env = "CAP_PAYLOAD_BYTES", value_parser = usize_in(0, 65_535))]
+    #[arg(long, env = "CAP_PAYLOAD_BYTES", value_parser = usize_in(0, shared::decode::MAX_PAYLOAD_BYTES as u64))]
     pub payload_bytes: Option<usize>,
 
     /// Address of /health, /ready and /metrics.
@@ -334,7 +334,7 @@ mod tests {
         let parse = |args: &[&str]| Config::parse_from([&["capture-agent"], args].concat());
         assert_eq!(parse(&[]).payload_bytes(), 64);
         let kombu = ["--broker-url", "kombu+redis://127.0.0.1:6379/15"];
-        assert_eq!(parse(&kombu).payload_bytes(), usize::MAX);
+        assert_eq!(parse(&kombu).payload_bytes(), shared::decode::FULL_PAYLOAD);
         assert_eq!(
             parse(&[&kombu[..], &["--payload-bytes", "0"]].concat()).payload_bytes(),
             0

@@ -40,8 +40,10 @@ impl Default for DecodeOptions {
 
 /// Payload bytes kept when nothing is configured and the output is netpipe's own.
 pub const DEFAULT_PAYLOAD_BYTES: usize = 64;
-/// "Keep the whole payload": the captured bytes limit it anyway.
-pub const FULL_PAYLOAD: usize = usize::MAX;
+/// The largest payload setting: libpcap's MAXIMUM_SNAPLEN, so no captured packet is longer.
+pub const MAX_PAYLOAD_BYTES: usize = 262_144;
+/// "Keep the whole payload": no captured packet is longer than the largest setting.
+pub const FULL_PAYLOAD: usize = MAX_PAYLOAD_BYTES;
 
 /// The payload policy: an explicit setting always wins; otherwise 64 bytes, or the whole
 /// payload when the output must equal the original network-pipeline's (antinex-v1 rows or
