@@ -263,3 +263,41 @@ fn a_live_run_prints_periodic_stats() {
         .count();
     assert!(progress >= 2, "{stderr}");
 }
+
+/// A full `--out` (a tiny tmpfs, root only): exit 1 within seconds with one line naming the
+/// cause, and no empty CSV left per retry.
+#[test]
+fn a_full_out_directory_fails_fast_and_leaves_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = sample(dir.path());
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&disk)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIP: cannot mount a tmpfs (needs root): full --out not tested");
+        return;
+    }
+    let out = disk.join("ds");
+    std::fs::create_dir(&out).unwrap();
+    let _ = std::fs::write(disk.join("filler"), vec![0u8; 128 * 1024]);
+    let mut command = netpipe();
+    command
+        .arg("run")
+        .arg("--read")
+        .arg(&pcap)
+        .arg("--out")
+        .arg(&out);
+    let output = run_bounded(command, Duration::from_secs(30));
+    let left = files_under(&out);
+    let _ = Command::new("umount").arg("-l").arg(&disk).status();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No space left"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "not one line: {stderr}");
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}

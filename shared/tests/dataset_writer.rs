@@ -488,3 +488,27 @@ fn a_full_disk_fails_the_commit_cleanly_and_a_retry_writes_rows_once() {
         file_len(&report.path)
     );
 }
+
+#[test]
+fn a_full_disk_at_open_leaves_no_empty_file_behind() {
+    let Some(disk) = SmallDisk::mount("64k") else {
+        return;
+    };
+    let ds = disk.dir.path().join("ds");
+    std::fs::create_dir(&ds).unwrap();
+    // Fill the disk: creating a file still works (inodes), writing its header does not.
+    let filler = disk.dir.path().join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 128 * 1024]);
+    for _ in 0..3 {
+        let error = DatasetWriter::open(DatasetConfig::new(&ds, "netdata"), schema())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("No space left"), "{error}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&ds)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}

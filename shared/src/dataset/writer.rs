@@ -730,10 +730,18 @@ fn create_file(config: &DatasetConfig, header: &[u8]) -> Result<(File, PathBuf),
                     path: path.clone(),
                     source,
                 };
-                file.write_all(header)
-                    .map_err(|source| io("write header to", source))?;
-                file.sync_all().map_err(|source| io("fsync", source))?;
-                sync_dir(&dir)?;
+                let written = file
+                    .write_all(header)
+                    .map_err(|source| io("write header to", source))
+                    .and_then(|()| file.sync_all().map_err(|source| io("fsync", source)))
+                    .and_then(|()| sync_dir(&dir));
+                if let Err(error) = written {
+                    // The file holds nothing yet: leave no empty file behind (a full disk
+                    // retried would otherwise leave one per attempt).
+                    drop(file);
+                    let _ = std::fs::remove_file(&path);
+                    return Err(error);
+                }
                 return Ok((file, path));
             }
             Err(error) if error.kind() == ErrorKind::AlreadyExists => continue,
