@@ -1001,6 +1001,49 @@ mod tests {
     }
 
     #[test]
+    fn documented_flow_rules_file_is_valid() {
+        let text = include_str!("../../../docs/label-rules.flows.example.json");
+        let file: RulesFile = serde_json::from_str(text).unwrap();
+        let default = file.default.clone().unwrap();
+        let l = Labeler::from_specs(file.rules, default, None).unwrap();
+        assert_eq!(
+            l.meta().labels,
+            ["benign", "attack", "evicted", "syn_probe"]
+        );
+        let h = header(&[
+            "src_ip",
+            "dst_port",
+            "protocol",
+            "bidirectional_first_seen_ms",
+            "bidirectional_last_seen_ms",
+            "bidirectional_packets",
+            "bidirectional_syn_packets",
+            "expiration_reason",
+        ]);
+        let f = l.for_file(&h, Path::new("/data/netdata-flows-x.csv"));
+        // 2026-01-01T09:00:00Z = 1767258000000 ms.
+        let row = |src: &str, dport: &str, first: i64, last: i64, packets: &str, why: &str| {
+            let (first, last) = (first.to_string(), last.to_string());
+            let r = record(&[src, dport, "6", &first, &last, packets, "1", why]);
+            name_of(&l, f.label(&r, 0)).to_string()
+        };
+        let nine = 1_767_258_000_000_i64;
+        assert_eq!(row("10.66.0.9", "443", 0, 1, "5", "idle"), "attack");
+        // Started before the window, still running in it: overlaps.
+        assert_eq!(
+            row("10.1.1.2", "8080", nine - 60_000, nine + 5, "9", "idle"),
+            "attack"
+        );
+        assert_eq!(
+            row("10.1.1.2", "8080", nine - 60_000, nine - 1, "9", "idle"),
+            "benign"
+        );
+        assert_eq!(row("10.1.1.2", "80", 0, 1, "9", "evicted"), "evicted");
+        assert_eq!(row("10.1.1.2", "80", 0, 0, "1", "idle"), "syn_probe");
+        assert_eq!(row("10.1.1.2", "80", 0, 0, "2", "idle"), "benign");
+    }
+
+    #[test]
     fn rules_file_rejects_unknown_keys() {
         let bad = r#"{"rules":[{"label_value":1,"label_name":"a","sourc":["1.2.3.4"]}]}"#;
         assert!(serde_json::from_str::<RulesFile>(bad).is_err());
