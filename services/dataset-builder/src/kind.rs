@@ -49,7 +49,8 @@ pub fn select(
                 path: file.name.clone(),
                 line: 1,
                 message: format!(
-                    "a {} dataset (schema `{}`), but this build reads {} (--kind {})",
+                    "a {} dataset (schema `{}`), but this build reads {}: build it with \
+                     --kind {}",
                     file_kind.as_str(),
                     schema.schema,
                     kind.as_str(),

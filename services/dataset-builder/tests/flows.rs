@@ -236,7 +236,7 @@ fn a_mixed_directory_builds_one_kind_at_a_time() {
     let err = build_once(&config(&[&s(&flow_csv), "--output-dir", &s(&out)])).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("a flows dataset"), "{text}");
-    assert!(text.contains("--kind flows"), "{text}");
+    assert!(text.contains("build it with --kind flows"), "{text}");
     assert!(!out.join("cleaned_attack_scans.csv").exists());
 
     // Only the other kind present: no inputs, one clear line.
@@ -411,4 +411,38 @@ fn flows_of_a_real_capture_build_cleanly() {
     assert_eq!(got("udp"), udp);
     assert_eq!(got("second_half"), late);
     assert_eq!(got("not_attack"), input.len() - udp - late);
+}
+
+#[test]
+fn an_nfstream_csv_is_a_flow_dataset_by_its_header() {
+    let Some(shared_data) = shared::paths::shared_data_or_skip("an_nfstream_csv_is_a_flow_dataset")
+    else {
+        return;
+    };
+    let oracle = shared_data.join("pcaps/pcpp-example.pcap.nfstream.csv");
+    assert!(oracle.is_file(), "{} is missing", oracle.display());
+    let rows = read_csv(&oracle).len() as u64 - 1;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let summary = build_once(&config(&[
+        &s(&oracle),
+        "--output-dir",
+        &s(&out),
+        "--kind",
+        "flows",
+        "--label-rule",
+        "1:udp:protocol=udp",
+    ]))
+    .unwrap();
+    assert_eq!(summary.stats.rows_cleaned, rows);
+    assert_eq!(summary.stats.bad_cells, 0);
+    let meta = read_json(&out.join("cleaned_metadata.json"));
+    let schema = &meta["input_schemas"][&s(&oracle)];
+    assert_eq!(schema["schema"], "netpipe-flows");
+    assert_eq!(schema["source"], "header");
+    let udp = read_rows(&oracle)
+        .iter()
+        .filter(|r| r["protocol"] == "17")
+        .count() as u64;
+    assert_eq!(meta["rows"]["per_label"][1]["fulldata"], udp);
 }
