@@ -207,12 +207,19 @@ fn a_mixed_directory_builds_one_kind_at_a_time() {
             s(&data),
             "--output-dir".to_string(),
             s(&out),
+            "--prom-file".to_string(),
+            s(&out.join("run.prom")),
         ];
         if let Some(kind) = kind {
             args.extend(["--kind".to_string(), kind.to_string()]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let summary = build_once(&config(&args)).unwrap();
+        let prom = std::fs::read_to_string(out.join("run.prom")).unwrap();
+        assert!(
+            prom.contains("\ndataset_builder_input_files_other_kind 1\n"),
+            "{prom}"
+        );
         (summary, read_json(&out.join("cleaned_metadata.json")))
     };
 
