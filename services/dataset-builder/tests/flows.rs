@@ -328,6 +328,23 @@ fn a_flow_file_with_a_wrong_header_is_refused() {
     std::fs::write(&csv, &renamed).unwrap();
     let err = flows_build(&data, &tmp.path().join("o1"), &[]).unwrap_err();
     assert!(err.contains("is not the netpipe-flows v1 header"), "{err}");
+    // A packet build beside it skips it, broken or not.
+    netpipe_csv(
+        &data.join("netdata-1.csv"),
+        &SynthSpec {
+            rows: 10,
+            ..SynthSpec::default()
+        },
+    );
+    let packets = build_once(&config(&[
+        "--ds-dir",
+        &s(&data),
+        "--output-dir",
+        &s(&tmp.path().join("p")),
+    ]))
+    .unwrap();
+    assert_eq!(packets.stats.rows_read, 10);
+    std::fs::remove_file(data.join("netdata-1.csv")).unwrap();
     assert!(
         err.contains("`src2dst_packetz`, expected `src2dst_packets`"),
         "{err}"
