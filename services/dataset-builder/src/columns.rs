@@ -70,7 +70,12 @@ pub fn drop_by_name(name: &str, configured: &[String]) -> Option<DropReason> {
     if configured.iter().any(|c| c == name) {
         return Some(DropReason::Configured);
     }
-    if IDENTIFIERS.contains(&name) {
+    // A flow's absolute first/last-seen times (`{side}_first_seen_ms`) say when, not what:
+    // like a packet's `ts`, a feature there would learn the capture's clock.
+    if IDENTIFIERS.contains(&name)
+        || name.ends_with("_first_seen_ms")
+        || name.ends_with("_last_seen_ms")
+    {
         return Some(DropReason::Identifier);
     }
     if name.contains("hex") || name.ends_with("_load") || name.starts_with("payload") {
@@ -209,6 +214,10 @@ mod tests {
             ("udp_dport", None),
             ("tcp_fields_options.MSS", None),
             ("icmp_addr_mask", None),
+            ("bidirectional_first_seen_ms", Some(DropReason::Identifier)),
+            ("src2dst_last_seen_ms", Some(DropReason::Identifier)),
+            ("bidirectional_duration_ms", None),
+            ("src_port", None),
         ];
         for (name, want) in cases {
             assert_eq!(drop_by_name(name, &none), want, "{name}");

@@ -20,6 +20,12 @@ pub struct Config {
     #[arg(value_name = "CSV")]
     pub inputs: Vec<PathBuf>,
 
+    /// Which datasets to build from: `packets` (one row per packet) or `flows` (one row per
+    /// flow, schema netpipe-flows). Inputs of the other kind matched by the glob are skipped;
+    /// a listed one is an error. The kind is the manifest's schema, else the header's.
+    #[arg(long, env = "DS_KIND", value_enum, default_value = "packets")]
+    pub kind: crate::schema_types::DatasetKind,
+
     /// Dataset directory, used by the default glob.
     #[arg(long, env = "DS_DIR", default_value = "./datasets")]
     pub ds_dir: PathBuf,

@@ -256,10 +256,13 @@ fn read_manifest(path: &Path) -> Result<Option<(String, Option<String>)>, String
     })
 }
 
-/// `netpipe` for the processor's files, `antinex-v1/original` for the original's recordings.
+/// `netpipe-flows` for flow records (netpipe's or NFStream's columns), `netpipe` for the
+/// processor's packet files, `antinex-v1/original` for the original's recordings.
 pub fn guess_schema(header: &[String]) -> &'static str {
     let has = |n: &str| header.iter().any(|h| h == n);
-    if has("ts") && has("agent") && has("seq") {
+    if has("bidirectional_first_seen_ms") && has("src_ip") {
+        crate::schema_types::FLOW_SCHEMA
+    } else if has("ts") && has("agent") && has("seq") {
         "netpipe"
     } else if has("idx") && (has("ipvsix_id") || has("eth_id") || has("tcp_id")) {
         "antinex-v1/original"

@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod hashio;
 pub mod inputs;
+pub mod kind;
 pub mod metadata;
 pub mod metrics;
 pub mod ops_metrics;
@@ -174,7 +175,18 @@ fn build(
     let labeler = Labeler::from_config(config)?;
     let split_ratio = config.test_ratio;
     check_distinct(&output_paths(config))?;
-    let inputs = inputs::discover(config, &excluded_inputs(config))?;
+    let found = inputs::discover(config, &excluded_inputs(config))?;
+    let found_count = found.len();
+    let selection = kind::select(found, config.kind, !config.inputs.is_empty())?;
+    stats.inputs_other_kind = selection.skipped_other_kind.len() as u64;
+    let skipped_other_kind = selection.skipped_other_kind;
+    let inputs = selection.files;
+    if inputs.is_empty() {
+        return Err(BuildError::NoInputs(format!(
+            "{found_count} file(s) found, none of them a {} dataset (see --kind)",
+            config.kind.as_str()
+        )));
+    }
     let created = created(config, &inputs)?;
     stats.input_files = inputs.len() as u64;
     tracing::info!(files = inputs.len(), "pass 1/2: scanning inputs");
@@ -380,6 +392,8 @@ fn build(
             version: env!("CARGO_PKG_VERSION"),
         },
         created,
+        dataset_kind: config.kind,
+        inputs_skipped_other_kind: skipped_other_kind,
         pipeline_files: scan.files.iter().map(|f| f.input.name.clone()).collect(),
         post_proc_rules: PostProcRules {
             drop_columns: dropped.iter().map(|d| d.column.clone()).collect(),

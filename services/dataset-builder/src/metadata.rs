@@ -91,6 +91,11 @@ pub struct Builder {
 pub struct Common {
     pub builder: Builder,
     pub created: String,
+    /// `packets` or `flows`: what one row of this dataset is.
+    pub dataset_kind: crate::schema_types::DatasetKind,
+    /// Inputs the glob matched that hold the other kind, left out (see --kind).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs_skipped_other_kind: Vec<String>,
     pub pipeline_files: Vec<String>,
     pub post_proc_rules: PostProcRules,
     pub label_rules: LabelRulesMeta,

@@ -10,6 +10,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunStats {
     pub input_files: u64,
+    /// Inputs the glob matched that hold the other dataset kind (packets vs flows), skipped.
+    pub inputs_other_kind: u64,
     pub input_bytes: u64,
     pub rows_read: u64,
     pub rows_fulldata: u64,
@@ -72,6 +74,11 @@ pub fn render(stats: &RunStats, now_unix: f64) -> String {
         "input_files",
         "Input CSV files read.",
         &one(stats.input_files),
+    );
+    gauge(
+        "input_files_other_kind",
+        "Input CSV files skipped because they hold the other dataset kind (see --kind).",
+        &one(stats.inputs_other_kind),
     );
     gauge(
         "input_bytes",

@@ -24,6 +24,7 @@ pub struct BuilderMetrics {
     pub last_success_timestamp: IntGauge,
     pub build_seconds: Histogram,
     pub input_files: IntGauge,
+    pub input_files_other_kind: IntGauge,
     pub input_bytes: IntGauge,
     pub rows_read: IntGauge,
     pub rows_written: IntGaugeVec,
@@ -73,6 +74,11 @@ impl BuilderMetrics {
                 "input_files",
                 "Input CSV files of the last successful build",
             )?,
+            input_files_other_kind: ops.gauge(
+                "input_files_other_kind",
+                "Input CSV files the last successful build skipped as the other dataset kind \
+                 (packets vs flows, see --kind)",
+            )?,
             input_bytes: ops.gauge("input_bytes", "Input bytes of the last successful build")?,
             rows_read: ops.gauge("rows_read", "Data rows the last successful build read")?,
             rows_written,
@@ -90,6 +96,8 @@ impl BuilderMetrics {
                 self.success.set(1);
                 self.last_success_timestamp.set(now_unix);
                 self.input_files.set(gauge_value(stats.input_files));
+                self.input_files_other_kind
+                    .set(gauge_value(stats.inputs_other_kind));
                 self.input_bytes.set(gauge_value(stats.input_bytes));
                 self.rows_read.set(gauge_value(stats.rows_read));
                 let written = [

@@ -41,16 +41,17 @@ pub struct RuleSpec {
     pub name: Option<String>,
     pub label_value: i64,
     pub label_name: String,
-    /// Source address in one of these networks (ip_src, ipv6_src, arp_psrc).
+    /// Source address in one of these networks (ip_src, ipv6_src, arp_psrc; flows: src_ip).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub src: Vec<String>,
-    /// Destination address in one of these networks (ip_dst, ipv6_dst, arp_pdst).
+    /// Destination address in one of these networks (ip_dst, ipv6_dst, arp_pdst; flows: dst_ip).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dst: Vec<String>,
     /// Source or destination address in one of these networks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addr: Vec<String>,
-    /// Any port column (`*sport`, `*dport`) equal to a port or inside a range `a-b`.
+    /// Any port column (`*sport`, `*dport`; flows: src_port, dst_port) equal to a port or inside
+    /// a range `a-b`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port: Vec<Scalar>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -60,10 +61,11 @@ pub struct RuleSpec {
     /// tcp, udp, icmp, icmpv6, arp, dns, ipv4, ipv6, or an IP protocol number.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protocol: Vec<Scalar>,
-    /// `ts` at or after this instant (RFC 3339).
+    /// `ts` at or after this instant (RFC 3339); a flow matches when it was last seen at or
+    /// after it (its span overlaps the window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts_from: Option<String>,
-    /// `ts` before this instant (RFC 3339).
+    /// `ts` before this instant (RFC 3339); a flow matches when it was first seen before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts_until: Option<String>,
     /// The input file's directory ends with one of these paths (`django`, `data/django`).
@@ -359,6 +361,13 @@ enum Cond {
         from: Option<i128>,
         until: Option<i128>,
     },
+    /// A flow's `[first_seen, last_seen]` (ms) overlaps the window `[from, until)`.
+    FlowTime {
+        first_col: usize,
+        last_col: usize,
+        from: Option<i128>,
+        until: Option<i128>,
+    },
     Equals {
         col: usize,
         values: Vec<Vec<u8>>,
@@ -430,6 +439,20 @@ fn cond_holds(cond: &Cond, record: &csv::ByteRecord) -> bool {
             Some(t) => from.is_none_or(|f| t >= f) && until.is_none_or(|u| t < u),
             None => false,
         },
+        Cond::FlowTime {
+            first_col,
+            last_col,
+            from,
+            until,
+        } => match (
+            cell_ms_ns(cell(record, *first_col)),
+            cell_ms_ns(cell(record, *last_col)),
+        ) {
+            (Some(first), Some(last)) => {
+                from.is_none_or(|f| last >= f) && until.is_none_or(|u| first < u)
+            }
+            _ => false,
+        },
         Cond::Equals { col, values } => {
             let v = cell(record, *col);
             values.iter().any(|want| want.as_slice() == v)
@@ -437,9 +460,52 @@ fn cond_holds(cond: &Cond, record: &csv::ByteRecord) -> bool {
     }
 }
 
-const SRC_COLUMNS: [&str; 3] = ["ip_src", "ipv6_src", "arp_psrc"];
-const DST_COLUMNS: [&str; 3] = ["ip_dst", "ipv6_dst", "arp_pdst"];
+const SRC_COLUMNS: [&str; 4] = ["ip_src", "ipv6_src", "arp_psrc", FLOW_SRC];
+const DST_COLUMNS: [&str; 4] = ["ip_dst", "ipv6_dst", "arp_pdst", FLOW_DST];
 const PROTO_NUMBER_COLUMNS: [&str; 2] = ["ip_proto", "ipv6_nh"];
+
+// Flow records (schema netpipe-flows, NFStream's names): one address, port and protocol
+// column per side, and a time span instead of a packet time.
+const FLOW_SRC: &str = "src_ip";
+const FLOW_DST: &str = "dst_ip";
+const FLOW_SRC_PORT: &str = "src_port";
+const FLOW_DST_PORT: &str = "dst_port";
+const FLOW_PROTOCOL: &str = "protocol";
+const FLOW_IP_VERSION: &str = "ip_version";
+const FLOW_FIRST_SEEN: &str = "bidirectional_first_seen_ms";
+const FLOW_LAST_SEEN: &str = "bidirectional_last_seen_ms";
+
+/// A flow cell in milliseconds since the epoch (NFStream's unit) as nanoseconds.
+fn cell_ms_ns(cell: &[u8]) -> Option<i128> {
+    let ms: i128 = std::str::from_utf8(cell).ok()?.trim().parse().ok()?;
+    ms.checked_mul(1_000_000)
+}
+
+/// A flow file's protocol check: `protocol` (IP protocol number) for named and numbered
+/// protocols, `ip_version` for ipv4/ipv6; arp and dns are never flows.
+fn flow_proto_check(proto: &Proto, header: &[String]) -> ProtoCheck {
+    let col = |name: &str| positions(header, |n| n == name);
+    let (number, number_cols) = match proto {
+        Proto::Named {
+            number: Some(n), ..
+        }
+        | Proto::Number(n) => (Some(*n), col(FLOW_PROTOCOL)),
+        Proto::Named {
+            number: None,
+            prefix: "ip_",
+        } => (Some(4), col(FLOW_IP_VERSION)),
+        Proto::Named {
+            number: None,
+            prefix: "ipv6_",
+        } => (Some(6), col(FLOW_IP_VERSION)),
+        Proto::Named { number: None, .. } => (None, Vec::new()),
+    };
+    ProtoCheck {
+        number,
+        number_cols,
+        presence_cols: Vec::new(),
+    }
+}
 
 fn positions(header: &[String], mut wanted: impl FnMut(&str) -> bool) -> Vec<usize> {
     header
@@ -456,6 +522,7 @@ fn resolve(rule: &Rule, header: &[String], dir: &Path) -> Option<FileRule> {
     if !rule.dir.is_empty() && !rule.dir.iter().any(|d| dir.ends_with(d)) {
         return None;
     }
+    let is_flow = header.iter().any(|n| n == FLOW_FIRST_SEEN);
     let mut conds = Vec::new();
     let mut push = |cond: Cond| -> Option<()> {
         let usable = match &cond {
@@ -463,7 +530,7 @@ fn resolve(rule: &Rule, header: &[String], dir: &Path) -> Option<FileRule> {
             Cond::Proto(checks) => checks
                 .iter()
                 .any(|c| !c.number_cols.is_empty() || !c.presence_cols.is_empty()),
-            Cond::Time { .. } | Cond::Equals { .. } => true,
+            Cond::Time { .. } | Cond::FlowTime { .. } | Cond::Equals { .. } => true,
         };
         usable.then(|| conds.push(cond))
     };
@@ -499,8 +566,14 @@ fn resolve(rule: &Rule, header: &[String], dir: &Path) -> Option<FileRule> {
             continue;
         }
         let cols = positions(header, |n| match kind {
-            "port" => n.ends_with("sport") || n.ends_with("dport"),
-            other => n.ends_with(other),
+            "port" => {
+                n.ends_with("sport")
+                    || n.ends_with("dport")
+                    || n == FLOW_SRC_PORT
+                    || n == FLOW_DST_PORT
+            }
+            "sport" => n.ends_with("sport") || n == FLOW_SRC_PORT,
+            _ => n.ends_with("dport") || n == FLOW_DST_PORT,
         });
         push(Cond::Port {
             cols,
@@ -513,6 +586,7 @@ fn resolve(rule: &Rule, header: &[String], dir: &Path) -> Option<FileRule> {
             .protocol
             .iter()
             .map(|p| match p {
+                _ if is_flow => flow_proto_check(p, header),
                 Proto::Named { number, prefix } => ProtoCheck {
                     number: *number,
                     number_cols: if number.is_some() {
@@ -531,7 +605,16 @@ fn resolve(rule: &Rule, header: &[String], dir: &Path) -> Option<FileRule> {
             .collect();
         push(Cond::Proto(checks))?;
     }
-    if rule.ts_from.is_some() || rule.ts_until.is_some() {
+    if (rule.ts_from.is_some() || rule.ts_until.is_some()) && is_flow {
+        let first_col = header.iter().position(|n| n == FLOW_FIRST_SEEN)?;
+        let last_col = header.iter().position(|n| n == FLOW_LAST_SEEN)?;
+        push(Cond::FlowTime {
+            first_col,
+            last_col,
+            from: rule.ts_from,
+            until: rule.ts_until,
+        })?;
+    } else if rule.ts_from.is_some() || rule.ts_until.is_some() {
         let col = header.iter().position(|n| n == "ts")?;
         push(Cond::Time {
             col,
@@ -821,6 +904,62 @@ mod tests {
     }
 
     #[test]
+    fn flow_rows_match_by_address_port_protocol_and_overlap() {
+        let l = labeler(&[
+            "3:window:ts_from=2026-01-01T00:00:10Z;ts_until=2026-01-01T00:00:20Z",
+            "2:ssh:dst_port=22;protocol=tcp",
+            "1:v6:protocol=ipv6",
+            "4:src:src=10.66.0.0/16;src_port=5000-5010",
+        ]);
+        let h = header(&[
+            "src_ip",
+            "src_port",
+            "dst_ip",
+            "dst_port",
+            "protocol",
+            "ip_version",
+            "bidirectional_first_seen_ms",
+            "bidirectional_last_seen_ms",
+        ]);
+        let f = l.for_file(&h, Path::new("flows.csv"));
+        let t0 = 1_767_225_600_000_i64; // 2026-01-01T00:00:00Z in ms
+        let flow = |src: &str, sport: &str, dport: &str, proto: &str, v: &str, a: i64, b: i64| {
+            let (a, b) = ((t0 + a).to_string(), (t0 + b).to_string());
+            let r = record(&[src, sport, "10.0.0.9", dport, proto, v, &a, &b]);
+            name_of(&l, f.label(&r, 0)).to_string()
+        };
+        // Overlap: starts before the window and ends inside it, or starts inside it.
+        assert_eq!(
+            flow("1.1.1.1", "1", "80", "6", "4", 5_000, 10_000),
+            "window"
+        );
+        assert_eq!(
+            flow("1.1.1.1", "1", "80", "6", "4", 19_999, 40_000),
+            "window"
+        );
+        // Ends just before the window, starts at its (exclusive) end.
+        assert_eq!(flow("1.1.1.1", "1", "80", "6", "4", 0, 9_999), "not_attack");
+        assert_eq!(
+            flow("1.1.1.1", "1", "80", "6", "4", 20_000, 30_000),
+            "not_attack"
+        );
+        assert_eq!(flow("1.1.1.1", "1", "22", "6", "4", 0, 1), "ssh");
+        assert_eq!(flow("1.1.1.1", "1", "22", "17", "4", 0, 1), "not_attack");
+        assert_eq!(flow("::1", "1", "53", "17", "6", 0, 1), "v6");
+        assert_eq!(flow("10.66.3.4", "5005", "53", "17", "4", 0, 1), "src");
+        assert_eq!(
+            flow("10.66.3.4", "5011", "53", "17", "4", 0, 1),
+            "not_attack"
+        );
+        // A packet-style `ip_` presence never stands for IPv4 on flows (ip_version is set on
+        // every flow).
+        let v4 = labeler(&["1:v4:protocol=ipv4"]);
+        let f4 = v4.for_file(&h, Path::new("flows.csv"));
+        let r = record(&["::1", "1", "::2", "2", "17", "6", "0", "0"]);
+        assert_eq!(name_of(&v4, f4.label(&r, 0)), "not_attack");
+    }
+
+    #[test]
     fn conflicting_label_names_are_refused() {
         let specs = vec![parse_flag_rule("0:benign:port=1").unwrap()];
         let default = Label {
@@ -859,6 +998,49 @@ mod tests {
             row("10.1.1.2", "2026-01-01T11:00:00Z", "8080", "16"),
             "not_attack"
         );
+    }
+
+    #[test]
+    fn documented_flow_rules_file_is_valid() {
+        let text = include_str!("../../../docs/label-rules.flows.example.json");
+        let file: RulesFile = serde_json::from_str(text).unwrap();
+        let default = file.default.clone().unwrap();
+        let l = Labeler::from_specs(file.rules, default, None).unwrap();
+        assert_eq!(
+            l.meta().labels,
+            ["benign", "attack", "evicted", "syn_probe"]
+        );
+        let h = header(&[
+            "src_ip",
+            "dst_port",
+            "protocol",
+            "bidirectional_first_seen_ms",
+            "bidirectional_last_seen_ms",
+            "bidirectional_packets",
+            "bidirectional_syn_packets",
+            "expiration_reason",
+        ]);
+        let f = l.for_file(&h, Path::new("/data/netdata-flows-x.csv"));
+        // 2026-01-01T09:00:00Z = 1767258000000 ms.
+        let row = |src: &str, dport: &str, first: i64, last: i64, packets: &str, why: &str| {
+            let (first, last) = (first.to_string(), last.to_string());
+            let r = record(&[src, dport, "6", &first, &last, packets, "1", why]);
+            name_of(&l, f.label(&r, 0)).to_string()
+        };
+        let nine = 1_767_258_000_000_i64;
+        assert_eq!(row("10.66.0.9", "443", 0, 1, "5", "idle"), "attack");
+        // Started before the window, still running in it: overlaps.
+        assert_eq!(
+            row("10.1.1.2", "8080", nine - 60_000, nine + 5, "9", "idle"),
+            "attack"
+        );
+        assert_eq!(
+            row("10.1.1.2", "8080", nine - 60_000, nine - 1, "9", "idle"),
+            "benign"
+        );
+        assert_eq!(row("10.1.1.2", "80", 0, 1, "9", "evicted"), "evicted");
+        assert_eq!(row("10.1.1.2", "80", 0, 0, "1", "idle"), "syn_probe");
+        assert_eq!(row("10.1.1.2", "80", 0, 0, "2", "idle"), "benign");
     }
 
     #[test]

@@ -30,11 +30,59 @@ const NETPIPE_TEXT: [&str; 20] = [
     "decode_errors",
 ];
 
+/// Schema name of the flow datasets `netpipe run --flows` and the processor write.
+pub const FLOW_SCHEMA: &str = "netpipe-flows";
+
+/// The flow schema's text columns: addresses, OUIs, the early-flow JSON arrays, the expiry
+/// reason and the agent (every other flow column is a number).
+const FLOW_TEXT: [&str; 11] = [
+    "src_ip",
+    "src_mac",
+    "src_oui",
+    "dst_ip",
+    "dst_mac",
+    "dst_oui",
+    "splt_direction",
+    "splt_ps",
+    "splt_piat_ms",
+    "expiration_reason",
+    "agent",
+];
+
 /// Is `column` a text column of `schema`? Unknown schemas declare nothing (the cells decide).
 pub fn is_text_column(schema: &str, column: &str) -> bool {
     match schema {
         "netpipe" => NETPIPE_TEXT.contains(&column),
+        FLOW_SCHEMA => FLOW_TEXT.contains(&column),
         _ => false,
+    }
+}
+
+/// Which datasets a build reads: packet rows or flow records never mix in one dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    /// One row per packet (schemas netpipe, antinex-v1, the original's recordings).
+    Packets,
+    /// One row per bidirectional flow (schema netpipe-flows).
+    Flows,
+}
+
+impl DatasetKind {
+    /// The kind of dataset a schema describes.
+    pub fn of_schema(schema: &str) -> DatasetKind {
+        if schema == FLOW_SCHEMA {
+            DatasetKind::Flows
+        } else {
+            DatasetKind::Packets
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetKind::Packets => "packets",
+            DatasetKind::Flows => "flows",
+        }
     }
 }
 
@@ -60,5 +108,16 @@ mod tests {
         assert!(is_text_column("netpipe", "tcp_opt_kinds"));
         assert!(!is_text_column("netpipe", "tcp_opt_mss"));
         assert!(!is_text_column("antinex-v1", "tcp_opt_kinds"));
+    }
+
+    #[test]
+    fn every_declared_flow_column_is_a_flow_column() {
+        let names = shared::flow::column_names();
+        for name in FLOW_TEXT {
+            assert!(names.iter().any(|n| n == name), "{name}");
+        }
+        assert!(is_text_column(FLOW_SCHEMA, "splt_ps"));
+        assert!(!is_text_column(FLOW_SCHEMA, "bidirectional_packets"));
+        assert!(!is_text_column("netpipe", "splt_ps"));
     }
 }

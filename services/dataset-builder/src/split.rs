@@ -14,7 +14,7 @@ use csv::ByteRecord;
 use serde::Serialize;
 
 use crate::error::BuildError;
-use crate::output::{RowWriter, Staging, Written};
+use crate::output::{RowWriter, Staging, Written, needs_quoting};
 use crate::random::{DOMAIN_SPLIT, below, draw};
 use crate::scan::{csv_error, csv_reader, read_header};
 
@@ -100,7 +100,7 @@ pub fn split(
         let value = label_values.get(label).copied().unwrap_or(0) as u64;
         let coin = below(draw(seed, DOMAIN_SPLIT, value, *seen_l), remaining);
         *seen_l += 1;
-        // The cleaned set holds only numbers, so no cell needs quoting.
+        // The cleaned set holds numbers, and text cells only with --text-columns keep.
         let (out, temp) = if coin < need {
             split_l.test += 1;
             (&mut test, &test_temp)
@@ -108,8 +108,14 @@ pub fn split(
             split_l.train += 1;
             (&mut train, &train_temp)
         };
-        for cell in &record {
-            out.plain(cell);
+        if needs_quoting(record.as_slice()) {
+            for cell in &record {
+                out.field(cell);
+            }
+        } else {
+            for cell in &record {
+                out.plain(cell);
+            }
         }
         out.end().map_err(|e| BuildError::io(temp, "write", e))?;
     }

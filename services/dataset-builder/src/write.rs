@@ -200,6 +200,7 @@ fn write_file(
         .iter()
         .map(|u| full_map.get(*u).copied().flatten())
         .collect();
+    let text_feature: Vec<bool> = features.iter().map(|u| scan.is_schema_text(*u)).collect();
     let labels = labeler.for_file(&header, path);
     let src_file = input.name.as_bytes();
     let missing = ctx.config.missing_value.as_bytes();
@@ -309,10 +310,16 @@ fn write_file(
             counts.incomplete_rows_dropped += 1;
             continue;
         }
-        for pos in &feature_map {
+        for (pos, text) in feature_map.iter().zip(&text_feature) {
             let cell = pos.and_then(|p| record.get(p)).unwrap_or_default();
-            // Feature cells are numbers (checked) or the numeric missing value.
-            clean.plain(if cell.is_empty() { missing } else { cell });
+            let cell = if cell.is_empty() { missing } else { cell };
+            // Feature cells are numbers (checked) or the numeric missing value, except the
+            // schema's text columns kept by --text-columns keep (`[1, -1]` needs quotes).
+            if *text {
+                clean.field(cell);
+            } else {
+                clean.plain(cell);
+            }
         }
         clean.field(value);
         clean.end().map_err(clean_err)?;

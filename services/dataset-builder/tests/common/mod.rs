@@ -80,3 +80,75 @@ pub fn dir_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 pub fn s(path: &Path) -> String {
     path.display().to_string()
 }
+
+/// Flow records of a capture written as `netpipe run --flows` writes them (src/run_flows.rs:
+/// the same flow table, `DatasetWriter`, schema `netpipe-flows` v1 and row id), into
+/// `{dir}/{ds_name}-flows-*.csv` with its manifest. Returns the CSV and the number of flows.
+pub fn flow_dataset(pcap: &Path, dir: &Path, ds_name: &str, agent: &str) -> (PathBuf, u64) {
+    use shared::capture::CaptureFile;
+    use shared::dataset::{DatasetConfig, DatasetWriter, RowId, SchemaInfo};
+    use shared::decode::{DecodeOptions, FrameMeta, decode};
+    use shared::flow::{FlowConfig, FlowTable};
+    use std::sync::Arc;
+
+    let names = shared::flow::column_names();
+    let columns: Vec<&str> = names.iter().map(String::as_str).collect();
+    let schema = SchemaInfo::from_columns("netpipe-flows", 1, &columns);
+    let dataset = DatasetConfig::new(dir, format!("{ds_name}-flows"));
+    let (mut writer, _) = DatasetWriter::open(dataset, schema).unwrap();
+    let config = FlowConfig {
+        agent: Arc::from(agent),
+        ..FlowConfig::default()
+    };
+    let mut table = FlowTable::new(config, 0);
+    let meta = FrameMeta {
+        agent: Arc::from(agent),
+        boot: 0,
+        seq: 0,
+    };
+    let options = DecodeOptions { payload_bytes: 0 };
+    let mut file = CaptureFile::open(pcap).unwrap();
+    let (mut out, mut line, mut flows) = (Vec::new(), Vec::new(), 0u64);
+    let mut write = |records: &mut Vec<shared::flow::FlowRecord>, writer: &mut DatasetWriter| {
+        for record in records.drain(..) {
+            line.clear();
+            record.write_csv(&mut line);
+            let ts_ns = record.flow.bidirectional.first_seen_ms * 1_000_000;
+            writer.append_line(
+                RowId {
+                    agent,
+                    boot: 0,
+                    seq: record.flow.id,
+                    ts_ns,
+                },
+                &line,
+            );
+            flows += 1;
+        }
+    };
+    while let Some(packet) = file.next_packet().unwrap() {
+        table.push_frame(&decode(&packet, &meta, &options), &mut out);
+        write(&mut out, &mut writer);
+    }
+    while table.finish_some(&mut out, 4096) > 0 {
+        write(&mut out, &mut writer);
+    }
+    let path = writer.path().to_path_buf();
+    writer.close().unwrap();
+    (path, flows)
+}
+
+/// The fixture capture (shared::fixtures), twice: the second copy one hour later, so its
+/// flows are new flows in another time window. Returns the path and the hour boundary (ms).
+pub fn two_hour_fixture(path: &Path) -> i64 {
+    let first = shared::fixtures::sample_packets();
+    let hour_ns = 3_600_000_000_000_i64;
+    let mut all = first.clone();
+    for mut p in first.clone() {
+        p.ts_ns += hour_ns;
+        all.push(p);
+    }
+    shared::fixtures::write_pcap(path, shared::capture::LinkType::ETHERNET, &all).unwrap();
+    let start_ms = first.first().map(|p| p.ts_ns / 1_000_000).unwrap();
+    start_ms + 3_600_000 - 60_000
+}
