@@ -190,7 +190,9 @@ impl Auth {
             if let Some(token) = self.current() {
                 return Some(token);
             }
-            let renewal = self.lock().token.is_some();
+            // Every login after the first renews the token, whether it was due (renew_at) or
+            // dropped after a 401 (a token that expired in flight on a slow machine).
+            let renewal = self.lock().generation > 0;
             match self.api.login().await {
                 Ok(value) => {
                     let renew_after = renew_in(value.expose(), self.renew_before);

@@ -77,7 +77,7 @@ impl PublisherMetrics {
             )?,
             token_renewals: ops.counter(
                 "token_renewals_total",
-                "Logins made because the token was about to expire",
+                "Logins after the first (the token was about to expire, or a 401 dropped it)",
             )?,
             unauthorized: ops.counter("unauthorized_total", "401 answers to POST /ml/")?,
             retries: ops.counter("retries_total", "Batch attempts repeated after a failure")?,
