@@ -65,6 +65,16 @@ impl FlowBatch {
     }
 }
 
+/// Name of the flow dataset's column schema in manifests.
+pub const FLOW_SCHEMA: &str = "netpipe-flows";
+
+/// The flow dataset's columns (those of `netpipe flows`), for a `DatasetWriter`.
+pub fn flow_dataset_schema() -> crate::dataset::SchemaInfo {
+    let names = crate::flow::column_names();
+    let columns: Vec<&str> = names.iter().map(String::as_str).collect();
+    crate::dataset::SchemaInfo::from_columns(FLOW_SCHEMA, FLOW_SCHEMA_VERSION, &columns)
+}
+
 /// The flow stream/queue name that goes with a frame stream name.
 pub fn flow_stream_name(frame_stream: &str) -> String {
     format!("{frame_stream}-flows")
