@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! capture thread --frame--> FlowMeter --finished flows--> bounded queue --> FlowPublishTask
-//!   replay: FlowTable in the capture thread, packet time, end_of_capture at EOF
-//!   live:   LiveFlows thread with the wall-clock tick (an idle flow leaves on time)
+//!   both: a meter thread (shared::flow_live::LiveFlows) beside the capture thread
+//!   replay: packet time, end_of_capture at EOF, waits for room (no loss)
+//!   live:   the wall-clock tick too (an idle flow leaves on time), drops and counts when full
 //! ```
 //!
 //! A replay waits for room in the queue (nothing is lost); a live capture drops a record that
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use shared::broker::flow_batch::{FLOW_SCHEMA_VERSION, FlowBatch, FlowRow};
 use shared::broker::{BrokerConfig, Publisher};
-use shared::flow::{FlowConfig, FlowRecord, FlowTable};
+use shared::flow::{FlowConfig, FlowRecord};
 use shared::flow_live::LiveFlows;
 use shared::frame::Frame;
 use tokio::sync::mpsc;
@@ -29,43 +30,50 @@ use crate::metrics::{AgentMetrics, flow_drop_reason};
 
 /// Finished flows waiting for the flow publisher.
 pub const FLOW_QUEUE: usize = 65_536;
-/// Packets waiting for the live flow meter thread; more are dropped and counted.
+/// Packets waiting for the flow meter thread (live: more are dropped and counted).
 const LIVE_METER_QUEUE: usize = 65_536;
 /// Wall-clock tick of the live flow meter (idle flows leave within this of their timeout).
 const LIVE_TICK: Duration = Duration::from_millis(200);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
-/// The flow side of the capture thread.
-pub enum FlowMeter {
-    /// File replay: packet time, the capture thread waits for room in the queue.
-    Replay {
-        table: FlowTable,
-        out: Vec<FlowRecord>,
-        tx: mpsc::Sender<FlowRecord>,
-        metrics: Arc<AgentMetrics>,
-    },
-    /// Live capture: a meter thread with a wall-clock tick.
-    Live {
-        meter: LiveFlows,
-        metrics: Arc<AgentMetrics>,
-    },
+/// The flow side of the capture thread: a meter thread beside it (the table work never slows
+/// the capture down more than handing a packet over).
+pub struct FlowMeter {
+    meter: LiveFlows,
+    /// Replay: wait for room in the meter's queue (nothing lost); live: drop and count.
+    wait: bool,
+    metrics: Arc<AgentMetrics>,
 }
 
 impl FlowMeter {
+    /// File replay: packet time, open flows leave as `end_of_capture` at EOF; the meter waits
+    /// for room in the queue to the publisher, so a replay loses no flow.
     pub fn replay(
         config: FlowConfig,
         tx: mpsc::Sender<FlowRecord>,
         metrics: Arc<AgentMetrics>,
-    ) -> FlowMeter {
-        FlowMeter::Replay {
-            table: FlowTable::new(config, 0),
-            out: Vec::new(),
-            tx,
+    ) -> std::io::Result<FlowMeter> {
+        let counted = metrics.clone();
+        let meter = LiveFlows::spawn_replay(config, 0, LIVE_METER_QUEUE, move |record| {
+            counted.flows_emitted.inc();
+            if tx.blocking_send(record).is_err() {
+                // The publisher gave up (shutdown grace over): counted, not silent.
+                counted
+                    .flows_dropped
+                    .with_label_values(&[flow_drop_reason::SHUTDOWN])
+                    .inc();
+            }
+        })?;
+        Ok(FlowMeter {
+            meter,
+            wait: true,
             metrics,
-        }
+        })
     }
 
+    /// Live capture: the wall-clock tick emits idle flows on time; a record that finds the
+    /// queue to the publisher full is dropped and counted.
     pub fn live(
         config: FlowConfig,
         tx: mpsc::Sender<FlowRecord>,
@@ -81,66 +89,35 @@ impl FlowMeter {
                     .inc();
             }
         })?;
-        Ok(FlowMeter::Live { meter, metrics })
+        Ok(FlowMeter {
+            meter,
+            wait: false,
+            metrics,
+        })
     }
 
     /// Folds one decoded frame in (before it goes to the frame buffer).
     pub fn push(&mut self, frame: &Frame) {
-        match self {
-            FlowMeter::Replay {
-                table,
-                out,
-                tx,
-                metrics,
-            } => {
-                table.push_frame(frame, out);
-                send_all(out, tx, metrics);
+        if self.wait {
+            if !self.meter.push_wait(frame) {
+                self.metrics.flow_meter_packets_dropped.inc();
             }
-            FlowMeter::Live { meter, metrics } => {
-                let before = meter.dropped();
-                meter.push(frame);
-                if meter.dropped() > before {
-                    metrics.flow_meter_packets_dropped.inc();
-                }
-            }
+            return;
+        }
+        let before = self.meter.dropped();
+        self.meter.push(frame);
+        if self.meter.dropped() > before {
+            self.metrics.flow_meter_packets_dropped.inc();
         }
     }
 
     /// End of the capture: the flows still open leave as `end_of_capture`.
     pub fn finish(self) {
-        match self {
-            FlowMeter::Replay {
-                mut table,
-                mut out,
-                tx,
-                metrics,
-            } => {
-                while table.finish_some(&mut out, 4096) > 0 {
-                    send_all(&mut out, &tx, &metrics);
-                }
-            }
-            FlowMeter::Live { meter, metrics } => {
-                if let Err(e) = meter.finish() {
-                    tracing::error!(error = %e, "flow meter failed");
-                    metrics
-                        .flows_dropped
-                        .with_label_values(&[flow_drop_reason::METER_DIED])
-                        .inc();
-                }
-            }
-        }
-    }
-}
-
-/// Replay: waits for room, so a replay loses no flow while the publisher runs.
-fn send_all(out: &mut Vec<FlowRecord>, tx: &mpsc::Sender<FlowRecord>, metrics: &AgentMetrics) {
-    for record in out.drain(..) {
-        metrics.flows_emitted.inc();
-        if tx.blocking_send(record).is_err() {
-            // The publisher gave up (shutdown grace over): counted, not silent.
-            metrics
+        if let Err(e) = self.meter.finish() {
+            tracing::error!(error = %e, "flow meter failed");
+            self.metrics
                 .flows_dropped
-                .with_label_values(&[flow_drop_reason::SHUTDOWN])
+                .with_label_values(&[flow_drop_reason::METER_DIED])
                 .inc();
         }
     }

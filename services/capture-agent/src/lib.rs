@@ -257,6 +257,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
             }
             Source::File { .. } => {
                 flows::FlowMeter::replay(config.flow_config(), flow_tx, metrics.clone())
+                    .map_err(|e| AgentError::Thread(e.to_string()))?
             }
         };
         let flow_broker = config.flow_broker();
@@ -390,6 +391,11 @@ fn validate(config: &Config) -> Result<(), AgentError> {
     if config.batch_size == 0 || config.buffer_frames == 0 || config.max_in_flight == 0 {
         return Err(AgentError::Config(
             "--batch-size, --buffer-frames and --max-in-flight must be at least 1".into(),
+        ));
+    }
+    if config.flows && !shared::broker::flow_batch::carries_flows(&config.broker_url) {
+        return Err(AgentError::Config(
+            "--flows needs a redis:// or amqp:// broker (flow records have their own stream/queue; memory:// and kombu+redis:// have none)".into(),
         ));
     }
     // Syntax of the URL (host, port, scheme) before anything is opened.

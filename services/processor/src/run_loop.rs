@@ -65,6 +65,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         None => None,
     };
 
+    if config.flows && !shared::broker::flow_batch::carries_flows(&config.broker_url) {
+        return Err(ProcessorError::Config(
+            "--flows needs a redis:// or amqp:// broker (memory:// and kombu+redis:// carry no flow stream)".into(),
+        ));
+    }
     // --flows: the flow stream on its own consumer and dataset; it stops with the packet loop.
     let flow_stop = shutdown.child_token();
     let flows_task = config

@@ -75,6 +75,16 @@ pub fn flow_dataset_schema() -> crate::dataset::SchemaInfo {
     crate::dataset::SchemaInfo::from_columns(FLOW_SCHEMA, FLOW_SCHEMA_VERSION, &columns)
 }
 
+/// Whether a broker URL can carry flow records on a stream/queue of their own: Redis Streams
+/// and AMQP can; a `memory://` channel is named by its URL (flows would mix with frames) and
+/// `kombu+redis://` consumers know only the original's messages.
+pub fn carries_flows(url: &str) -> bool {
+    let url = url.trim_start().to_ascii_lowercase();
+    ["redis://", "rediss://", "amqp://", "amqps://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+}
+
 /// The flow stream/queue name that goes with a frame stream name.
 pub fn flow_stream_name(frame_stream: &str) -> String {
     format!("{frame_stream}-flows")
@@ -111,5 +121,9 @@ mod tests {
             Err(FlowBatchError::NoAgent)
         ));
         assert_eq!(flow_stream_name("packets"), "packets-flows");
+        assert!(carries_flows("redis://127.0.0.1:6379"));
+        assert!(carries_flows("AMQP://guest:guest@127.0.0.1:5672/%2f"));
+        assert!(!carries_flows("memory://x"));
+        assert!(!carries_flows("kombu+redis://127.0.0.1:6379/15"));
     }
 }
