@@ -33,6 +33,10 @@ const SKIPPED: &[(&str, &str)] = &[
         "capture-agent --interface eth0 --profile tcp --broker-url redis://127.0.0.1:6379",
         "live capture on eth0 (services/capture-agent/tests/live_lo.rs covers live capture on lo)",
     ),
+    (
+        "capture-agent --interface eth0 --flows",
+        "live capture on eth0 (services/capture-agent/tests/live_lo.rs covers live flows on lo)",
+    ),
 ];
 
 /// Sections whose commands all need docker, kubectl or a registry: skipped as a whole.
@@ -52,6 +56,7 @@ const SERVICES: &[&str] = &[
     "processor --broker-url redis://127.0.0.1:6379 --schema netpipe,antinex-v1 --ds-dir /data",
     "processor --broker-url kombu+redis://127.0.0.1:6379/15 --schema antinex-v1",
     "publisher --rows-url redis://127.0.0.1:6379 --rows-stream netpipe.rows",
+    "processor --flows --ds-dir /data",
     "antinex-standin --listen 127.0.0.1:8010",
     "dataset-builder --ds-dir ./datasets --output-dir ./training --watch-secs 30 --ops-addr 127.0.0.1:9104",
 ];
@@ -62,9 +67,12 @@ const RUN: &[&str] = &[
     "netpipe decode -r capture.pcap --schema antinex-v1",
     "netpipe decode -r capture.pcap --format jsonl",
     "netpipe decode -r capture.pcap -f 'tcp port 22' --payload-bytes 0",
+    "netpipe flows -r capture.pcap > flows.csv",
+    "netpipe flows -r capture.pcap --format jsonl --idle-timeout 5 --active-timeout 30 --splt 20",
     "netpipe decode -r capture.pcap -o rows.csv",
     "cat capture.pcap | netpipe decode -r -",
     "netpipe run --read capture.pcap --out ./datasets",
+    "netpipe run --read capture.pcap --out ./datasets --flows",
     "netpipe fixture --out sample.pcap",
     "capture-agent --read capture.pcapng --exit-at-eof --broker-url amqp://guest:guest@127.0.0.1:5672/%2f",
     "capture-agent --read big.pcap --loop 10 --count 1000000 --exit-at-eof",
