@@ -235,13 +235,6 @@ impl FlowPublishTask {
     ) -> Sent {
         let mut backoff = FIRST_BACKOFF;
         loop {
-            if self.shutdown.is_cancelled() {
-                let deadline =
-                    *grace_deadline.get_or_insert_with(|| Instant::now() + self.shutdown_grace);
-                if Instant::now() >= deadline {
-                    return Sent::GaveUp;
-                }
-            }
             if publisher.is_none() {
                 match tokio::time::timeout(OPERATION_TIMEOUT, Publisher::connect(&self.broker))
                     .await
@@ -263,6 +256,15 @@ impl FlowPublishTask {
                         *publisher = None;
                     }
                     Err(_) => *publisher = None,
+                }
+            }
+            // Only a failed attempt counts against the grace period: a healthy broker gets
+            // everything, however long the queue at shutdown.
+            if self.shutdown.is_cancelled() {
+                let deadline =
+                    *grace_deadline.get_or_insert_with(|| Instant::now() + self.shutdown_grace);
+                if Instant::now() >= deadline {
+                    return Sent::GaveUp;
                 }
             }
             tokio::select! {

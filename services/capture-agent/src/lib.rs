@@ -93,6 +93,11 @@ impl Summary {
         self.dropped.values().sum()
     }
 
+    /// Flow records (--flows) the agent finished and then lost, all reasons.
+    pub fn flows_lost(&self) -> u64 {
+        self.flows_dropped.values().sum()
+    }
+
     /// Frames the agent captured and then lost (refused by the broker, still buffered when the
     /// shutdown grace ran out, buffer overflow). Kernel and interface drops are not in it:
     /// those packets never reached the agent, and a live capture reports them as it goes.
@@ -135,7 +140,7 @@ impl std::fmt::Display for Summary {
             }
         }
         if self.flows_emitted > 0 {
-            let lost: u64 = self.flows_dropped.values().sum();
+            let lost = self.flows_lost();
             write!(
                 f,
                 "; {} flows, {} published, {} lost",
