@@ -24,12 +24,13 @@ PACKETS=${PACKETS:-100000}
 
 now() { date +%s.%N; }
 
-replay() { # URL STREAM -> prints frames/s
+replay() { # URL STREAM [EXTRA AGENT FLAGS...] -> prints frames/s
     local url=$1 stream=$2 start end
+    shift 2
     start=$(now)
     "$BIN" --read "$PCAP" --exit-at-eof --broker-url "$url" --stream "$stream" \
         --exchange "$stream" --routing-key "$stream" --max-len 0 --batch-size "$BATCH" \
-        --ops-addr 127.0.0.1:0 --stats-interval-secs 3600 >/dev/null
+        --ops-addr 127.0.0.1:0 --stats-interval-secs 3600 "$@" >/dev/null
     end=$(now)
     echo "$PACKETS $start $end" | awk '{printf "%.0f", $1 / ($3 - $2)}'
 }
@@ -41,6 +42,19 @@ for run in $(seq "$RUNS"); do
     redis-cli -u "$REDIS_URL" DEL "$stream" >/dev/null
     echo "redis-streams run $run: $rate frames/s"
 done
+# --flows: the same replay with flows metered at the edge and published on {stream}-flows,
+# interleaved with a plain replay so both see the same machine load (target: <= 15% slower).
+for run in $(seq "$RUNS"); do
+    stream="bench-agent-noflows-$$-$run"
+    plain=$(replay "$REDIS_URL" "$stream")
+    redis-cli -u "$REDIS_URL" DEL "$stream" >/dev/null
+    stream="bench-agent-flows-$$-$run"
+    flows=$(replay "$REDIS_URL" "$stream" --flows)
+    redis-cli -u "$REDIS_URL" DEL "$stream" "$stream-flows" >/dev/null
+    echo "redis-streams run $run: $plain frames/s without --flows, $flows with --flows" \
+        "($(echo "$plain $flows" | awk '{printf "%+.1f%%", ($2 - $1) * 100 / $1}'))"
+done
+[ -n "${FLOWS_ONLY:-}" ] && exit 0
 for run in $(seq "$RUNS"); do
     queue="bench-agent-amqp-$$-$run"
     if rate=$(replay "$AMQP_URL" "$queue" 2>/tmp/agent-bench-amqp.err); then

@@ -16,9 +16,9 @@ use shared::flow::{FlowConfig, FlowRecord, FlowTable};
 use shared::flow_live::LiveFlows;
 use tokio_util::sync::CancellationToken;
 
-/// Name and version of the flow dataset's column schema in manifests.
-pub const FLOW_SCHEMA: &str = "netpipe-flows";
-pub const FLOW_SCHEMA_VERSION: u32 = 1;
+/// Name and version of the flow dataset's column schema in manifests (shared with the
+/// processor's flow datasets).
+pub use shared::broker::flow_batch::{FLOW_SCHEMA, FLOW_SCHEMA_VERSION};
 /// Wall-clock tick of live flow metering (idle flows leave within this of their timeout).
 const LIVE_TICK: Duration = Duration::from_millis(200);
 /// Packets waiting for the live flow meter; more are dropped and counted.
@@ -50,9 +50,7 @@ pub struct FlowsSource {
 }
 
 fn flow_schema() -> SchemaInfo {
-    let names = shared::flow::column_names();
-    let columns: Vec<&str> = names.iter().map(String::as_str).collect();
-    SchemaInfo::from_columns(FLOW_SCHEMA, FLOW_SCHEMA_VERSION, &columns)
+    shared::broker::flow_batch::flow_dataset_schema()
 }
 
 /// The flow dataset writer and how many rows wait for a commit.

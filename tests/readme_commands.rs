@@ -33,6 +33,10 @@ const SKIPPED: &[(&str, &str)] = &[
         "capture-agent --interface eth0 --profile tcp --broker-url redis://127.0.0.1:6379",
         "live capture on eth0 (services/capture-agent/tests/live_lo.rs covers live capture on lo)",
     ),
+    (
+        "capture-agent --interface eth0 --flows",
+        "live capture on eth0 (services/capture-agent/tests/live_lo.rs covers live flows on lo)",
+    ),
 ];
 
 /// Sections whose commands all need docker, kubectl or a registry: skipped as a whole.
@@ -52,6 +56,7 @@ const SERVICES: &[&str] = &[
     "processor --broker-url redis://127.0.0.1:6379 --schema netpipe,antinex-v1 --ds-dir /data",
     "processor --broker-url kombu+redis://127.0.0.1:6379/15 --schema antinex-v1",
     "publisher --rows-url redis://127.0.0.1:6379 --rows-stream netpipe.rows",
+    "processor --flows --ds-dir /data",
     "antinex-standin --listen 127.0.0.1:8010",
     "dataset-builder --ds-dir ./datasets --output-dir ./training --watch-secs 30 --ops-addr 127.0.0.1:9104",
 ];

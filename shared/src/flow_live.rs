@@ -39,6 +39,28 @@ impl LiveFlows {
         first_id: u64,
         tick: Duration,
         capacity: usize,
+        sink: impl FnMut(FlowRecord) + Send + 'static,
+    ) -> std::io::Result<LiveFlows> {
+        Self::spawn_with(config, first_id, Some(tick), capacity, sink)
+    }
+
+    /// A meter thread for a file replay: packet time only (no wall-clock tick), fed with
+    /// [`LiveFlows::push_wait`] so no packet is lost; the capture thread only hands packets
+    /// over, the table work runs beside it.
+    pub fn spawn_replay(
+        config: FlowConfig,
+        first_id: u64,
+        capacity: usize,
+        sink: impl FnMut(FlowRecord) + Send + 'static,
+    ) -> std::io::Result<LiveFlows> {
+        Self::spawn_with(config, first_id, None, capacity, sink)
+    }
+
+    fn spawn_with(
+        config: FlowConfig,
+        first_id: u64,
+        tick: Option<Duration>,
+        capacity: usize,
         mut sink: impl FnMut(FlowRecord) + Send + 'static,
     ) -> std::io::Result<LiveFlows> {
         let (tx, rx) = mpsc::sync_channel::<Item>(capacity.max(1));
@@ -48,7 +70,11 @@ impl LiveFlows {
                 let mut table = FlowTable::new(config, first_id);
                 let mut out = Vec::new();
                 loop {
-                    match rx.recv_timeout(tick) {
+                    let received = match tick {
+                        Some(tick) => rx.recv_timeout(tick),
+                        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    };
+                    match received {
                         Ok(Ok(packet)) => table.push(&packet, &mut out),
                         Ok(Err(reason)) => table.count_skip(reason),
                         Err(RecvTimeoutError::Timeout) => table.tick(wall_clock_ns(), &mut out),
@@ -79,6 +105,16 @@ impl LiveFlows {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Hands a decoded frame to the meter, waiting for room (replay: nothing is dropped);
+    /// `false` when the meter thread is gone (counted in [`LiveFlows::dropped`]).
+    pub fn push_wait(&self, frame: &Frame) -> bool {
+        if self.tx.send(FlowPacket::from_frame(frame)).is_ok() {
+            return true;
+        }
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        false
     }
 
     /// Packets dropped because the meter's queue was full.

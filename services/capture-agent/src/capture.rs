@@ -65,6 +65,8 @@ pub struct CaptureTask {
     /// --resume: packets with a sequence number below this were confirmed by an earlier run
     /// and are skipped (0 = none).
     pub skip_below: u64,
+    /// --flows: every decoded frame is also folded into this flow meter.
+    pub flows: Option<crate::flows::FlowMeter>,
 }
 
 impl CaptureTask {
@@ -80,6 +82,7 @@ impl CaptureTask {
             metrics,
             shutdown,
             skip_below,
+            flows,
         } = self;
         let mut sink = FrameSink {
             tx,
@@ -92,9 +95,26 @@ impl CaptureTask {
             skipped: 0,
             skip_below,
             limit: count.unwrap_or(u64::MAX),
+            flows,
         };
+        let end = sink.run_source(source, &shutdown);
+        // Open flows leave as end_of_capture however the capture ended.
+        if let Some(flows) = sink.flows.take() {
+            flows.finish();
+        }
+        end
+    }
+}
+
+impl FrameSink {
+    fn run_source(
+        &mut self,
+        source: Source,
+        shutdown: &CancellationToken,
+    ) -> Result<CaptureEnd, AgentError> {
+        let sink = self;
         match source {
-            Source::Live(capture) => run_live(capture, &mut sink, &shutdown),
+            Source::Live(capture) => run_live(capture, sink, shutdown),
             Source::File {
                 file,
                 path,
@@ -107,7 +127,7 @@ impl CaptureTask {
                 let mut replay = 1;
                 loop {
                     let before = sink.pushed + sink.skipped;
-                    let end = run_file(file, &filter, snaplen, speed, &mut sink, &shutdown)?;
+                    let end = run_file(file, &filter, snaplen, speed, sink, shutdown)?;
                     // A file that gave nothing (empty, or all filtered) would loop for ever.
                     let more =
                         (loops == 0 || replay < loops) && sink.pushed + sink.skipped > before;
@@ -136,6 +156,7 @@ struct FrameSink {
     skipped: u64,
     skip_below: u64,
     limit: u64,
+    flows: Option<crate::flows::FlowMeter>,
 }
 
 impl FrameSink {
@@ -158,6 +179,9 @@ impl FrameSink {
             seq,
         };
         let frame = decode(packet, &meta, &self.decode_options);
+        if let Some(flows) = self.flows.as_mut() {
+            flows.push(&frame);
+        }
         self.pushed += 1;
         self.metrics.packets_captured.inc();
         self.metrics.count_decode_issues(&frame.errors);

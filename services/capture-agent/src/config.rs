@@ -223,6 +223,32 @@ pub struct Config {
     /// JSON log lines (also LOG_JSON=1).
     #[arg(long, env = "LOG_JSON", value_parser = BoolishValueParser::new(), default_value_t = false)]
     pub log_json: bool,
+
+    /// Also meter bidirectional flows at the edge and publish the finished flow records on
+    /// their own stream/queue (--flow-stream; docs/flows.md).
+    #[arg(long, env = "CAP_FLOWS", value_parser = BoolishValueParser::new(), default_value_t = false)]
+    pub flows: bool,
+
+    /// Flow idle timeout in seconds (with --flows).
+    #[arg(long, env = "FLOW_IDLE_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub flow_idle_timeout: u32,
+
+    /// Flow active timeout in seconds (with --flows).
+    #[arg(long, env = "FLOW_ACTIVE_TIMEOUT", default_value_t = 1800, value_parser = clap::value_parser!(u32).range(1..))]
+    pub flow_active_timeout: u32,
+
+    /// Number of first packets in the splt_* arrays (with --flows; padded with -1).
+    #[arg(long, env = "FLOW_SPLT", default_value_t = 10, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub flow_splt: u16,
+
+    /// Flow table bound (with --flows); when full, the least recently seen flow is emitted as
+    /// `evicted`.
+    #[arg(long, env = "FLOW_MAX_FLOWS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub flow_max_flows: u64,
+
+    /// Stream/queue of the flow records (default: the frame stream's name + `-flows`).
+    #[arg(long, env = "CAP_FLOW_STREAM")]
+    pub flow_stream: Option<String>,
 }
 
 impl Config {
@@ -279,6 +305,30 @@ impl Config {
         broker.exchange = self.exchange.clone();
         broker.routing_key = self.routing_key.clone();
         broker.max_len = (self.max_len > 0).then_some(self.max_len);
+        broker
+    }
+
+    /// Flow meter settings (with --flows).
+    pub fn flow_config(&self) -> shared::flow::FlowConfig {
+        shared::flow::FlowConfig {
+            idle_timeout_ms: i64::from(self.flow_idle_timeout) * 1000,
+            active_timeout_ms: i64::from(self.flow_active_timeout) * 1000,
+            splt: usize::from(self.flow_splt),
+            max_flows: usize::try_from(self.flow_max_flows).unwrap_or(usize::MAX),
+            tcp_end: false,
+            agent: std::sync::Arc::from(self.agent_id().as_str()),
+        }
+    }
+
+    /// Broker settings of the flow stream/queue.
+    pub fn flow_broker(&self) -> BrokerConfig {
+        let mut broker = self.broker();
+        let name = match &self.flow_stream {
+            Some(name) if !name.trim().is_empty() => name.trim().to_string(),
+            _ => shared::broker::flow_batch::flow_stream_name(&self.stream),
+        };
+        broker.stream = name.clone();
+        broker.routing_key = name;
         broker
     }
 

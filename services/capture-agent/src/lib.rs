@@ -9,6 +9,7 @@
 
 pub mod capture;
 pub mod config;
+pub mod flows;
 pub mod metrics;
 pub mod publish;
 pub mod resume;
@@ -81,11 +82,20 @@ pub struct Summary {
     pub decode_issues: BTreeMap<&'static str, u64>,
     pub publish_failures: u64,
     pub broker_rejections: u64,
+    /// --flows: flow records finished, accepted by the broker, and lost (by reason).
+    pub flows_emitted: u64,
+    pub flows_published: u64,
+    pub flows_dropped: BTreeMap<&'static str, u64>,
 }
 
 impl Summary {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.values().sum()
+    }
+
+    /// Flow records (--flows) the agent finished and then lost, all reasons.
+    pub fn flows_lost(&self) -> u64 {
+        self.flows_dropped.values().sum()
     }
 
     /// Frames the agent captured and then lost (refused by the broker, still buffered when the
@@ -128,6 +138,14 @@ impl std::fmt::Display for Summary {
             if !nonzero.is_empty() {
                 write!(f, "; {title}: {}", nonzero.join(" "))?;
             }
+        }
+        if self.flows_emitted > 0 {
+            let lost = self.flows_lost();
+            write!(
+                f,
+                "; {} flows, {} published, {} lost",
+                self.flows_emitted, self.flows_published, lost
+            )?;
         }
         if self.publish_failures > 0 || self.broker_rejections > 0 {
             write!(
@@ -234,6 +252,37 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
             breakloop.breakloop();
         });
     }
+    // --flows: the meter at the edge and its own publisher on the flow stream/queue.
+    let (flow_meter, flow_publishing) = if config.flows {
+        let (flow_tx, flow_rx) = mpsc::channel(flows::FLOW_QUEUE);
+        let meter = match &source {
+            Source::Live(_) => {
+                flows::FlowMeter::live(config.flow_config(), flow_tx, metrics.clone())
+                    .map_err(|e| AgentError::Thread(e.to_string()))?
+            }
+            Source::File { .. } => {
+                flows::FlowMeter::replay(config.flow_config(), flow_tx, metrics.clone())
+                    .map_err(|e| AgentError::Thread(e.to_string()))?
+            }
+        };
+        let flow_broker = config.flow_broker();
+        tracing::info!(stream = %flow_broker.stream, "metering flows at the edge");
+        let task = flows::FlowPublishTask {
+            rx: flow_rx,
+            broker: flow_broker,
+            agent: agent_id.clone(),
+            boot,
+            batch_size: config.batch_size,
+            batch_delay: config.batch_delay(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+            max_backoff: Duration::from_millis(config.reconnect_max_ms),
+        };
+        (Some(meter), Some(tokio::spawn(task.run())))
+    } else {
+        (None, None)
+    };
     let capture = CaptureTask {
         source,
         count: config.count,
@@ -247,6 +296,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         metrics: metrics.clone(),
         shutdown: capture_stop.clone(),
         skip_below,
+        flows: flow_meter,
     };
     let (capture_done_tx, capture_done) = oneshot::channel();
     std::thread::Builder::new()
@@ -278,7 +328,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
             interval: Duration::from_secs(config.stats_message_secs),
         }),
     };
-    let publishing = tokio::spawn(publisher.run());
+    let frames_publishing = tokio::spawn(publisher.run());
+    // The pipeline has drained once both publishers have.
+    let publishing = tokio::spawn(async move {
+        let _ = frames_publishing.await;
+        if let Some(flows) = flow_publishing {
+            let _ = flows.await;
+        }
+    });
 
     let supervisor = Supervisor {
         broker_wait: (config.read.is_some() && config.broker_wait_secs > 0)
@@ -339,6 +396,11 @@ fn validate(config: &Config) -> Result<(), AgentError> {
     if config.batch_size == 0 || config.buffer_frames == 0 || config.max_in_flight == 0 {
         return Err(AgentError::Config(
             "--batch-size, --buffer-frames and --max-in-flight must be at least 1".into(),
+        ));
+    }
+    if config.flows && !shared::broker::flow_batch::carries_flows(&config.broker_url) {
+        return Err(AgentError::Config(
+            "--flows needs a redis:// or amqp:// broker (flow records have their own stream/queue; memory:// and kombu+redis:// have none)".into(),
         ));
     }
     // Syntax of the URL (host, port, scheme) before anything is opened.
@@ -582,5 +644,11 @@ fn summary(metrics: &AgentMetrics) -> Summary {
             .map(|reason| metrics.publish_failures.with_label_values(&[*reason]).get())
             .sum(),
         broker_rejections: metrics.broker_rejections.get(),
+        flows_emitted: metrics.flows_emitted.get(),
+        flows_published: metrics.flows_published.get(),
+        flows_dropped: metrics::flow_drop_reason::ALL
+            .iter()
+            .map(|reason| (*reason, metrics.flows_dropped(reason)))
+            .collect(),
     }
 }

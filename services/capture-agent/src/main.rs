@@ -33,6 +33,13 @@ async fn main() {
                 );
                 std::process::exit(3);
             }
+            if summary.flows_lost() > 0 {
+                eprintln!(
+                    "capture-agent: {} flow records lost: {summary}",
+                    summary.flows_lost()
+                );
+                std::process::exit(3);
+            }
         }
         Err(e) => {
             eprintln!("capture-agent: {}", shared::error_line(&e));

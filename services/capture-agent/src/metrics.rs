@@ -34,6 +34,19 @@ pub mod drop_reason {
     ];
 }
 
+/// Why finished flow records (--flows) were lost.
+pub mod flow_drop_reason {
+    /// The bounded queue between the flow meter and the flow publisher was full (live capture).
+    pub const BUFFER_FULL: &str = "buffer_full";
+    /// The broker refused a flow batch (not retryable).
+    pub const BROKER_REJECTED: &str = "broker_rejected";
+    /// Still queued when the shutdown grace period ran out with the broker unreachable.
+    pub const SHUTDOWN: &str = "shutdown";
+    /// The live flow meter thread died; the flows it held are lost.
+    pub const METER_DIED: &str = "meter_died";
+    pub const ALL: [&str; 4] = [BUFFER_FULL, BROKER_REJECTED, SHUTDOWN, METER_DIED];
+}
+
 /// Why a publish attempt failed.
 pub mod publish_failure {
     pub const UNREACHABLE: &str = "unreachable";
@@ -71,6 +84,12 @@ pub struct AgentMetrics {
     pub kernel_drops: CountedEvent,
     pub interface_drops: CountedEvent,
     pub buffer_drops: CountedEvent,
+    /// --flows: finished flow records, published ones, lost ones by reason, and packets the
+    /// live flow meter's queue could not take.
+    pub flows_emitted: IntCounter,
+    pub flows_published: IntCounter,
+    pub flows_dropped: IntCounterVec,
+    pub flow_meter_packets_dropped: IntCounter,
 }
 
 impl AgentMetrics {
@@ -160,6 +179,24 @@ impl AgentMetrics {
                 packets_dropped.with_label_values(&[drop_reason::BUFFER_FULL]),
                 log_every,
             ),
+            flows_emitted: ops.counter(
+                "flows_emitted_total",
+                "Flow records the flow meter finished (--flows)",
+            )?,
+            flows_published: ops.counter(
+                "flows_published_total",
+                "Flow records the broker accepted (--flows)",
+            )?,
+            flows_dropped: ops.counter_vec(
+                "flows_dropped_total",
+                "Flow records lost, by reason (--flows)",
+                "reason",
+                &flow_drop_reason::ALL,
+            )?,
+            flow_meter_packets_dropped: ops.counter(
+                "flow_meter_packets_dropped_total",
+                "Packets the live flow meter's bounded queue could not take (--flows)",
+            )?,
             packets_dropped,
             decode_issues,
             ops,
@@ -168,6 +205,10 @@ impl AgentMetrics {
 
     pub fn dropped(&self, reason: &str) -> u64 {
         self.packets_dropped.with_label_values(&[reason]).get()
+    }
+
+    pub fn flows_dropped(&self, reason: &str) -> u64 {
+        self.flows_dropped.with_label_values(&[reason]).get()
     }
 
     pub fn count_decode_issues(&self, issues: &[DecodeIssue]) {

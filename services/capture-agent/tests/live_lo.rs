@@ -336,3 +336,77 @@ async fn kernel_drops_on_lo_are_counted_once() {
         "each lost packet counted once: {counted} of {SENT}, {summary:?}"
     );
 }
+
+/// `--flows` live: a UDP exchange on `lo`, then silence. Its flow must reach the flow stream
+/// through the idle timeout (the wall-clock tick), while the agent is still running and no
+/// packet arrives, not only at shutdown.
+#[tokio::test]
+async fn live_flows_on_lo_leave_on_idle_timeout_while_the_capture_is_quiet() {
+    use shared::broker::flow_batch::FlowBatch;
+    let redis = PrivateRedis::start();
+    let udp_port = free_port();
+    let stream = unique("live_flows");
+    let mut config = Config::parse_from(["capture-agent"]);
+    config.interface = "lo".into();
+    config.broker_url = redis.url();
+    config.stream = stream.clone();
+    config.ops_addr = "127.0.0.1:0".parse().unwrap();
+    config.batch_delay_ms = 5;
+    config.agent_id = Some("live-flows".into());
+    config.filter = Some(format!("udp and port {udp_port}"));
+    config.flows = true;
+    config.flow_idle_timeout = 1;
+    let shutdown = CancellationToken::new();
+    let agent = match start(config, shutdown.clone()).await {
+        Ok(agent) => agent,
+        Err(AgentError::Capture(LiveError::MissingCapability { .. })) => {
+            eprintln!("live_flows_on_lo: skipped, capturing needs CAP_NET_RAW");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            ops_get(agent.ops_addr, "/ready").await.0 == 200
+        })
+        .await
+    );
+    let mut flows = consumer(&redis.url(), &format!("{stream}-flows")).await;
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sender_port = sender.local_addr().unwrap().port();
+    for i in 0..5 {
+        sender
+            .send_to(format!("flow {i}").as_bytes(), ("127.0.0.1", udp_port))
+            .unwrap();
+    }
+    let sent_at = std::time::Instant::now();
+    let mut rows = Vec::new();
+    while rows.is_empty() && sent_at.elapsed() < Duration::from_secs(10) {
+        for message in flows.receive(8).await.unwrap() {
+            let batch = FlowBatch::decode(&message.body).unwrap();
+            assert_eq!(batch.agent, "live-flows");
+            rows.extend(batch.rows);
+        }
+    }
+    let waited = sent_at.elapsed();
+    assert!(!shutdown.is_cancelled());
+    assert_eq!(rows.len(), 1, "one flow: {rows:?}");
+    let header = shared::flow::column_names();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(rows[0].csv.as_bytes());
+    let record = reader.records().next().unwrap().unwrap();
+    let col = |name: &str| &record[header.iter().position(|h| h == name).unwrap()];
+    assert_eq!(col("src_port"), sender_port.to_string());
+    assert_eq!(col("dst_port"), udp_port.to_string());
+    assert_eq!(col("bidirectional_packets"), "5");
+    assert_eq!(col("expiration_reason"), "idle");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "left after {waited:?}"
+    );
+    shutdown.cancel();
+    let summary = agent.wait().await.unwrap();
+    assert_eq!(summary.flows_emitted, 1);
+    assert_eq!(summary.flows_published, 1);
+}

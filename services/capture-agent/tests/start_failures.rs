@@ -127,3 +127,18 @@ fn frames_lost_at_sigterm_are_not_exit_0() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("15 captured packets lost"), "{stderr}");
 }
+
+#[test]
+fn flows_on_a_broker_without_a_flow_stream_fail_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = sample(dir.path());
+    for broker in ["memory://flows-here", "kombu+redis://127.0.0.1:6379/15"] {
+        let mut command = agent(&pcap, broker);
+        command.arg("--flows");
+        let out = bounded(command, None, Duration::from_secs(20));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--flows needs"), "{stderr}");
+    }
+}

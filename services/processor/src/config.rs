@@ -142,6 +142,15 @@ pub struct Config {
     /// Log as JSON lines.
     #[arg(long, env = "LOG_JSON", value_parser = BoolishValueParser::new(), default_value_t = false)]
     pub log_json: bool,
+
+    /// Also consume the capture-agents' flow records (their --flows) and write a flow dataset,
+    /// {DS_NAME}-flows-*.csv, with the same guarantees as packet rows (docs/flows.md).
+    #[arg(long, env = "PROCESSOR_FLOWS", value_parser = BoolishValueParser::new(), default_value_t = false)]
+    pub flows: bool,
+
+    /// Stream/queue of the flow records (default: FORWARD_QUEUE + `-flows`, as the agent).
+    #[arg(long, env = "PROCESSOR_FLOW_STREAM")]
+    pub flow_stream: Option<String>,
 }
 
 impl Config {
@@ -196,6 +205,25 @@ impl Config {
         broker.prefetch = self.prefetch.max(1);
         broker.claim_idle = Duration::from_millis(self.claim_idle_ms);
         broker
+    }
+
+    /// Broker settings of the flow stream/queue (same group, consumer and dead-letter stream).
+    pub fn flow_broker(&self) -> BrokerConfig {
+        let mut broker = self.broker();
+        let name = match &self.flow_stream {
+            Some(name) if !name.trim().is_empty() => name.trim().to_string(),
+            _ => shared::broker::flow_batch::flow_stream_name(&self.stream),
+        };
+        broker.stream = name.clone();
+        broker.routing_key = name;
+        broker
+    }
+
+    /// Dataset settings of the flow dataset: `{DS_NAME}-flows`, never OUTPUT_CSV.
+    pub fn flow_dataset(&self) -> DatasetConfig {
+        let mut dataset = DatasetConfig::new(&self.ds_dir, format!("{}-flows", self.ds_name));
+        dataset.instance = self.instance_id.clone();
+        dataset
     }
 
     /// Broker settings of the rows stream, if one is configured.

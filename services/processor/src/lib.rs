@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod datasets;
+pub mod flows;
 pub mod input;
 pub mod metrics;
 mod receiver;
@@ -39,6 +40,8 @@ pub struct Summary {
     pub commits: u64,
     /// The files written last (one per schema).
     pub files: Vec<PathBuf>,
+    /// --flows: what the flow side wrote.
+    pub flows: Option<flows::FlowSummary>,
 }
 
 /// The end-of-run line.
@@ -68,7 +71,18 @@ impl std::fmt::Display for Summary {
             } else {
                 files.join(" ")
             },
-        )
+        )?;
+        if let Some(flows) = &self.flows {
+            write!(
+                f,
+                "; flows: {} written, {} duplicates dropped, {} dead-lettered",
+                flows.flows_written, flows.duplicates, flows.dead_letters
+            )?;
+            if let Some(file) = &flows.file {
+                write!(f, " in {}", file.display())?;
+            }
+        }
+        Ok(())
     }
 }
 

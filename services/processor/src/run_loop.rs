@@ -65,6 +65,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         None => None,
     };
 
+    if config.flows && !shared::broker::flow_batch::carries_flows(&config.broker_url) {
+        return Err(ProcessorError::Config(
+            "--flows needs a redis:// or amqp:// broker (memory:// and kombu+redis:// carry no flow stream)".into(),
+        ));
+    }
+    // --flows: the flow stream on its own consumer and dataset; it stops with the packet loop.
+    let flow_stop = shutdown.child_token();
+    let flows_task = config
+        .flows
+        .then(|| tokio::spawn(crate::flows::run(config.clone(), flow_stop.clone())));
+
     let result = async {
         let Some(datasets) = open_datasets(
             &config, &schemas, &readiness, &heartbeat, &metrics, &shutdown,
@@ -122,6 +133,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         state.run().await
     }
     .await;
+    flow_stop.cancel();
+    let result = match flows_task {
+        None => result,
+        Some(task) => {
+            let flows = task
+                .await
+                .map_err(|e| ProcessorError::Internal(format!("flow task: {e}")))
+                .and_then(|r| r);
+            match (result, flows) {
+                (Ok(mut summary), Ok(flows)) => {
+                    summary.flows = Some(flows);
+                    Ok(summary)
+                }
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            }
+        }
+    };
 
     ops_shutdown.cancel();
     if let Some(server) = ops_server {

@@ -108,3 +108,19 @@ fn logs_to_a_file_have_no_colour_codes() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(entries(&dir.path().join("ds")).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_on_a_broker_without_a_flow_stream_fail_before_any_file_is_written() {
+    for url in ["memory://flows-here", "kombu+redis://127.0.0.1:6379/15"] {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = dir.path().join("ds");
+        let mut config = Config::new(url, &ds);
+        config.flows = true;
+        let error = processor::run(config, CancellationToken::new())
+            .await
+            .expect_err(url);
+        let line = shared::error_line(&error);
+        assert!(line.contains("--flows needs"), "{url}: {line}");
+        assert!(entries(&ds).is_empty(), "{url}: {:?}", entries(&ds));
+    }
+}

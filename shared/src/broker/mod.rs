@@ -16,6 +16,7 @@ mod amqp;
 pub mod batch;
 pub mod codec;
 mod durability;
+pub mod flow_batch;
 mod kombu;
 pub mod kombu_envelope;
 mod memory;
