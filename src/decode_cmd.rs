@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use shared::capture::{CaptureFile, LinkType, compile_filter};
+use shared::capture::{CaptureFile, FileFilter};
 use shared::decode::{DecodeOptions, FrameMeta, decode, payload_bytes_for};
 use shared::frame::DecodeIssue;
 use shared::schema::antinex::ANTINEX_V1;
@@ -89,7 +89,7 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         boot: args.first_seq,
         seq: args.first_seq,
     };
-    let mut filters: HashMap<LinkType, pcap::BpfProgram> = HashMap::new();
+    let mut filters = FileFilter::new(args.filter.as_deref());
     let mut summary = Summary::default();
 
     let mut out: Box<dyn Write> = match &args.output {
@@ -113,17 +113,9 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
                 break;
             }
         };
-        if let Some(expr) = &args.filter {
-            let program = match filters.entry(packet.link) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(compile_filter(expr, packet.link)?)
-                }
-            };
-            if !program.filter(packet.data) {
-                summary.filtered_out += 1;
-                continue;
-            }
+        if !filters.keeps(&packet)? {
+            summary.filtered_out += 1;
+            continue;
         }
         let frame = decode(&packet, &meta, &options);
         // Wraps rather than overflows: --first-seq may be any u64.

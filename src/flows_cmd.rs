@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use shared::capture::{CaptureFile, LinkType, compile_filter};
+use shared::capture::{CaptureFile, FileFilter};
 use shared::decode::{DecodeOptions, FrameMeta, decode};
 use shared::flow::{ExpirationReason, FlowConfig, FlowRecord, FlowTable, SkipReason};
 
@@ -74,7 +74,7 @@ pub fn run(args: &FlowsArgs) -> anyhow::Result<ExitCode> {
         boot: 0,
         seq: 0,
     };
-    let mut filters: HashMap<LinkType, pcap::BpfProgram> = HashMap::new();
+    let mut filters = FileFilter::new(args.filter.as_deref());
     let mut table = FlowTable::new(args.flow_config(), 0);
     let mut reasons: HashMap<ExpirationReason, u64> = HashMap::new();
     let mut packets = 0u64;
@@ -98,17 +98,9 @@ pub fn run(args: &FlowsArgs) -> anyhow::Result<ExitCode> {
                 break;
             }
         };
-        if let Some(expr) = &args.filter {
-            let program = match filters.entry(packet.link) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(compile_filter(expr, packet.link)?)
-                }
-            };
-            if !program.filter(packet.data) {
-                filtered_out += 1;
-                continue;
-            }
+        if !filters.keeps(&packet)? {
+            filtered_out += 1;
+            continue;
         }
         let frame = decode(&packet, &meta, &options);
         meta.seq += 1;

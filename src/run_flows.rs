@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::capture::{CaptureFile, LinkType, LiveCapture, LiveConfig, compile_filter};
+use shared::capture::{CaptureFile, FileFilter, LiveCapture, LiveConfig};
 use shared::dataset::{DatasetConfig, DatasetWriter, RowId, SchemaInfo};
 use shared::decode::{DecodeOptions, FrameMeta, decode};
 use shared::flow::{FlowConfig, FlowRecord, FlowTable};
@@ -163,7 +163,7 @@ fn from_file(
 ) -> anyhow::Result<FlowsSummary> {
     let mut file = CaptureFile::open(path)?;
     let mut table = FlowTable::new(source.config.clone(), 0);
-    let mut filters: std::collections::HashMap<LinkType, pcap::BpfProgram> = Default::default();
+    let mut filters = FileFilter::new(source.filter.as_deref());
     let meta = meta(&source.agent);
     let options = DecodeOptions { payload_bytes: 0 };
     let mut out = Vec::new();
@@ -177,16 +177,8 @@ fn from_file(
                 break;
             }
         };
-        if let Some(expr) = &source.filter {
-            let program = match filters.entry(packet.link) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(compile_filter(expr, packet.link)?)
-                }
-            };
-            if !program.filter(packet.data) {
-                continue;
-            }
+        if !filters.keeps(&packet)? {
+            continue;
         }
         table.push_frame(&decode(&packet, &meta, &options), &mut out);
         for record in out.drain(..) {

@@ -203,6 +203,37 @@ pub fn compile_filter(filter: &str, link: LinkType) -> Result<pcap::BpfProgram, 
     dead.compile(filter, true).map_err(|e| bad(pcap_reason(e)))
 }
 
+/// A BPF filter for packets read from a file, run in user space: compiled once for each link
+/// type the file uses (a pcapng file may mix them). Without an expression every packet passes.
+#[derive(Default)]
+pub struct FileFilter {
+    expr: Option<String>,
+    programs: std::collections::HashMap<LinkType, pcap::BpfProgram>,
+}
+
+impl FileFilter {
+    pub fn new(expr: Option<&str>) -> Self {
+        FileFilter {
+            expr: expr.filter(|e| !e.is_empty()).map(str::to_string),
+            programs: Default::default(),
+        }
+    }
+
+    /// Whether the packet passes the filter.
+    pub fn keeps(&mut self, packet: &RawPacket<'_>) -> Result<bool, LiveError> {
+        let Some(expr) = &self.expr else {
+            return Ok(true);
+        };
+        let program = match self.programs.entry(packet.link) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(compile_filter(expr, packet.link)?)
+            }
+        };
+        Ok(program.filter(packet.data))
+    }
+}
+
 fn classify_open_error(interface: &str, promiscuous: bool, e: pcap::Error) -> LiveError {
     let reason = pcap_reason(e);
     let lower = reason.to_ascii_lowercase();

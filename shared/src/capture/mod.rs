@@ -10,7 +10,7 @@ mod live;
 
 pub use file::{CaptureFile, FileError, FileFormat};
 pub use linktype::LinkType;
-pub use live::{LiveCapture, LiveConfig, LiveError, LiveStats, compile_filter};
+pub use live::{FileFilter, LiveCapture, LiveConfig, LiveError, LiveStats, compile_filter};
 
 /// One captured packet as it came off the wire or out of a file, borrowed from the reader.
 #[derive(Debug, Clone, Copy)]
