@@ -209,14 +209,7 @@ impl Config {
 
     /// Broker settings of the flow stream/queue (same group, consumer and dead-letter stream).
     pub fn flow_broker(&self) -> BrokerConfig {
-        let mut broker = self.broker();
-        let name = match &self.flow_stream {
-            Some(name) if !name.trim().is_empty() => name.trim().to_string(),
-            _ => shared::broker::flow_batch::flow_stream_name(&self.stream),
-        };
-        broker.stream = name.clone();
-        broker.routing_key = name;
-        broker
+        shared::broker::flow_batch::flow_broker(self.broker(), self.flow_stream.as_deref())
     }
 
     /// Dataset settings of the flow dataset: `{DS_NAME}-flows`, never OUTPUT_CSV.

@@ -90,6 +90,21 @@ pub fn flow_stream_name(frame_stream: &str) -> String {
     format!("{frame_stream}-flows")
 }
 
+/// The broker settings of the flow stream/queue: the frames' settings (`frames`) on
+/// `flow_stream` when one is named, else on the frame stream's name + `-flows`.
+pub fn flow_broker(
+    mut frames: super::BrokerConfig,
+    flow_stream: Option<&str>,
+) -> super::BrokerConfig {
+    let name = match flow_stream.map(str::trim) {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => flow_stream_name(&frames.stream),
+    };
+    frames.stream = name.clone();
+    frames.routing_key = name;
+    frames
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
