@@ -12,7 +12,7 @@ PCAP=${1:-$ROOT/../shared/data/pcaps/large-100k.pcap}
 command -v valgrind > /dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 cd "$ROOT"
-cargo build --release -q --locked -p shared --example codec_work
+cargo build --release -q --locked -p netpipe-runtime --example codec_work
 BIN="$CARGO_TARGET_DIR/release/examples/codec_work"
 
 instructions() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Wireshark oracles kept in the repo (shared/tests/oracles/NAME.tshark.csv) for captures of the
+# Wireshark oracles kept in the repo (shared/packet/tests/oracles/NAME.tshark.csv) for captures of the
 # shared corpus that ../shared/data/pcaps/make-oracles.sh does not cover, with extra columns for
 # the 802.3/LLC and MPLS fields. Same tshark options as make-oracles.sh (no reassembly; one row
 # per frame; repeated fields comma-separated in one cell).
@@ -7,7 +7,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PCAPS=${PCAPS:-$ROOT/../shared/data/pcaps}
-OUT=$ROOT/shared/tests/oracles
+OUT=$ROOT/shared/packet/tests/oracles
 FIELDS=(frame.number eth.type ip.version ip.hdr_len ip.len ip.ttl ip.proto ip.src ip.dst
         ipv6.plen ipv6.nxt ipv6.hlim tcp.srcport tcp.dstport tcp.seq_raw tcp.ack_raw
         tcp.flags tcp.window_size_value tcp.options.mss_val tcp.options.wscale.shift

@@ -69,7 +69,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fixture(args) => {
-            let packets = shared::fixtures::write_sample_pcap(&args.out)
+            let packets = netpipe_runtime::capture::sample::write_sample_pcap(&args.out)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
             eprintln!(
                 "netpipe fixture: wrote {packets} packets to {}",

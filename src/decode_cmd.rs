@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use shared::capture::{CaptureFile, FileFilter};
-use shared::decode::{DecodeOptions, FrameMeta, decode, payload_bytes_for};
-use shared::frame::DecodeIssue;
-use shared::schema::antinex::ANTINEX_V1;
-use shared::schema::{self, RowContext};
+use netpipe_packet::decode::{DecodeOptions, FrameMeta, decode, payload_bytes_for};
+use netpipe_packet::frame::DecodeIssue;
+use netpipe_packet::schema::antinex::ANTINEX_V1;
+use netpipe_packet::schema::{self, RowContext};
+use netpipe_runtime::capture::{CaptureFile, FileFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -42,7 +42,7 @@ pub struct DecodeArgs {
     /// Payload bytes kept as hex per packet; 0 turns payload capture off. Default: 64, or the
     /// whole payload with `--schema antinex-v1` (the original kept it all).
     #[arg(long, env = "PAYLOAD_BYTES",
-        value_parser = shared::flags::usize_in(0, shared::decode::MAX_PAYLOAD_BYTES as u64))]
+        value_parser = netpipe_runtime::flags::usize_in(0, netpipe_packet::decode::MAX_PAYLOAD_BYTES as u64))]
     pub payload_bytes: Option<usize>,
     /// BPF filter applied to the file's packets (libpcap syntax).
     #[arg(long, short = 'f', env = "NETWORK_FILTER")]

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use shared::capture::{CaptureFile, FileFilter};
-use shared::decode::{DecodeOptions, FrameMeta, decode};
-use shared::flow::{ExpirationReason, FlowConfig, FlowRecord, FlowTable, SkipReason};
+use netpipe_packet::decode::{DecodeOptions, FrameMeta, decode};
+use netpipe_packet::flow::{ExpirationReason, FlowConfig, FlowRecord, FlowTable, SkipReason};
+use netpipe_runtime::capture::{CaptureFile, FileFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FlowFormat {
@@ -84,7 +84,7 @@ pub fn run(args: &FlowsArgs) -> anyhow::Result<ExitCode> {
     let mut out = stdout.lock();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     if args.format == FlowFormat::Csv {
-        buf.extend_from_slice(shared::flow::column_names().join(",").as_bytes());
+        buf.extend_from_slice(netpipe_packet::flow::column_names().join(",").as_bytes());
         buf.push(b'\n');
     }
     let mut ended: Vec<FlowRecord> = Vec::new();

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    shared::ops::tune_allocator();
+    netpipe_runtime::ops::tune_allocator();
     let cli = netpipe::cli::Cli::parse();
     match netpipe::cli::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("netpipe: {}", shared::error_line(err.as_ref()));
+            eprintln!("netpipe: {}", netpipe_runtime::error_line(err.as_ref()));
             ExitCode::FAILURE
         }
     }

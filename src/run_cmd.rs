@@ -49,7 +49,7 @@ pub struct RunArgs {
     /// Payload bytes kept per packet as hex (0 = payload capture off). Default: 64, or the
     /// whole payload when the schemas include antinex-v1 (the original kept it all).
     #[arg(long, env = "CAP_PAYLOAD_BYTES",
-        value_parser = shared::flags::usize_in(0, shared::decode::MAX_PAYLOAD_BYTES as u64))]
+        value_parser = netpipe_runtime::flags::usize_in(0, netpipe_packet::decode::MAX_PAYLOAD_BYTES as u64))]
     pub payload_bytes: Option<usize>,
     /// Agent id written into rows (default: the host name).
     #[arg(long, env = "SOURCE_HOST")]
@@ -59,7 +59,7 @@ pub struct RunArgs {
     pub ops_addr: String,
     /// Seconds between progress lines on stderr during a live capture.
     #[arg(long, env = "STATS_INTERVAL_SECS", default_value_t = 10,
-        value_parser = clap::value_parser!(u64).range(1..=shared::flags::MAX_SECS))]
+        value_parser = clap::value_parser!(u64).range(1..=netpipe_runtime::flags::MAX_SECS))]
     pub stats_interval_secs: u64,
     /// Also write a flow dataset ({DS_NAME}-flows-*.csv, docs/flows.md) beside the packet one.
     #[arg(long, env = "RUN_FLOWS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
@@ -108,7 +108,7 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
         .map(str::trim)
         .filter(|n| !n.is_empty())
     {
-        if shared::schema::by_name(name).is_none() {
+        if netpipe_packet::schema::by_name(name).is_none() {
             anyhow::bail!("unknown --schema {name:?} (known: netpipe, antinex-v1)");
         }
     }
@@ -119,7 +119,7 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
     let agent = match capture_agent::start(agent_config, shutdown.clone()).await {
         Ok(agent) => agent,
         Err(error) => {
-            shared::broker::forget_memory(&channel);
+            netpipe_runtime::broker::forget_memory(&channel);
             return Err(error.into());
         }
     };
@@ -127,7 +127,7 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
     if let Err(error) = prepare_output_dir(&out_dir) {
         shutdown.cancel();
         let _ = agent.wait().await;
-        shared::broker::forget_memory(&channel);
+        netpipe_runtime::broker::forget_memory(&channel);
         return Err(error);
     }
 
@@ -137,7 +137,7 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
             Err(error) => {
                 shutdown.cancel();
                 let _ = agent.wait().await;
-                shared::broker::forget_memory(&channel);
+                netpipe_runtime::broker::forget_memory(&channel);
                 return Err(error);
             }
         }
@@ -167,12 +167,12 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
                 processor_stop.cancel();
             }
             // Everything captured is published: close the channel so the processor drains it.
-            shared::broker::forget_memory(&channel);
+            netpipe_runtime::broker::forget_memory(&channel);
             (agent_result, (&mut processor).await)
         }
         processor_result = &mut processor => {
             shutdown.cancel();
-            shared::broker::forget_memory(&channel);
+            netpipe_runtime::broker::forget_memory(&channel);
             // The processor is gone: nothing will read the channel, so do not wait for room.
             let agent_result = tokio::time::timeout(Duration::from_secs(GIVE_UP_SECS), agent_wait).await;
             let agent_result = agent_result.unwrap_or_else(|_| {
@@ -322,11 +322,11 @@ fn flows_source(args: &RunArgs) -> crate::run_flows::FlowsSource {
         dir: args.out.clone(),
         ds_name: args.ds_name.clone(),
         commit_every: u64::try_from(args.save_after_num).unwrap_or(1).max(1),
-        config: shared::flow::FlowConfig {
+        config: netpipe_packet::flow::FlowConfig {
             idle_timeout_ms: i64::from(args.flow_idle_timeout) * 1000,
             active_timeout_ms: i64::from(args.flow_active_timeout) * 1000,
             agent: std::sync::Arc::from(agent.as_str()),
-            ..shared::flow::FlowConfig::default()
+            ..netpipe_packet::flow::FlowConfig::default()
         },
         agent,
     }
@@ -360,7 +360,7 @@ fn processor_config(args: &RunArgs, url: &str) -> anyhow::Result<processor::Conf
 /// The payload policy of `netpipe run`: the whole payload for antinex-v1 rows (issue 18).
 fn run_payload_bytes(args: &RunArgs) -> usize {
     let antinex = args.schema.split(',').any(|s| s.trim() == "antinex-v1");
-    shared::decode::payload_bytes_for(args.payload_bytes, antinex)
+    netpipe_packet::decode::payload_bytes_for(args.payload_bytes, antinex)
 }
 
 fn agent_config(args: &RunArgs, url: &str) -> anyhow::Result<capture_agent::Config> {

@@ -9,16 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::capture::{CaptureFile, FileFilter, LiveCapture, LiveConfig};
-use shared::dataset::{DatasetConfig, DatasetWriter, RowId, SchemaInfo};
-use shared::decode::{DecodeOptions, FrameMeta, decode};
-use shared::flow::{FlowConfig, FlowRecord, FlowTable};
-use shared::flow_live::LiveFlows;
+use netpipe_packet::decode::{DecodeOptions, FrameMeta, decode};
+use netpipe_packet::flow::{FlowConfig, FlowRecord, FlowTable};
+use netpipe_runtime::capture::{CaptureFile, FileFilter, LiveCapture, LiveConfig};
+use netpipe_runtime::dataset::{DatasetConfig, DatasetWriter, RowId, SchemaInfo};
+use netpipe_runtime::flow_live::LiveFlows;
 use tokio_util::sync::CancellationToken;
 
 /// Name and version of the flow dataset's column schema in manifests (shared with the
 /// processor's flow datasets).
-pub use shared::broker::flow_batch::{FLOW_SCHEMA, FLOW_SCHEMA_VERSION};
+pub use netpipe_runtime::broker::flow_batch::{FLOW_SCHEMA, FLOW_SCHEMA_VERSION};
 /// Wall-clock tick of live flow metering (idle flows leave within this of their timeout).
 const LIVE_TICK: Duration = Duration::from_millis(200);
 /// Packets waiting for the live flow meter; more are dropped and counted.
@@ -50,7 +50,7 @@ pub struct FlowsSource {
 }
 
 fn flow_schema() -> SchemaInfo {
-    shared::broker::flow_batch::flow_dataset_schema()
+    netpipe_runtime::broker::flow_batch::flow_dataset_schema()
 }
 
 /// The flow dataset writer and how many rows wait for a commit.

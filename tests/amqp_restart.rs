@@ -149,7 +149,7 @@ async fn rabbitmq_kill_9_and_restart_mid_stream_loses_and_duplicates_nothing() {
     };
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("sample.pcap");
-    let per_loop = shared::fixtures::write_sample_pcap(&pcap).unwrap() as u64;
+    let per_loop = netpipe_runtime::capture::sample::write_sample_pcap(&pcap).unwrap() as u64;
     let loops = 30_000 / per_loop;
     let ds = dir.path().join("ds");
     let url = rabbit.url();

@@ -33,10 +33,15 @@ fn csv_has_one_row_per_packet_under_the_schema_header() {
     );
     let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
     let header = reader.headers().unwrap().clone();
-    let expected_header = shared::schema::by_name("netpipe").unwrap().column_names();
+    let expected_header = netpipe_packet::schema::by_name("netpipe")
+        .unwrap()
+        .column_names();
     assert_eq!(header.iter().collect::<Vec<_>>(), expected_header);
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
-    assert_eq!(rows.len(), shared::fixtures::sample_packets().len());
+    assert_eq!(
+        rows.len(),
+        netpipe_runtime::capture::sample::sample_packets().len()
+    );
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     // First packet: the client's SYN with options.
     assert_eq!(&rows[0][col("tcp_dport")], "8080");
@@ -62,7 +67,7 @@ fn jsonl_frames_parse_back_as_frames() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let frames: Vec<shared::Frame> = String::from_utf8(out.stdout)
+    let frames: Vec<netpipe_packet::Frame> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -129,7 +134,7 @@ fn unreadable_files_fail_with_one_clear_line() {
 #[test]
 fn every_corpus_file_decodes_or_fails_cleanly() {
     let Some(data) =
-        shared::paths::shared_data_or_skip("every_corpus_file_decodes_or_fails_cleanly")
+        netpipe_testkit::paths::shared_data_or_skip("every_corpus_file_decodes_or_fails_cleanly")
     else {
         return;
     };
@@ -186,12 +191,19 @@ fn write_packets(dir: &std::path::Path, packets: Vec<Vec<u8>>) -> std::path::Pat
     let packets: Vec<_> = packets
         .into_iter()
         .enumerate()
-        .map(|(i, data)| shared::fixtures::FixturePacket {
-            ts_ns: 1_000_000_000 * (i as i64 + 1),
-            data,
-        })
+        .map(
+            |(i, data)| netpipe_runtime::capture::sample::FixturePacket {
+                ts_ns: 1_000_000_000 * (i as i64 + 1),
+                data,
+            },
+        )
         .collect();
-    shared::fixtures::write_pcap(&path, shared::capture::LinkType::ETHERNET, &packets).unwrap();
+    netpipe_runtime::capture::sample::write_pcap(
+        &path,
+        netpipe_runtime::capture::LinkType::ETHERNET,
+        &packets,
+    )
+    .unwrap();
     path
 }
 

@@ -14,7 +14,7 @@ fn netpipe() -> Command {
 fn stdin_and_output_file_give_the_same_rows_as_a_file_to_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("sample.pcap");
-    shared::fixtures::write_sample_pcap(&pcap).unwrap();
+    netpipe_runtime::capture::sample::write_sample_pcap(&pcap).unwrap();
     let expected = netpipe()
         .args(["decode", "-r"])
         .arg(&pcap)
@@ -90,7 +90,7 @@ fn bad_stdin_and_unwritable_output_are_one_line_errors_without_files() {
     assert!(!target.exists());
 
     let pcap = dir.path().join("sample.pcap");
-    shared::fixtures::write_sample_pcap(&pcap).unwrap();
+    netpipe_runtime::capture::sample::write_sample_pcap(&pcap).unwrap();
     let out = netpipe()
         .args(["decode", "-r"])
         .arg(&pcap)

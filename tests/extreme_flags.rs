@@ -137,7 +137,7 @@ fn last_lines(text: &str) -> String {
 fn no_numeric_flag_value_panics_or_hangs() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("sample.pcap");
-    shared::fixtures::write_sample_pcap(&pcap).unwrap();
+    netpipe_runtime::capture::sample::write_sample_pcap(&pcap).unwrap();
     let inputs = dir.path().join("inputs");
     std::fs::create_dir_all(&inputs).unwrap();
     std::fs::write(inputs.join("a.csv"), "ip_ttl,tcp_dport\n64,80\n128,22\n").unwrap();

@@ -44,7 +44,7 @@ fn csv_has_one_row_per_flow_under_the_nfstream_header() {
     let (header, rows) = csv_rows(&out);
     assert_eq!(
         header.iter().collect::<Vec<_>>(),
-        shared::flow::column_names()
+        netpipe_packet::flow::column_names()
     );
     assert_eq!(rows.len(), 5);
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();

@@ -139,7 +139,7 @@ async fn replay_equals_netpipe_flows(pcap: &Path) {
         assert_eq!(g, w);
     }
     // The manifest counts the rows and reports no gap in the flow ids.
-    let manifests: Vec<_> = shared::dataset::Manifest::scan(&ds)
+    let manifests: Vec<_> = netpipe_runtime::dataset::Manifest::scan(&ds)
         .unwrap()
         .into_iter()
         .filter(|(path, _)| path.to_string_lossy().contains("-flows-"))
@@ -155,15 +155,15 @@ async fn replay_equals_netpipe_flows(pcap: &Path) {
 async fn fixture_flows_through_redis_equal_netpipe_flows() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("sample.pcap");
-    shared::fixtures::write_sample_pcap(&pcap).unwrap();
+    netpipe_runtime::capture::sample::write_sample_pcap(&pcap).unwrap();
     replay_equals_netpipe_flows(&pcap).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_capture_flows_through_redis_equal_netpipe_flows() {
-    let Some(data) =
-        shared::paths::shared_data_or_skip("real_capture_flows_through_redis_equal_netpipe_flows")
-    else {
+    let Some(data) = netpipe_testkit::paths::shared_data_or_skip(
+        "real_capture_flows_through_redis_equal_netpipe_flows",
+    ) else {
         return;
     };
     for name in ["pcpp-example.pcap", "dpkt-http.pcap"] {

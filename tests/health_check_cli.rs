@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use shared::ops::{Heartbeat, Metrics, OpsServer, OpsState, Readiness, serve};
+use netpipe_runtime::ops::{Heartbeat, Metrics, OpsServer, OpsState, Readiness, serve};
 use tokio_util::sync::CancellationToken;
 
 /// An ops server whose /health answers 200 and whose /ready answers 503 (broker unreachable).

@@ -99,10 +99,10 @@ impl PrivateRedis {
     /// layer's lag (Redis's own `lag` may stay high after an AOF reload).
     async fn group_state(&self, stream: &str) -> (i64, i64) {
         let pending = self.pending(stream).await;
-        let mut config = shared::broker::BrokerConfig::new(self.url.clone());
+        let mut config = netpipe_runtime::broker::BrokerConfig::new(self.url.clone());
         config.stream = stream.to_string();
         config.consumer = "lag-probe".into();
-        let lag = match shared::broker::Consumer::connect(&config).await {
+        let lag = match netpipe_runtime::broker::Consumer::connect(&config).await {
             Ok(mut consumer) => consumer.lag().await.ok().flatten().map_or(-1, |l| l as i64),
             Err(_) => -1,
         };
@@ -150,7 +150,7 @@ impl Drop for PrivateRedis {
 /// The fixture generator's sample capture, written into `dir`; returns its path and size.
 fn sample_pcap(dir: &Path) -> (PathBuf, u64) {
     let path = dir.join("sample.pcap");
-    let packets = shared::fixtures::write_sample_pcap(&path).unwrap();
+    let packets = netpipe_runtime::capture::sample::write_sample_pcap(&path).unwrap();
     (path, packets as u64)
 }
 
@@ -235,7 +235,7 @@ async fn settle(
         agent.packets_captured,
         "rows + counted losses == packets"
     );
-    for (_, manifest) in shared::dataset::Manifest::scan(ds).unwrap() {
+    for (_, manifest) in netpipe_runtime::dataset::Manifest::scan(ds).unwrap() {
         assert_eq!(manifest.loss.missing_seq, 0);
         assert!(manifest.loss.broker_lost_messages.is_empty());
     }
@@ -247,8 +247,11 @@ async fn settle(
 }
 
 /// The latest in-band loss report of `agent` over the manifests in `ds`.
-fn agent_report(ds: &Path, agent: &str) -> Option<shared::broker::agent_stats::AgentStats> {
-    shared::dataset::Manifest::scan(ds)
+fn agent_report(
+    ds: &Path,
+    agent: &str,
+) -> Option<netpipe_runtime::broker::agent_stats::AgentStats> {
+    netpipe_runtime::dataset::Manifest::scan(ds)
         .unwrap()
         .into_iter()
         .flat_map(|(_, m)| m.loss.agent_reports)
@@ -474,7 +477,7 @@ async fn replay_through_a_redis_crash(aof: bool) -> (capture_agent::Summary, u64
     processor.await.unwrap().unwrap();
     let (rows, distinct) = rows_in(&ds);
     assert_eq!(rows, distinct, "no row twice");
-    let manifests = shared::dataset::Manifest::scan(&ds).unwrap();
+    let manifests = netpipe_runtime::dataset::Manifest::scan(&ds).unwrap();
     let latest = manifests
         .iter()
         .max_by_key(|(_, m)| m.file_index)

@@ -48,7 +48,7 @@ fn a_recorded_dataset_becomes_a_labelled_training_set() {
     .unwrap_or_else(|e| panic!("{e}"));
     let summary = dataset_builder::build_once(&config).unwrap_or_else(|e| panic!("{e}"));
 
-    let packets = shared::fixtures::sample_packets().len();
+    let packets = netpipe_runtime::capture::sample::sample_packets().len();
     let mut reader = csv::Reader::from_path(&summary.fulldata).unwrap();
     let header = reader.headers().unwrap().clone();
     let col = |name: &str| {
@@ -106,12 +106,17 @@ fn mixed_options_pcap(path: &std::path::Path) {
             .unwrap();
         let mut data = Vec::new();
         builder.write(&mut data, b"").unwrap();
-        packets.push(shared::fixtures::FixturePacket {
+        packets.push(netpipe_runtime::capture::sample::FixturePacket {
             ts_ns: 1_764_403_200_000_000_000 + i64::from(i) * 1_000_000,
             data,
         });
     }
-    shared::fixtures::write_pcap(path, shared::capture::LinkType::ETHERNET, &packets).unwrap();
+    netpipe_runtime::capture::sample::write_pcap(
+        path,
+        netpipe_runtime::capture::LinkType::ETHERNET,
+        &packets,
+    )
+    .unwrap();
 }
 
 fn record(dir: &std::path::Path, pcap: &std::path::Path) -> std::path::PathBuf {

@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Parser;
+use netpipe_packet::decode::{DecodeOptions, FrameMeta, decode};
+use netpipe_runtime::broker::{BrokerConfig, Publisher, codec::encode_frames, forget_memory};
+use netpipe_runtime::capture::{LinkType, RawPacket};
 use publisher::standin::{Standin, StandinConfig};
-use shared::broker::{BrokerConfig, Publisher, codec::encode_frames, forget_memory};
-use shared::capture::{LinkType, RawPacket};
-use shared::decode::{DecodeOptions, FrameMeta, decode};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +54,7 @@ async fn rows_from_a_processor_run_arrive_exactly_once() {
     let publisher_task = tokio::spawn(publisher::run(publisher_config, stop.clone()));
 
     // The agent side: the sample capture decoded into frames, published in batches of 5.
-    let packets = shared::fixtures::sample_packets();
+    let packets = netpipe_runtime::capture::sample::sample_packets();
     let meta = |seq| FrameMeta {
         agent: Arc::from("p2p-agent"),
         boot: 1,

@@ -407,7 +407,7 @@ fn every_readme_command_runs() {
     std::fs::create_dir_all(&work).unwrap();
     // The files README commands read: a capture under each name used.
     let sample = work.join("capture.pcap");
-    shared::fixtures::write_sample_pcap(&sample).unwrap();
+    netpipe_runtime::capture::sample::write_sample_pcap(&sample).unwrap();
     for name in ["capture.pcapng", "big.pcap"] {
         std::fs::copy(&sample, work.join(name)).unwrap();
     }

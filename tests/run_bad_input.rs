@@ -51,7 +51,7 @@ fn files_under(dir: &Path) -> Vec<String> {
 
 fn sample(dir: &Path) -> std::path::PathBuf {
     let pcap = dir.join("sample.pcap");
-    shared::fixtures::write_sample_pcap(&pcap).unwrap();
+    netpipe_runtime::capture::sample::write_sample_pcap(&pcap).unwrap();
     pcap
 }
 

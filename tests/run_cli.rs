@@ -102,7 +102,8 @@ fn the_sample_capture_becomes_a_dataset() {
 
 #[test]
 fn corpus_captures_become_datasets() {
-    let Some(data) = shared::paths::shared_data_or_skip("corpus_captures_become_datasets") else {
+    let Some(data) = netpipe_testkit::paths::shared_data_or_skip("corpus_captures_become_datasets")
+    else {
         return;
     };
     for name in [

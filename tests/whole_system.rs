@@ -40,10 +40,10 @@ use std::time::Duration;
 use brokers::{Backend, Cleanup, Names};
 use checks::*;
 use http::{client, get, wait_until};
+use netpipe_runtime::capture::LinkType;
+use netpipe_runtime::capture::sample::{FixturePacket, sample_packets, write_pcap};
 use outputs::*;
 use services::System;
-use shared::capture::LinkType;
-use shared::fixtures::{FixturePacket, sample_packets, write_pcap};
 
 /// Copies of the fixture capture in the replayed pcap.
 const REPLAY_COPIES: usize = 20;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use netpipe_fuzz::capture::{LinkType, RawPacket};
+use netpipe_fuzz::link::{LinkType, RawPacket};
 use netpipe_fuzz::decode::{DecodeOptions, FrameMeta, decode};
 
 fuzz_target!(|input: &[u8]| {

@@ -1,32 +1,7 @@
-//! The decoder's exact source files, compiled on their own for fuzzing.
-//!
-//! `shared` pulls in tokio, the broker clients, TLS and OpenTelemetry; building all of that
-//! with sanitizer coverage takes far longer than the decoder itself. The decoder only needs
-//! `frame`, `capture::{LinkType, RawPacket}` and etherparse, so this crate includes those
-//! files by path: the fuzzer runs the very code `shared` ships.
+//! Helpers of the decoder fuzz target. The decoder itself comes from the pure packet crate
+//! (`netpipe-packet`: no tokio, no brokers, no TLS), so instrumenting it stays quick.
 
-#[path = "../../shared/src/frame.rs"]
-pub mod frame;
-
-#[path = "../../shared/src/capture/linktype.rs"]
-mod linktype;
-
-pub mod capture {
-    pub use crate::linktype::LinkType;
-
-    /// Same fields as `shared::capture::RawPacket` (that file also declares the pcap reader
-    /// modules, so it cannot be included here).
-    #[derive(Debug, Clone, Copy)]
-    pub struct RawPacket<'a> {
-        pub ts_ns: i64,
-        pub wire_len: u32,
-        pub link: LinkType,
-        pub data: &'a [u8],
-    }
-}
-
-#[path = "../../shared/src/decode/mod.rs"]
-pub mod decode;
+pub use netpipe_packet::{decode, frame, link};
 
 /// Link types the decoder understands; the first two input bytes pick one.
 pub const LINK_TYPES: [u16; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];

@@ -175,7 +175,7 @@ pub fn check_ops(system: &System, http: &Client, ops: &OpsPorts) {
             system.check(false, format!("{name} /metrics: {metrics:?}"));
             return;
         };
-        if let Err(e) = shared::ops::promtool_check(name, &body) {
+        if let Err(e) = netpipe_testkit::promtool_check(name, &body) {
             system.check(false, format!("{name} /metrics: {e}"));
         }
     }

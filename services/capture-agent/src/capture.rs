@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::capture::{CaptureFile, LinkType, LiveCapture, RawPacket, compile_filter};
-use shared::decode::{DecodeOptions, FrameMeta, decode};
-use shared::frame::Frame;
-use shared::seq::SequenceGenerator;
+use netpipe_packet::decode::{DecodeOptions, FrameMeta, decode};
+use netpipe_packet::frame::Frame;
+use netpipe_packet::seq::SequenceGenerator;
+use netpipe_runtime::capture::{CaptureFile, LinkType, LiveCapture, RawPacket, compile_filter};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

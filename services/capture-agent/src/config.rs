@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{Parser, ValueEnum};
-use shared::broker::BrokerConfig;
-use shared::flags::{MAX_MS, MAX_SECS, usize_in};
+use netpipe_runtime::broker::BrokerConfig;
+use netpipe_runtime::flags::{MAX_MS, MAX_SECS, usize_in};
 
 /// Largest --batch-size: one message of a million frames is already hundreds of MB.
 const MAX_BATCH_SIZE: u64 = 1_000_000;
@@ -186,7 +186,7 @@ pub struct Config {
 
     /// Payload bytes copied into each frame (0 = none). Default: 64, or the whole payload for a
     /// kombu+redis:// broker (the original's messages carry it all).
-    #[arg(long, env = "CAP_PAYLOAD_BYTES", value_parser = usize_in(0, shared::decode::MAX_PAYLOAD_BYTES as u64))]
+    #[arg(long, env = "CAP_PAYLOAD_BYTES", value_parser = usize_in(0, netpipe_packet::decode::MAX_PAYLOAD_BYTES as u64))]
     pub payload_bytes: Option<usize>,
 
     /// Address of /health, /ready and /metrics.
@@ -264,7 +264,7 @@ impl Config {
     /// original's kombu format, else 64 bytes.
     pub fn payload_bytes(&self) -> usize {
         let original_format = self.broker_url.to_ascii_lowercase().starts_with("kombu+");
-        shared::decode::payload_bytes_for(self.payload_bytes, original_format)
+        netpipe_packet::decode::payload_bytes_for(self.payload_bytes, original_format)
     }
 
     pub fn overflow(&self) -> Overflow {
@@ -309,8 +309,8 @@ impl Config {
     }
 
     /// Flow meter settings (with --flows).
-    pub fn flow_config(&self) -> shared::flow::FlowConfig {
-        shared::flow::FlowConfig {
+    pub fn flow_config(&self) -> netpipe_packet::flow::FlowConfig {
+        netpipe_packet::flow::FlowConfig {
             idle_timeout_ms: i64::from(self.flow_idle_timeout) * 1000,
             active_timeout_ms: i64::from(self.flow_active_timeout) * 1000,
             splt: usize::from(self.flow_splt),
@@ -322,7 +322,7 @@ impl Config {
 
     /// Broker settings of the flow stream/queue.
     pub fn flow_broker(&self) -> BrokerConfig {
-        shared::broker::flow_batch::flow_broker(self.broker(), self.flow_stream.as_deref())
+        netpipe_runtime::broker::flow_batch::flow_broker(self.broker(), self.flow_stream.as_deref())
     }
 
     /// The backlog bound, if any.
@@ -377,7 +377,10 @@ mod tests {
         let parse = |args: &[&str]| Config::parse_from([&["capture-agent"], args].concat());
         assert_eq!(parse(&[]).payload_bytes(), 64);
         let kombu = ["--broker-url", "kombu+redis://127.0.0.1:6379/15"];
-        assert_eq!(parse(&kombu).payload_bytes(), shared::decode::FULL_PAYLOAD);
+        assert_eq!(
+            parse(&kombu).payload_bytes(),
+            netpipe_packet::decode::FULL_PAYLOAD
+        );
         assert_eq!(
             parse(&[&kombu[..], &["--payload-bytes", "0"]].concat()).payload_bytes(),
             0

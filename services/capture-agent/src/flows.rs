@@ -1,9 +1,9 @@
 //! `--flows`: bidirectional flows metered at the edge, published as their own message kind on
-//! their own stream/queue ([`shared::broker::flow_batch`]).
+//! their own stream/queue ([`netpipe_runtime::broker::flow_batch`]).
 //!
 //! ```text
 //! capture thread --frame--> FlowMeter --finished flows--> bounded queue --> FlowPublishTask
-//!   both: a meter thread (shared::flow_live::LiveFlows) beside the capture thread
+//!   both: a meter thread (netpipe_runtime::flow_live::LiveFlows) beside the capture thread
 //!   replay: packet time, end_of_capture at EOF, waits for room (no loss)
 //!   live:   the wall-clock tick too (an idle flow leaves on time), drops and counts when full
 //! ```
@@ -17,11 +17,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::broker::flow_batch::{FLOW_SCHEMA_VERSION, FlowBatch, FlowRow};
-use shared::broker::{BrokerConfig, Publisher};
-use shared::flow::{FlowConfig, FlowRecord};
-use shared::flow_live::LiveFlows;
-use shared::frame::Frame;
+use netpipe_packet::flow::{FlowConfig, FlowRecord};
+use netpipe_packet::frame::Frame;
+use netpipe_runtime::broker::flow_batch::{FLOW_SCHEMA_VERSION, FlowBatch, FlowRow};
+use netpipe_runtime::broker::{BrokerConfig, Publisher};
+use netpipe_runtime::flow_live::LiveFlows;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

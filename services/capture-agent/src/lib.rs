@@ -20,14 +20,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::broker::{BrokerError, Publisher};
-use shared::capture::{
+use netpipe_packet::decode::DecodeOptions;
+use netpipe_packet::frame::DecodeIssue;
+use netpipe_packet::seq::SequenceGenerator;
+use netpipe_runtime::broker::{BrokerError, Publisher};
+use netpipe_runtime::capture::{
     CaptureFile, FileError, LinkType, LiveCapture, LiveConfig, LiveError, compile_filter,
 };
-use shared::decode::DecodeOptions;
-use shared::frame::DecodeIssue;
-use shared::ops::{Heartbeat, MetricsError, OpsError, OpsState, Readiness, serve};
-use shared::seq::SequenceGenerator;
+use netpipe_runtime::ops::{Heartbeat, MetricsError, OpsError, OpsState, Readiness, serve};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -203,7 +203,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     .await?;
 
     let connected = first_connect(&config).await?;
-    let durability = shared::broker::spawn_durability_report(
+    let durability = netpipe_runtime::broker::spawn_durability_report(
         config.broker(),
         readiness.clone(),
         metrics.broker_durable.clone(),
@@ -398,7 +398,7 @@ fn validate(config: &Config) -> Result<(), AgentError> {
             "--batch-size, --buffer-frames and --max-in-flight must be at least 1".into(),
         ));
     }
-    if config.flows && !shared::broker::flow_batch::carries_flows(&config.broker_url) {
+    if config.flows && !netpipe_runtime::broker::flow_batch::carries_flows(&config.broker_url) {
         return Err(AgentError::Config(
             "--flows needs a redis:// or amqp:// broker (flow records have their own stream/queue; memory:// and kombu+redis:// have none)".into(),
         ));

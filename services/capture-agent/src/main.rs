@@ -1,7 +1,7 @@
 //! capture-agent binary: parse flags, set up telemetry, run until SIGTERM/SIGINT.
 
 use clap::Parser;
-use shared::ops::{
+use netpipe_runtime::ops::{
     TelemetryConfig, init_telemetry, log_resource_usage, shutdown_token_on_signals, tune_allocator,
 };
 
@@ -42,7 +42,7 @@ async fn main() {
             }
         }
         Err(e) => {
-            eprintln!("capture-agent: {}", shared::error_line(&e));
+            eprintln!("capture-agent: {}", netpipe_runtime::error_line(&e));
             std::process::exit(1);
         }
     }

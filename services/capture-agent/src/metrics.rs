@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use netpipe_packet::frame::DecodeIssue;
+use netpipe_runtime::ops::{CountedEvent, Metrics, MetricsError};
 use prometheus::{IntCounter, IntCounterVec, IntGauge};
-use shared::frame::DecodeIssue;
-use shared::ops::{CountedEvent, Metrics, MetricsError};
 
 /// Why packets were lost.
 pub mod drop_reason {

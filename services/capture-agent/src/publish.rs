@@ -18,11 +18,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::broker::agent_stats::AgentStats;
-use shared::broker::codec::encode_frames;
-use shared::broker::{BrokerConfig, BrokerError, Publisher};
-use shared::frame::Frame;
-use shared::ops::{Readiness, Throttle};
+use netpipe_packet::frame::Frame;
+use netpipe_runtime::broker::agent_stats::AgentStats;
+use netpipe_runtime::broker::codec::encode_frames;
+use netpipe_runtime::broker::{BrokerConfig, BrokerError, Publisher};
+use netpipe_runtime::ops::{Readiness, Throttle};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
@@ -38,7 +38,7 @@ fn legacy_body(frame: &Frame, source: &str) -> Vec<u8> {
         .with_timezone(&chrono::Local)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string();
-    let message = shared::schema::legacy::message_from_frame(frame, &created, source);
+    let message = netpipe_packet::schema::legacy::message_from_frame(frame, &created, source);
     serde_json::to_vec(&message).unwrap_or_default()
 }
 

@@ -97,7 +97,7 @@ pub fn live_filter(filter: &str, broker_url: &str) -> Result<String, AgentError>
 }
 
 fn redact(url: &str) -> String {
-    shared::broker::redact_url(url)
+    netpipe_runtime::broker::redact_url(url)
 }
 
 #[cfg(test)]
@@ -134,6 +134,7 @@ mod tests {
         assert_eq!(live_filter("arp", "memory://t").unwrap(), "arp");
         // libpcap accepts what we build.
         let filter = live_filter("tcp and ( port 22 )", "amqp://localhost").unwrap();
-        shared::capture::compile_filter(&filter, shared::capture::LinkType(1)).unwrap();
+        netpipe_runtime::capture::compile_filter(&filter, netpipe_runtime::capture::LinkType(1))
+            .unwrap();
     }
 }

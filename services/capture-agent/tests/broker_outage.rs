@@ -80,7 +80,7 @@ async fn broker_down_and_back_loses_only_what_overflowed_the_buffer() {
         )),
         "{text}"
     );
-    shared::ops::promtool_check("broker_outage", &text).unwrap();
+    netpipe_testkit::promtool_check("broker_outage", &text).unwrap();
 
     // Redis comes back (empty: it keeps nothing on disk); the buffered frames are delivered.
     redis.restart();

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use capture_agent::{AgentError, Config, start};
 use clap::Parser;
-use shared::capture::LiveError;
-use shared::frame::Frame;
+use netpipe_packet::frame::Frame;
+use netpipe_runtime::capture::LiveError;
 use support::*;
 use tokio_util::sync::CancellationToken;
 
@@ -289,9 +289,11 @@ async fn kernel_drops_on_lo_are_counted_once() {
     }
     // Nobody consumes yet: the memory broker (1024 messages) and the buffer are full and the
     // capture waits, so the kernel ring (1 MiB) overflowed. Now drain.
-    let mut broker = shared::broker::BrokerConfig::new(url.clone());
+    let mut broker = netpipe_runtime::broker::BrokerConfig::new(url.clone());
     broker.block = Duration::from_millis(200);
-    let mut consumer = shared::broker::Consumer::connect(&broker).await.unwrap();
+    let mut consumer = netpipe_runtime::broker::Consumer::connect(&broker)
+        .await
+        .unwrap();
     let mut frames = 0u64;
     let mut quiet = 0;
     while quiet < 10 {
@@ -302,7 +304,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
             quiet = 0;
         }
         for message in messages {
-            frames += shared::broker::codec::decode_frames(&message.body)
+            frames += netpipe_runtime::broker::codec::decode_frames(&message.body)
                 .unwrap()
                 .len() as u64;
         }
@@ -312,7 +314,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
         loop {
             let messages = consumer.receive(256).await.unwrap_or_default();
             for message in messages {
-                frames += shared::broker::codec::decode_frames(&message.body)
+                frames += netpipe_runtime::broker::codec::decode_frames(&message.body)
                     .unwrap()
                     .len() as u64;
             }
@@ -342,7 +344,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
 /// packet arrives, not only at shutdown.
 #[tokio::test]
 async fn live_flows_on_lo_leave_on_idle_timeout_while_the_capture_is_quiet() {
-    use shared::broker::flow_batch::FlowBatch;
+    use netpipe_runtime::broker::flow_batch::FlowBatch;
     let redis = PrivateRedis::start();
     let udp_port = free_port();
     let stream = unique("live_flows");
@@ -391,7 +393,7 @@ async fn live_flows_on_lo_leave_on_idle_timeout_while_the_capture_is_quiet() {
     let waited = sent_at.elapsed();
     assert!(!shutdown.is_cancelled());
     assert_eq!(rows.len(), 1, "one flow: {rows:?}");
-    let header = shared::flow::column_names();
+    let header = netpipe_packet::flow::column_names();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(rows[0].csv.as_bytes());

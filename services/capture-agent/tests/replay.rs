@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use capture_agent::{Config, run};
-use shared::decode::DecodeOptions;
-use shared::frame::Frame;
+use netpipe_packet::decode::DecodeOptions;
+use netpipe_packet::frame::Frame;
 use support::*;
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +56,8 @@ async fn generated_pcap_replays_into_redis_streams() {
 
 #[tokio::test]
 async fn corpus_pcaps_replay_into_redis_streams() {
-    let Some(data) = shared::paths::shared_data_or_skip("corpus_pcaps_replay_into_redis_streams")
+    let Some(data) =
+        netpipe_testkit::paths::shared_data_or_skip("corpus_pcaps_replay_into_redis_streams")
     else {
         return;
     };
@@ -131,7 +132,7 @@ async fn kombu_redis_gets_the_original_message_per_packet() {
     let expected = expected_frames(&path, "kombu-agent", 0, &DecodeOptions::default());
     for (body, frame) in bodies.iter().zip(&expected) {
         assert_eq!(body["source"], "kombu-agent");
-        let want = shared::schema::legacy::message_from_frame(frame, "", "kombu-agent");
+        let want = netpipe_packet::schema::legacy::message_from_frame(frame, "", "kombu-agent");
         assert_eq!(body["data"], want["data"]);
         assert_eq!(
             body["created"].as_str().unwrap().len(),

@@ -41,10 +41,10 @@ fn confirmed(state: &Path) -> u64 {
 
 /// (pending, lag) of the processor's group, -1 when unknown.
 async fn group_state(url: &str, stream: &str) -> (i64, i64) {
-    let mut config = shared::broker::BrokerConfig::new(url);
+    let mut config = netpipe_runtime::broker::BrokerConfig::new(url);
     config.stream = stream.to_string();
     config.consumer = "probe".into();
-    let Ok(mut consumer) = shared::broker::Consumer::connect(&config).await else {
+    let Ok(mut consumer) = netpipe_runtime::broker::Consumer::connect(&config).await else {
         return (-1, -1);
     };
     let lag = consumer.lag().await.ok().flatten().map_or(-1, |l| l as i64);

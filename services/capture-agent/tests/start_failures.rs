@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 fn sample(dir: &std::path::Path) -> std::path::PathBuf {
     let pcap = dir.join("sample.pcap");
-    shared::fixtures::write_sample_pcap(&pcap).unwrap();
+    netpipe_runtime::capture::sample::write_sample_pcap(&pcap).unwrap();
     pcap
 }
 

@@ -145,7 +145,7 @@ pub struct Config {
 
     /// Seconds between progress lines on stderr.
     #[arg(long, env = "PROGRESS_SECS", default_value_t = 10,
-        value_parser = clap::value_parser!(u64).range(0..=shared::flags::MAX_SECS))]
+        value_parser = clap::value_parser!(u64).range(0..=netpipe_runtime::flags::MAX_SECS))]
     pub progress_secs: u64,
 
     /// How many bad rows are listed with file:line (all are counted).
@@ -159,7 +159,7 @@ pub struct Config {
     /// Keep running and rebuild the outputs whenever the input files change, looking every
     /// this many seconds (0 = build once and exit).
     #[arg(long, env = "WATCH_SECS", default_value_t = 0,
-        value_parser = clap::value_parser!(u64).range(0..=shared::flags::MAX_SECS))]
+        value_parser = clap::value_parser!(u64).range(0..=netpipe_runtime::flags::MAX_SECS))]
     pub watch_secs: u64,
 }
 

@@ -10,7 +10,7 @@ use crate::error::BuildError;
 
 /// Manifests written by the processor beside its CSVs; never inputs themselves.
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
-/// `format` of the processor's manifests (shared::dataset::manifest).
+/// `format` of the processor's manifests (netpipe_runtime::dataset::manifest).
 const PROCESSOR_MANIFEST_FORMAT: &str = "netpipe-dataset-manifest";
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -95,7 +95,7 @@ fn check_flow_header(
         message,
     };
     if schema.source == "manifest" && schema.version.as_deref() == Some("1") {
-        let expected = shared::flow::column_names();
+        let expected = netpipe_packet::flow::column_names();
         if header != expected.as_slice() {
             let differs = expected
                 .iter()

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dataset_builder::{Config, RunOutcome, run};
-use shared::ops::shutdown_token_on_signals;
+use netpipe_runtime::ops::shutdown_token_on_signals;
 use tracing_subscriber::EnvFilter;
 
 // One thread runs the ops server and the watch loop; builds run on the blocking pool.
@@ -30,7 +30,10 @@ async fn main() -> ExitCode {
         }
         Ok(RunOutcome::Stopped { .. }) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("dataset-builder: error: {}", shared::error_line(&e));
+            eprintln!(
+                "dataset-builder: error: {}",
+                netpipe_runtime::error_line(&e)
+            );
             ExitCode::from(e.exit_code())
         }
     }

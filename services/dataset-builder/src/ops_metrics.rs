@@ -1,9 +1,9 @@
-//! The service's `/metrics` (registry of `shared::ops`, prefix `dataset_builder`): builds and
+//! The service's `/metrics` (registry of `netpipe_runtime::ops`, prefix `dataset_builder`): builds and
 //! their errors as counters, and the last successful build's figures as gauges with the same
 //! names as in the `.prom` file (`rows_read`, `rows_written{output}`, ...).
 
+use netpipe_runtime::ops::{Metrics, MetricsError};
 use prometheus::{Histogram, IntCounterVec, IntGauge, IntGaugeVec};
-use shared::ops::{Metrics, MetricsError};
 
 use crate::error::BuildError;
 use crate::metrics::RunStats;

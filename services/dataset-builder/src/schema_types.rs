@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn every_declared_column_is_in_the_netpipe_schema() {
-        let schema = shared::schema::by_name("netpipe").unwrap();
+        let schema = netpipe_packet::schema::by_name("netpipe").unwrap();
         for name in NETPIPE_TEXT {
             assert!(schema.column_index(name).is_some(), "{name}");
         }
@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn every_declared_flow_column_is_a_flow_column() {
-        let names = shared::flow::column_names();
+        let names = netpipe_packet::flow::column_names();
         for name in FLOW_TEXT {
             assert!(names.iter().any(|n| n == name), "{name}");
         }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use shared::ops::{Heartbeat, OpsState, Readiness, serve};
+use netpipe_runtime::ops::{Heartbeat, OpsState, Readiness, serve};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::BuildError;

@@ -391,7 +391,8 @@ fn a_flow_file_with_a_wrong_header_is_refused() {
 
 #[test]
 fn flows_of_a_real_capture_build_cleanly() {
-    let Some(shared_data) = shared::paths::shared_data_or_skip("flows_of_a_real_capture") else {
+    let Some(shared_data) = netpipe_testkit::paths::shared_data_or_skip("flows_of_a_real_capture")
+    else {
         return;
     };
     let pcap = shared_data.join("pcaps/pcpp-example.pcap");
@@ -439,7 +440,8 @@ fn flows_of_a_real_capture_build_cleanly() {
 
 #[test]
 fn an_nfstream_csv_is_a_flow_dataset_by_its_header() {
-    let Some(shared_data) = shared::paths::shared_data_or_skip("an_nfstream_csv_is_a_flow_dataset")
+    let Some(shared_data) =
+        netpipe_testkit::paths::shared_data_or_skip("an_nfstream_csv_is_a_flow_dataset")
     else {
         return;
     };

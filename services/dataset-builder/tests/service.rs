@@ -141,7 +141,7 @@ async fn a_new_file_triggers_a_rebuild_and_shutdown_ends_the_watch() {
         sample(&metrics, "dataset_builder_rows_read"),
         Some(stats.rows as f64)
     );
-    assert!(shared::ops::promtool_check("watch", &metrics).unwrap_or_else(|e| panic!("{e}")));
+    assert!(netpipe_testkit::promtool_check("watch", &metrics).unwrap_or_else(|e| panic!("{e}")));
 
     // A processor file appears: 5 committed rows, and a sixth row being appended (past the
     // manifest's `bytes`, without its newline yet) that must not be read.

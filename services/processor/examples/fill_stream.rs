@@ -6,9 +6,9 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use shared::broker::codec::encode_frames;
-use shared::broker::{BrokerConfig, Publisher};
-use shared::frame::{Ethernet, Frame, Ipv4, MacAddr, Tcp, TcpOptions, Udp};
+use netpipe_packet::frame::{Ethernet, Frame, Ipv4, MacAddr, Tcp, TcpOptions, Udp};
+use netpipe_runtime::broker::codec::encode_frames;
+use netpipe_runtime::broker::{BrokerConfig, Publisher};
 
 fn frame(agent: &Arc<str>, boot: u64, n: u64) -> Frame {
     let mut f = Frame::new(

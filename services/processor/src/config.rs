@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use clap::builder::BoolishValueParser;
-use shared::broker::BrokerConfig;
-use shared::dataset::{DatasetConfig, RotatePolicy};
+use netpipe_runtime::broker::BrokerConfig;
+use netpipe_runtime::dataset::{DatasetConfig, RotatePolicy};
 
 /// processor: frames from a broker -> durable, deduplicated CSV datasets (+ optional rows stream).
 #[derive(Debug, Clone, Parser)]
@@ -209,7 +209,7 @@ impl Config {
 
     /// Broker settings of the flow stream/queue (same group, consumer and dead-letter stream).
     pub fn flow_broker(&self) -> BrokerConfig {
-        shared::broker::flow_batch::flow_broker(self.broker(), self.flow_stream.as_deref())
+        netpipe_runtime::broker::flow_batch::flow_broker(self.broker(), self.flow_stream.as_deref())
     }
 
     /// Dataset settings of the flow dataset: `{DS_NAME}-flows`, never OUTPUT_CSV.

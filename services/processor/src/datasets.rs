@@ -1,11 +1,11 @@
 //! One dataset writer per configured column schema, fed the same packets.
 
-use shared::broker::codec::{RowBatch, RowRecord};
-use shared::dataset::{
+use netpipe_packet::frame::Frame;
+use netpipe_packet::schema::{CellOut, ColumnSchema, RowContext, legacy};
+use netpipe_runtime::broker::codec::{RowBatch, RowRecord};
+use netpipe_runtime::dataset::{
     AppendOutcome, CommitReport, DatasetError, DatasetWriter, OpenReport, RowId, SchemaInfo,
 };
-use shared::frame::Frame;
-use shared::schema::{CellOut, ColumnSchema, RowContext, legacy};
 
 use crate::config::Config;
 use crate::input::LegacyMessage;
@@ -36,8 +36,11 @@ pub struct Datasets {
 
 /// Looks a schema up by name, with a clear error listing the known ones.
 pub fn schema_by_name(name: &str) -> Result<&'static ColumnSchema, String> {
-    shared::schema::by_name(name).ok_or_else(|| {
-        let known: Vec<&str> = shared::schema::SCHEMAS.iter().map(|s| s.name).collect();
+    netpipe_packet::schema::by_name(name).ok_or_else(|| {
+        let known: Vec<&str> = netpipe_packet::schema::SCHEMAS
+            .iter()
+            .map(|s| s.name)
+            .collect();
         format!("unknown --schema {name:?} (known: {})", known.join(", "))
     })
 }
@@ -137,7 +140,7 @@ impl Datasets {
     }
 
     /// Keeps an agent's loss report in every writer's current manifest.
-    pub fn note_agent_stats(&mut self, stats: &shared::broker::agent_stats::AgentStats) {
+    pub fn note_agent_stats(&mut self, stats: &netpipe_runtime::broker::agent_stats::AgentStats) {
         for w in &mut self.writers {
             w.writer.note_agent_stats(stats);
         }

@@ -1,4 +1,4 @@
-//! `--flows`: the capture-agents' flow records ([`shared::broker::flow_batch`]) from their own
+//! `--flows`: the capture-agents' flow records ([`netpipe_runtime::broker::flow_batch`]) from their own
 //! stream/queue into a flow dataset, `{DS_NAME}-flows-*.csv`, with the packet rows' guarantees:
 //! rows are appended and fsynced (with the manifest: counts, agents, gaps, dead letters) before
 //! the messages are acknowledged, and redeliveries are dropped by (agent, boot, flow id).
@@ -9,9 +9,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shared::broker::flow_batch::{FlowBatch, flow_dataset_schema};
-use shared::broker::{AckToken, BrokerError, Consumer};
-use shared::dataset::{AppendOutcome, DatasetWriter, RowId};
+use netpipe_runtime::broker::flow_batch::{FlowBatch, flow_dataset_schema};
+use netpipe_runtime::broker::{AckToken, BrokerError, Consumer};
+use netpipe_runtime::dataset::{AppendOutcome, DatasetWriter, RowId};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Config, ProcessorError};
@@ -133,7 +133,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<FlowSummary,
 }
 
 async fn connect(
-    broker: &shared::broker::BrokerConfig,
+    broker: &netpipe_runtime::broker::BrokerConfig,
     stop: &CancellationToken,
 ) -> Result<Option<Consumer>, ProcessorError> {
     let mut delay = RETRY_MIN;

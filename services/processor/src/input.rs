@@ -3,10 +3,10 @@
 //! is poison and gets a dead-letter reason. A capture-agent's in-band loss report
 //! (`{"netpipe_agent_stats": …}`) is recognised before the original's format.
 
+use netpipe_packet::frame::{FRAME_VERSION, Frame};
+use netpipe_runtime::broker::agent_stats::AgentStats;
+use netpipe_runtime::broker::codec::decode_frames;
 use serde_json::Value;
-use shared::broker::agent_stats::AgentStats;
-use shared::broker::codec::decode_frames;
-use shared::frame::{FRAME_VERSION, Frame};
 
 use crate::metrics::dead_letter_reason as reason;
 
@@ -126,7 +126,7 @@ fn parse_local_time(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::broker::codec::encode_frames;
+    use netpipe_runtime::broker::codec::encode_frames;
 
     #[test]
     fn poison_gets_a_reason() {

@@ -18,10 +18,10 @@ mod run_loop;
 use std::path::PathBuf;
 
 pub use config::Config;
+use netpipe_runtime::broker::BrokerError;
+use netpipe_runtime::dataset::DatasetError;
 pub use receiver::DEAD_LETTER_MAX_BODY;
 pub use run_loop::run;
-use shared::broker::BrokerError;
-use shared::dataset::DatasetError;
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,9 +95,9 @@ pub enum ProcessorError {
     #[error("processor: {0}")]
     Dataset(#[from] DatasetError),
     #[error("processor: {0}")]
-    Ops(#[from] shared::ops::OpsError),
+    Ops(#[from] netpipe_runtime::ops::OpsError),
     #[error("processor: {0}")]
-    Metrics(#[from] shared::ops::MetricsError),
+    Metrics(#[from] netpipe_runtime::ops::MetricsError),
     #[error("processor: internal error: {0}")]
     Internal(String),
 }

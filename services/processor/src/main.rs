@@ -1,7 +1,7 @@
 //! processor binary: parse flags, set up telemetry, run until SIGTERM/SIGINT or STOP_AFTER_NUM.
 
 use clap::Parser;
-use shared::ops::{
+use netpipe_runtime::ops::{
     TelemetryConfig, init_telemetry, log_resource_usage, shutdown_token_on_signals, tune_allocator,
 };
 
@@ -23,7 +23,7 @@ async fn main() {
     match result {
         Ok(summary) => tracing::info!(%summary, "processor stopped"),
         Err(e) => {
-            eprintln!("{}", shared::error_line(&e));
+            eprintln!("{}", netpipe_runtime::error_line(&e));
             std::process::exit(1);
         }
     }

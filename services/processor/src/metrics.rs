@@ -1,7 +1,7 @@
 //! The processor's counters, declared once. Label values are fixed here.
 
+use netpipe_runtime::ops::{Metrics, MetricsError};
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
-use shared::ops::{Metrics, MetricsError};
 
 /// Why a broker message was dead-lettered.
 pub mod dead_letter_reason {

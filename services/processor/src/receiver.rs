@@ -7,8 +7,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use shared::broker::{AckToken, BrokerError, Consumer, ConsumerStats, Message};
-use shared::ops::{Readiness, Throttle};
+use netpipe_runtime::broker::{AckToken, BrokerError, Consumer, ConsumerStats, Message};
+use netpipe_runtime::ops::{Readiness, Throttle};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use shared::broker::{AckToken, Consumer, ConsumerStats, Publisher};
-use shared::ops::{Heartbeat, OpsState, Readiness, serve};
+use netpipe_runtime::broker::{AckToken, Consumer, ConsumerStats, Publisher};
+use netpipe_runtime::ops::{Heartbeat, OpsState, Readiness, serve};
 use tokio_util::sync::CancellationToken;
 
 use crate::datasets::{AppendCounts, Datasets, schema_by_name};
@@ -43,9 +43,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     config.schemas = schema_names.clone();
     let ops_addr = config.ops_addr().map_err(ProcessorError::Config)?;
     // A mistyped URL fails here, before any dataset file is created.
-    shared::broker::check_url(&config.broker_url)?;
+    netpipe_runtime::broker::check_url(&config.broker_url)?;
     if let Some(rows) = config.rows_broker() {
-        shared::broker::check_url(&rows.url)?;
+        netpipe_runtime::broker::check_url(&rows.url)?;
     }
 
     let metrics = ProcessorMetrics::new(env!("CARGO_PKG_VERSION"), &schema_names)?;
@@ -65,7 +65,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         None => None,
     };
 
-    if config.flows && !shared::broker::flow_batch::carries_flows(&config.broker_url) {
+    if config.flows && !netpipe_runtime::broker::flow_batch::carries_flows(&config.broker_url) {
         return Err(ProcessorError::Config(
             "--flows needs a redis:// or amqp:// broker (memory:// and kombu+redis:// carry no flow stream)".into(),
         ));
@@ -86,7 +86,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         };
         let mut broker = config.broker();
         broker.block = broker.block.min(config.commit_interval());
-        let _durability = shared::broker::spawn_durability_report(
+        let _durability = netpipe_runtime::broker::spawn_durability_report(
             broker.clone(),
             readiness.clone(),
             metrics.broker_durable.clone(),
@@ -162,7 +162,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
 /// `None` when shutdown came first.
 async fn open_datasets(
     config: &Config,
-    schemas: &[&'static shared::schema::ColumnSchema],
+    schemas: &[&'static netpipe_packet::schema::ColumnSchema],
     readiness: &Readiness,
     heartbeat: &Heartbeat,
     metrics: &ProcessorMetrics,
@@ -199,7 +199,7 @@ async fn open_datasets(
                 readiness.set_met(READY_DATASET);
                 return Ok(Some(datasets));
             }
-            Err(shared::dataset::DatasetError::Config(reason)) => {
+            Err(netpipe_runtime::dataset::DatasetError::Config(reason)) => {
                 return Err(ProcessorError::Config(reason));
             }
             Err(error) => {
@@ -218,7 +218,7 @@ async fn open_datasets(
 }
 
 async fn connect_with_retry(
-    broker: &shared::broker::BrokerConfig,
+    broker: &netpipe_runtime::broker::BrokerConfig,
     readiness: &Readiness,
     heartbeat: &Heartbeat,
     shutdown: &CancellationToken,

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use lapin::options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
+use netpipe_runtime::broker::codec::encode_frames;
+use netpipe_runtime::broker::{BrokerConfig, Consumer, Publisher};
 use processor::Config;
-use shared::broker::codec::encode_frames;
-use shared::broker::{BrokerConfig, Consumer, Publisher};
 use support::{csv_files, expected_rows, frames, read_csv, unique};
 use tokio_util::sync::CancellationToken;
 

@@ -3,9 +3,9 @@
 
 mod support;
 
+use netpipe_runtime::broker::codec::{RowBatch, encode_frames};
+use netpipe_runtime::broker::{BrokerConfig, Consumer, Publisher, memory_dead_letters};
 use processor::Config;
-use shared::broker::codec::{RowBatch, encode_frames};
-use shared::broker::{BrokerConfig, Consumer, Publisher, memory_dead_letters};
 use support::{csv_files, expected_rows, frames, read_csv, unique};
 use tokio_util::sync::CancellationToken;
 
@@ -44,7 +44,9 @@ async fn frames_become_rows_equal_to_the_schema_cell_for_cell() {
         let files = csv_files(dir.path(), &format!("netdata-{schema}-"));
         assert_eq!(files.len(), 1, "{schema}: {files:?}");
         let (header, rows) = read_csv(&files[0]);
-        let columns = shared::schema::by_name(schema).unwrap().column_names();
+        let columns = netpipe_packet::schema::by_name(schema)
+            .unwrap()
+            .column_names();
         assert_eq!(header, columns, "{schema}");
         let expected = expected_rows(schema, &all);
         assert_eq!(rows.len(), expected.len());
@@ -88,8 +90,10 @@ async fn a_poison_message_in_the_middle_is_dead_lettered_and_the_rest_written() 
     let mut all = first.clone();
     all.extend(second);
     assert_eq!(rows, expected_rows("netpipe", &all));
-    let manifest =
-        shared::dataset::Manifest::load(&shared::dataset::Manifest::path_for(&files[0])).unwrap();
+    let manifest = netpipe_runtime::dataset::Manifest::load(
+        &netpipe_runtime::dataset::Manifest::path_for(&files[0]),
+    )
+    .unwrap();
     assert_eq!(manifest.rows, 60);
     assert_eq!(manifest.loss.duplicates_dropped, 30);
     assert_eq!(manifest.loss.dead_lettered.values().sum::<u64>(), 3);
@@ -165,8 +169,8 @@ async fn a_torn_last_line_left_by_a_crash_is_cut_at_start_up() {
         .unwrap();
     let first_file = first.files[0].clone();
     // What a crash mid-append leaves: the file was marked open again, then half a row.
-    let manifest_path = shared::dataset::Manifest::path_for(&first_file);
-    let mut manifest = shared::dataset::Manifest::load(&manifest_path).unwrap();
+    let manifest_path = netpipe_runtime::dataset::Manifest::path_for(&first_file);
+    let mut manifest = netpipe_runtime::dataset::Manifest::load(&manifest_path).unwrap();
     manifest.closed = false;
     manifest.store(&first_file).unwrap();
     {
@@ -192,7 +196,7 @@ async fn a_torn_last_line_left_by_a_crash_is_cut_at_start_up() {
     assert_eq!(second.rows_written[0].1, 5);
     let (_, rows) = read_csv(&first_file);
     assert_eq!(rows.len(), 20, "the torn line is gone");
-    let repaired = shared::dataset::Manifest::load(&manifest_path).unwrap();
+    let repaired = netpipe_runtime::dataset::Manifest::load(&manifest_path).unwrap();
     assert_eq!(repaired.repaired.torn_lines, 1);
     assert!(repaired.closed);
 }

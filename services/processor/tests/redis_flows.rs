@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shared::broker::flow_batch::{FLOW_SCHEMA_VERSION, FlowBatch, FlowRow};
-use shared::broker::{BrokerConfig, Publisher};
+use netpipe_runtime::broker::flow_batch::{FLOW_SCHEMA_VERSION, FlowBatch, FlowRow};
+use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use support::unique;
 use tokio_util::sync::CancellationToken;
 
@@ -201,7 +201,7 @@ async fn poison_on_the_flow_stream_is_dead_lettered_and_counted() {
     assert_eq!(flows.flows_written, 6);
     assert_eq!(flows.duplicates, 3);
     assert_eq!(flows.dead_letters, 1);
-    let manifests = shared::dataset::Manifest::scan(dir.path()).unwrap();
+    let manifests = netpipe_runtime::dataset::Manifest::scan(dir.path()).unwrap();
     let flow_manifest = manifests
         .iter()
         .find(|(p, _)| p.to_string_lossy().contains("-flows-"))

@@ -9,11 +9,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use netpipe_runtime::broker::codec::encode_frames;
+use netpipe_runtime::broker::kombu_envelope::encode_kombu_envelope;
+use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use processor::Config;
 use redis::AsyncCommands;
-use shared::broker::codec::encode_frames;
-use shared::broker::kombu_envelope::encode_kombu_envelope;
-use shared::broker::{BrokerConfig, Publisher};
 use support::{csv_files, frames, read_csv, unique};
 use tokio_util::sync::CancellationToken;
 
@@ -297,7 +297,7 @@ async fn kill_9_at_random_points_then_restart_writes_each_packet_once() {
     assert_eq!(counts.keys().next().unwrap().1, 5_000);
     assert_eq!(counts.keys().last().unwrap().1, 5_000 + TOTAL - 1);
     // The manifests say the same, and the last one knows of no gap.
-    let manifests = shared::dataset::Manifest::scan(dir.path()).unwrap();
+    let manifests = netpipe_runtime::dataset::Manifest::scan(dir.path()).unwrap();
     let rows: u64 = manifests.iter().map(|(_, m)| m.rows).sum();
     assert_eq!(rows, TOTAL);
     assert!(manifests.iter().all(|(_, m)| m.closed));
@@ -445,7 +445,7 @@ async fn pending_entries_found_trimmed_at_restart_are_counted_in_the_manifest() 
     let second = second.await.unwrap().unwrap();
     assert_eq!(second.broker_lost_pending, pending);
     assert_eq!(second.rows_written[0].1, 0, "nothing was left to write");
-    let manifests = shared::dataset::Manifest::scan(dir.path()).unwrap();
+    let manifests = netpipe_runtime::dataset::Manifest::scan(dir.path()).unwrap();
     let lost: u64 = manifests
         .iter()
         .filter_map(|(_, m)| m.loss.broker_lost_messages.get("pending_trimmed"))
@@ -686,7 +686,7 @@ async fn ops_endpoints_report_rows_snapshots_drops_dead_letters_and_lag() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    shared::ops::promtool_check("processor_metrics", &metrics).unwrap();
+    netpipe_testkit::promtool_check("processor_metrics", &metrics).unwrap();
     let value = |name: &str| sample(&metrics, name).unwrap_or_else(|| panic!("{name}: {metrics}"));
     assert_eq!(
         value("processor_rows_written_total{schema=\"netpipe\"}"),
@@ -722,7 +722,7 @@ fn same_cell(ours: &str, recorded: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn original_messages_on_a_kombu_list_give_the_recorded_csv() {
-    let Some(data) = shared::paths::shared_data_or_skip("kombu golden") else {
+    let Some(data) = netpipe_testkit::paths::shared_data_or_skip("kombu golden") else {
         return;
     };
     for (archive, recorded) in [

@@ -6,8 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use netpipe_runtime::broker::{BrokerConfig, Publisher, memory_dead_letters};
 use processor::Config;
-use shared::broker::{BrokerConfig, Publisher, memory_dead_letters};
 use support::unique;
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +29,7 @@ async fn a_bad_broker_url_fails_before_any_file_is_written() {
         let error = processor::run(Config::new(url, &ds), CancellationToken::new())
             .await
             .expect_err(url);
-        let line = shared::error_line(&error);
+        let line = netpipe_runtime::error_line(&error);
         assert!(line.contains("broker URL"), "{url}: {line}");
         assert!(entries(&ds).is_empty(), "{url}: {:?}", entries(&ds));
     }
@@ -51,7 +51,10 @@ async fn an_unusable_dataset_directory_is_given_up_after_give_up_secs() {
     .expect("gave up in time");
     let error = result.expect_err("the directory is unusable");
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(shared::error_line(&error).contains("a-file"), "{error}");
+    assert!(
+        netpipe_runtime::error_line(&error).contains("a-file"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,7 +122,7 @@ async fn flows_on_a_broker_without_a_flow_stream_fail_before_any_file_is_written
         let error = processor::run(config, CancellationToken::new())
             .await
             .expect_err(url);
-        let line = shared::error_line(&error);
+        let line = netpipe_runtime::error_line(&error);
         assert!(line.contains("--flows needs"), "{url}: {line}");
         assert!(entries(&ds).is_empty(), "{url}: {:?}", entries(&ds));
     }

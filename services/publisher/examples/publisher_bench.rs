@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use netpipe_runtime::broker::codec::{RowBatch, RowRecord};
+use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use publisher::metrics::PublisherMetrics;
-use shared::broker::codec::{RowBatch, RowRecord};
-use shared::broker::{BrokerConfig, Publisher};
 use tokio_util::sync::CancellationToken;
 
 fn arg(name: &str, default: &str) -> String {

@@ -61,16 +61,16 @@ fn transport(e: reqwest::Error) -> TransportError {
     if e.is_timeout() {
         TransportError::Timeout
     } else if e.is_connect() {
-        TransportError::Connect(shared::error_line(&e))
+        TransportError::Connect(netpipe_runtime::error_line(&e))
     } else {
-        TransportError::Other(shared::error_line(&e))
+        TransportError::Other(netpipe_runtime::error_line(&e))
     }
 }
 
 /// Checks ANTINEX_URL at start: `http://` or `https://` with a host. A URL without scheme
 /// (`localhost:8010`) would otherwise fail every request, forever, as "builder error".
 pub fn check_base_url(url: &str) -> Result<(), PublisherError> {
-    let shown = shared::broker::redact_url(url);
+    let shown = netpipe_runtime::broker::redact_url(url);
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| PublisherError::Config(format!("ANTINEX_URL {shown}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -130,7 +130,7 @@ impl Api {
         Ok(Api {
             http,
             base: config.base_url(),
-            shown: shared::broker::redact_url(&config.base_url()),
+            shown: netpipe_runtime::broker::redact_url(&config.base_url()),
             user: config.user.clone(),
             password: config.password.clone(),
         })

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use shared::ops::Readiness;
+use netpipe_runtime::ops::Readiness;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{Api, LoginError};

@@ -1,7 +1,7 @@
 //! Every setting, from flags or the environment. The `ANTINEX_*` names and defaults are the
 //! original antinex-client's (`consts.py`), so an existing env file keeps working.
 
-use shared::flags::{MAX_MS, MAX_SECS, usize_in};
+use netpipe_runtime::flags::{MAX_MS, MAX_SECS, usize_in};
 use std::path::PathBuf;
 use std::time::Duration;
 

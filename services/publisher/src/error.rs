@@ -1,7 +1,7 @@
 //! What can stop the publisher. Per-batch HTTP failures are not errors here: they are retried,
 //! dead-lettered or left unacknowledged, and counted.
 
-use shared::broker::BrokerError;
+use netpipe_runtime::broker::BrokerError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublisherError {
@@ -22,7 +22,7 @@ pub enum PublisherError {
     #[error("{0}")]
     LoginRefused(String),
     #[error("metrics registry: {0}")]
-    Metrics(#[from] shared::ops::MetricsError),
+    Metrics(#[from] netpipe_runtime::ops::MetricsError),
     #[error("internal task failed: {0}")]
     Task(String),
 }

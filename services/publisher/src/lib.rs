@@ -22,8 +22,8 @@ pub mod template;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use shared::broker::{BrokerConfig, Consumer, default_consumer_name};
-use shared::ops::{Heartbeat, OpsServer, OpsState, Readiness};
+use netpipe_runtime::broker::{BrokerConfig, Consumer, default_consumer_name};
+use netpipe_runtime::ops::{Heartbeat, OpsServer, OpsState, Readiness};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -81,7 +81,7 @@ pub async fn run_with_metrics(
         ));
     }
     // URLs are checked before anything starts: a typo is a configuration error, not a retry.
-    shared::broker::check_url(&config.rows_url)?;
+    netpipe_runtime::broker::check_url(&config.rows_url)?;
     api::check_base_url(&config.url)?;
     let builder = BodyBuilder::from_config(&config)?;
     let api = Api::new(&config)?;
@@ -106,14 +106,14 @@ pub async fn run_with_metrics(
     let ops = match ops_addr(&config.ops_addr).await? {
         Some(addr) => {
             let state = OpsState::new(heartbeat.clone(), readiness.clone(), metrics.ops.clone());
-            let server = shared::ops::serve(addr, state, finished.clone())
+            let server = netpipe_runtime::ops::serve(addr, state, finished.clone())
                 .await
-                .map_err(
-                    |shared::ops::OpsError::Bind { source, .. }| PublisherError::Ops {
+                .map_err(|netpipe_runtime::ops::OpsError::Bind { source, .. }| {
+                    PublisherError::Ops {
                         addr: config.ops_addr.clone(),
                         reason: format!("cannot listen: {source}"),
-                    },
-                )?;
+                    }
+                })?;
             Some(server)
         }
         None => None,

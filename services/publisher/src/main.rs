@@ -2,7 +2,9 @@
 //! memory:// rows stream).
 
 use clap::Parser;
-use shared::ops::{TelemetryConfig, init_telemetry, log_resource_usage, shutdown_token_on_signals};
+use netpipe_runtime::ops::{
+    TelemetryConfig, init_telemetry, log_resource_usage, shutdown_token_on_signals,
+};
 
 #[tokio::main]
 async fn main() {
@@ -23,7 +25,7 @@ async fn main() {
     match result {
         Ok(summary) => tracing::info!(rows_sent = summary.rows_sent, "publisher stopped"),
         Err(e) => {
-            eprintln!("publisher: {}", shared::error_line(&e));
+            eprintln!("publisher: {}", netpipe_runtime::error_line(&e));
             std::process::exit(1);
         }
     }

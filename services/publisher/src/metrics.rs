@@ -2,8 +2,8 @@
 //! `publisher_build_info` and the process metrics). Label values are fixed words or HTTP status
 //! codes: never a URL, a user name, a password or a token.
 
+use netpipe_runtime::ops::{Metrics, MetricsError};
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
-use shared::ops::{Metrics, MetricsError};
 
 /// `publisher_batches_total{status}` series created at 0; other HTTP statuses appear when seen.
 const BATCH_STATUSES: [&str; 9] = [

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::broker::codec::RowBatch;
-use shared::broker::{BrokerError, Consumer, Message};
-use shared::ops::Readiness;
+use netpipe_runtime::broker::codec::RowBatch;
+use netpipe_runtime::broker::{BrokerError, Consumer, Message};
+use netpipe_runtime::ops::Readiness;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use serde::Serialize;
 use serde_json::Value;
-use shared::broker::{BrokerConfig, Publisher};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;

@@ -1,4 +1,4 @@
-//! What the publisher's /health and /ready report on (served by `shared::ops`): the readiness
+//! What the publisher's /health and /ready report on (served by `netpipe_runtime::ops`): the readiness
 //! condition names, the heartbeat's max age, and waits that keep the heartbeat going.
 //!
 //! /health follows the main loop, which is two tasks: the intake (broker reads, acks) and the
@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use shared::ops::Heartbeat;
+use netpipe_runtime::ops::Heartbeat;
 use tokio::time::MissedTickBehavior;
 
 /// Readiness: the last AntiNex login worked (declared unmet until the start-up login).

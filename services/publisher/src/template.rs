@@ -2,9 +2,9 @@
 //! (docs/publisher.md), written out here rather than copied, without its example rows.
 
 /// The 67 input columns of the pre-trained Full-Django model, in the template's order: the
-/// original `ANTINEX_FEATURES_TO_PROCESS`, kept once in `shared::schema::antinex`.
+/// original `ANTINEX_FEATURES_TO_PROCESS`, kept once in `netpipe_packet::schema::antinex`.
 pub fn full_django_features() -> Vec<&'static str> {
-    shared::schema::antinex::ANTINEX_FEATURES_TO_PROCESS
+    netpipe_packet::schema::antinex::ANTINEX_FEATURES_TO_PROCESS
         .split(',')
         .collect()
 }

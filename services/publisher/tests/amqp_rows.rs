@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use common::*;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
+use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use publisher::standin::StandinConfig;
-use shared::broker::{BrokerConfig, Publisher};
 
 const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 

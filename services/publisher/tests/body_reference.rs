@@ -10,7 +10,8 @@ use serde_json::Value;
 
 #[test]
 fn body_for_the_recorded_snapshot_matches_the_python_stack_except_the_fixes() {
-    let Some(data) = shared::paths::shared_data_or_skip("body_for_the_recorded_snapshot") else {
+    let Some(data) = netpipe_testkit::paths::shared_data_or_skip("body_for_the_recorded_snapshot")
+    else {
         return;
     };
     let dir = data.join("antinex");

@@ -216,21 +216,21 @@ async fn a_refused_batch_goes_to_the_dead_letter_stream_with_the_response() {
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(publisher::run(c, shutdown.clone()));
     wait_for("one dead letter and 200 accepted rows", || {
-        shared::broker::memory_dead_letters(&name).len() == 1
+        netpipe_runtime::broker::memory_dead_letters(&name).len() == 1
             && server.state.count(&server.state.counters.rows_accepted) == 200
     })
     .await;
     shutdown.cancel();
     let summary = with_timeout(run).await.unwrap().unwrap();
     drop(feeder);
-    let dead = shared::broker::memory_dead_letters(&name);
+    let dead = netpipe_runtime::broker::memory_dead_letters(&name);
     let (body, reason) = &dead[0];
     assert!(reason.contains("HTTP 400"), "{reason}");
     assert!(
         reason.contains("MLJob Failed"),
         "reason carries the body: {reason}"
     );
-    let refused = shared::broker::codec::RowBatch::decode(body).unwrap();
+    let refused = netpipe_runtime::broker::codec::RowBatch::decode(body).unwrap();
     assert_eq!(refused.rows.len(), 100);
     let mut all: Vec<u64> = posted_idx(&server);
     all.extend(refused.rows.iter().map(|r| r.seq - SEQ_BASE));
@@ -245,7 +245,7 @@ async fn a_refused_batch_goes_to_the_dead_letter_stream_with_the_response() {
         3,
         "a 400 is not retried"
     );
-    shared::broker::forget_memory(&name);
+    netpipe_runtime::broker::forget_memory(&name);
 }
 
 #[tokio::test]
@@ -346,9 +346,11 @@ async fn predictions_are_written_beside_their_rows() {
     assert_eq!(seqs.len(), 150);
 
     // The same predictions on the predictions stream, one message per job.
-    let mut out = shared::broker::BrokerConfig::new(predictions_url.clone());
+    let mut out = netpipe_runtime::broker::BrokerConfig::new(predictions_url.clone());
     out.block = Duration::from_millis(100);
-    let mut consumer = shared::broker::Consumer::connect(&out).await.unwrap();
+    let mut consumer = netpipe_runtime::broker::Consumer::connect(&out)
+        .await
+        .unwrap();
     let mut streamed = BTreeSet::new();
     for message in consumer.receive(100).await.unwrap() {
         let records: Vec<Value> = serde_json::from_slice(&message.body).unwrap();
@@ -358,5 +360,5 @@ async fn predictions_are_written_beside_their_rows() {
         }
     }
     assert_eq!(streamed, seqs);
-    shared::broker::forget_memory(predictions_url.trim_start_matches("memory://"));
+    netpipe_runtime::broker::forget_memory(predictions_url.trim_start_matches("memory://"));
 }

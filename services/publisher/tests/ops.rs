@@ -1,4 +1,4 @@
-//! The ops surface (shared::ops): /metrics after a delivery over real Redis (127.0.0.1:6379),
+//! The ops surface (netpipe_runtime::ops): /metrics after a delivery over real Redis (127.0.0.1:6379),
 //! /ready naming a refused login or an unreachable rows broker, /health while running, and a
 //! clear start-up error for a bad PUBLISHER_OPS_ADDR.
 
@@ -8,11 +8,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
+use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use publisher::standin::{Standin, StandinConfig, User};
 use publisher::{Config, PublisherError};
 use redis::AsyncCommands;
 use serde_json::Value;
-use shared::broker::{BrokerConfig, Publisher};
 use tokio_util::sync::CancellationToken;
 
 const REDIS: &str = "redis://127.0.0.1:6379/0";
@@ -154,7 +154,7 @@ async fn metrics_after_a_delivery_pass_promtool_and_carry_every_required_family(
             && value(m, "publisher_backlog_rows") == 0.0
     })
     .await;
-    shared::ops::promtool_check("publisher metrics", &metrics).unwrap();
+    netpipe_testkit::promtool_check("publisher metrics", &metrics).unwrap();
 
     assert_eq!(value(&metrics, "publisher_rows_sent_total"), 150.0);
     assert_eq!(value(&metrics, "publisher_rows_received_total"), 200.0);

@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
+use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use publisher::standin::StandinConfig;
 use redis::AsyncCommands;
-use shared::broker::{BrokerConfig, Publisher};
 
 const URL: &str = "redis://127.0.0.1:6379/0";
 

@@ -13,7 +13,7 @@ use publisher::standin::jwt::{self, Claims, Rejection};
 use serde_json::{Value, json};
 
 fn antinex_data(test: &str) -> Option<PathBuf> {
-    shared::paths::shared_data_or_skip(test).map(|d| d.join("antinex"))
+    netpipe_testkit::paths::shared_data_or_skip(test).map(|d| d.join("antinex"))
 }
 
 fn load(dir: &std::path::Path, file: &str) -> Value {

@@ -7,11 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::broker::codec::decode_frames;
-use shared::broker::{BrokerConfig, Consumer};
-use shared::capture::CaptureFile;
-use shared::decode::{DecodeOptions, FrameMeta, decode};
-use shared::frame::Frame;
+use netpipe_packet::decode::{DecodeOptions, FrameMeta, decode};
+use netpipe_packet::frame::Frame;
+use netpipe_runtime::broker::codec::decode_frames;
+use netpipe_runtime::broker::{BrokerConfig, Consumer};
+use netpipe_runtime::capture::CaptureFile;
 
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -125,7 +125,7 @@ pub async fn receive_frames(
         let tokens: Vec<_> = messages.iter().map(|m| m.token.clone()).collect();
         for message in &messages {
             // The agent's in-band loss reports are not frames.
-            if shared::broker::agent_stats::AgentStats::decode(&message.body).is_some() {
+            if netpipe_runtime::broker::agent_stats::AgentStats::decode(&message.body).is_some() {
                 continue;
             }
             frames.extend(decode_frames(&message.body).unwrap());

@@ -17,7 +17,7 @@ pub fn config(args: &[&str]) -> Config {
 
 /// The four recorded CSVs of the original project, or None (skip) when absent.
 pub fn original_datasets(test: &str) -> Option<PathBuf> {
-    let dir = shared::paths::shared_data_or_skip(test)?.join("original-datasets");
+    let dir = netpipe_testkit::paths::shared_data_or_skip(test)?.join("original-datasets");
     assert!(dir.is_dir(), "{} is missing", dir.display());
     Some(dir)
 }
@@ -85,13 +85,13 @@ pub fn s(path: &Path) -> String {
 /// the same flow table, `DatasetWriter`, schema `netpipe-flows` v1 and row id), into
 /// `{dir}/{ds_name}-flows-*.csv` with its manifest. Returns the CSV and the number of flows.
 pub fn flow_dataset(pcap: &Path, dir: &Path, ds_name: &str, agent: &str) -> (PathBuf, u64) {
-    use shared::capture::CaptureFile;
-    use shared::dataset::{DatasetConfig, DatasetWriter, RowId, SchemaInfo};
-    use shared::decode::{DecodeOptions, FrameMeta, decode};
-    use shared::flow::{FlowConfig, FlowTable};
+    use netpipe_packet::decode::{DecodeOptions, FrameMeta, decode};
+    use netpipe_packet::flow::{FlowConfig, FlowTable};
+    use netpipe_runtime::capture::CaptureFile;
+    use netpipe_runtime::dataset::{DatasetConfig, DatasetWriter, RowId, SchemaInfo};
     use std::sync::Arc;
 
-    let names = shared::flow::column_names();
+    let names = netpipe_packet::flow::column_names();
     let columns: Vec<&str> = names.iter().map(String::as_str).collect();
     let schema = SchemaInfo::from_columns("netpipe-flows", 1, &columns);
     let dataset = DatasetConfig::new(dir, format!("{ds_name}-flows"));
@@ -109,7 +109,8 @@ pub fn flow_dataset(pcap: &Path, dir: &Path, ds_name: &str, agent: &str) -> (Pat
     let options = DecodeOptions { payload_bytes: 0 };
     let mut file = CaptureFile::open(pcap).unwrap();
     let (mut out, mut line, mut flows) = (Vec::new(), Vec::new(), 0u64);
-    let mut write = |records: &mut Vec<shared::flow::FlowRecord>, writer: &mut DatasetWriter| {
+    let mut write = |records: &mut Vec<netpipe_packet::flow::FlowRecord>,
+                     writer: &mut DatasetWriter| {
         for record in records.drain(..) {
             line.clear();
             record.write_csv(&mut line);
@@ -138,17 +139,22 @@ pub fn flow_dataset(pcap: &Path, dir: &Path, ds_name: &str, agent: &str) -> (Pat
     (path, flows)
 }
 
-/// The fixture capture (shared::fixtures), twice: the second copy one hour later, so its
+/// The fixture capture (netpipe_runtime::capture::sample), twice: the second copy one hour later, so its
 /// flows are new flows in another time window. Returns the path and the hour boundary (ms).
 pub fn two_hour_fixture(path: &Path) -> i64 {
-    let first = shared::fixtures::sample_packets();
+    let first = netpipe_runtime::capture::sample::sample_packets();
     let hour_ns = 3_600_000_000_000_i64;
     let mut all = first.clone();
     for mut p in first.clone() {
         p.ts_ns += hour_ns;
         all.push(p);
     }
-    shared::fixtures::write_pcap(path, shared::capture::LinkType::ETHERNET, &all).unwrap();
+    netpipe_runtime::capture::sample::write_pcap(
+        path,
+        netpipe_runtime::capture::LinkType::ETHERNET,
+        &all,
+    )
+    .unwrap();
     let start_ms = first.first().map(|p| p.ts_ns / 1_000_000).unwrap();
     start_ms + 3_600_000 - 60_000
 }

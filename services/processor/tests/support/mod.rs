@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use shared::frame::{Ethernet, Frame, Ipv4, MacAddr, Payload, Tcp, TcpOptions, Udp};
+use netpipe_packet::frame::{Ethernet, Frame, Ipv4, MacAddr, Payload, Tcp, TcpOptions, Udp};
 
 /// A varied but deterministic frame: TCP with options, UDP, or bare Ethernet.
 pub fn frame(agent: &str, boot: u64, seq: u64) -> Frame {
@@ -122,13 +122,17 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 
 /// The expected CSV records of `frames` under a schema, idx counting from 0.
 pub fn expected_rows(schema: &str, frames: &[Frame]) -> Vec<Vec<String>> {
-    let schema = shared::schema::by_name(schema).unwrap();
+    let schema = netpipe_packet::schema::by_name(schema).unwrap();
     frames
         .iter()
         .enumerate()
         .map(|(i, f)| {
             let mut line = Vec::new();
-            schema.write_row(f, &shared::schema::RowContext { idx: i as u64 }, &mut line);
+            schema.write_row(
+                f,
+                &netpipe_packet::schema::RowContext { idx: i as u64 },
+                &mut line,
+            );
             let mut reader = csv::ReaderBuilder::new()
                 .has_headers(false)
                 .from_reader(line.as_slice());

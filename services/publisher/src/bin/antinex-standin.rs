@@ -95,7 +95,9 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     // SIGTERM (docker stop, Kubernetes) or SIGINT (Ctrl-C).
-    shared::ops::shutdown_token_on_signals().cancelled().await;
+    netpipe_runtime::ops::shutdown_token_on_signals()
+        .cancelled()
+        .await;
     let c = &standin.state.counters;
     eprintln!(
         "final rows_accepted={} jobs={} duplicates={}",

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use netpipe_runtime::broker::codec::{RowBatch, RowRecord};
+use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use publisher::Config;
 use publisher::standin::{Standin, StandinConfig};
-use shared::broker::codec::{RowBatch, RowRecord};
-use shared::broker::{BrokerConfig, Publisher};
 
 pub const COLUMNS: [&str; 8] = [
     "idx",
@@ -80,7 +80,7 @@ pub async fn feed(url: &str, messages: u64, per_message: u64) -> Publisher {
 /// Closes a memory stream: the publisher's run ends once everything read is settled.
 pub fn close(url: &str, publisher: Publisher) {
     drop(publisher);
-    shared::broker::forget_memory(url.trim_start_matches("memory://"));
+    netpipe_runtime::broker::forget_memory(url.trim_start_matches("memory://"));
 }
 
 pub fn config(rows_url: &str, antinex_url: &str) -> Config {

@@ -1,0 +1,16 @@
+//! netpipe's runtime crate: everything that touches the outside world, for every service.
+//!
+//! One path for a packet (see docs/architecture.md): [`capture`] -> decode (the pure packet
+//! core, `netpipe-packet`) -> frame -> [`broker`] -> schema rows -> [`dataset`] files. [`ops`]
+//! is the HTTP surface every service shares (health, readiness, metrics, telemetry, signals);
+//! [`flow_live`] runs the pure flow engine with a wall-clock tick in live capture.
+
+pub mod broker;
+pub mod capture;
+pub mod dataset;
+pub mod error_line;
+pub mod flags;
+pub mod flow_live;
+pub mod ops;
+
+pub use error_line::error_line;
