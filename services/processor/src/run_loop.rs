@@ -74,7 +74,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     let flow_stop = shutdown.child_token();
     let flows_task = config
         .flows
-        .then(|| tokio::spawn(crate::flows::run(config.clone(), flow_stop.clone())));
+        .then(|| {
+            tokio::spawn(crate::flows::run(
+                config.clone(),
+                metrics.clone(),
+                flow_stop.clone(),
+            ))
+        });
 
     let result = async {
         let Some(datasets) = open_datasets(
