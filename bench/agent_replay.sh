@@ -19,8 +19,24 @@ BATCH=${BATCH:-512}
 RUNS=${RUNS:-3}
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p capture-agent" >&2; exit 1; }
 [ -f "$PCAP" ] || { echo "no pcap at $PCAP" >&2; exit 1; }
-PACKETS=$(capinfos -c -M "$PCAP" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}')
-PACKETS=${PACKETS:-100000}
+PACKETS=$(capinfos -c -M "$PCAP" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}' || true)
+if [ -z "$PACKETS" ]; then # no capinfos: count the records of a classic pcap
+    PACKETS=$(python3 - "$PCAP" <<'PY'
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    magic = f.read(24)[:4]
+    order = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    n = 0
+    while True:
+        header = f.read(16)
+        if len(header) < 16:
+            break
+        f.seek(struct.unpack(order + "IIII", header)[2], 1)
+        n += 1
+print(n)
+PY
+)
+fi
 
 now() { date +%s.%N; }
 
