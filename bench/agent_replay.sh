@@ -70,6 +70,27 @@ for run in $(seq "$RUNS"); do
     echo "redis-streams run $run: $plain frames/s without --flows, $flows with --flows" \
         "($(echo "$plain $flows" | awk '{printf "%+.1f%%", ($2 - $1) * 100 / $1}'))"
 done
+# The agent's CPU time (user + sys) for the same replay 10 times over (--loop 10): on 2 cores
+# shared with Redis, CPU per packet is what the throughput follows.
+cpu() { # STREAM [EXTRA AGENT FLAGS...] -> prints CPU seconds
+    local stream=$1
+    shift
+    /usr/bin/time -f "%U %S" -o /tmp/agent-bench-cpu.$$ "$BIN" --read "$PCAP" --loop 10 \
+        --exit-at-eof --broker-url "$REDIS_URL" --stream "$stream" --max-len 0 \
+        --batch-size "$BATCH" --ops-addr 127.0.0.1:0 --stats-interval-secs 3600 "$@" >/dev/null
+    awk '{printf "%.3f", $1 + $2}' /tmp/agent-bench-cpu.$$
+}
+if [ -x /usr/bin/time ]; then
+    for run in $(seq "$RUNS"); do
+        stream="bench-agent-cpu-$$-$run"
+        plain=$(cpu "$stream")
+        flows=$(cpu "$stream-f" --flows)
+        redis-cli -u "$REDIS_URL" DEL "$stream" "$stream-f" "$stream-f-flows" >/dev/null
+        echo "agent CPU, $((PACKETS * 10)) packets, run $run: ${plain} s without --flows," \
+            "${flows} s with --flows ($(echo "$plain $flows" | awk '{printf "%+.1f%%", ($2 - $1) * 100 / $1}'))"
+    done
+    rm -f /tmp/agent-bench-cpu.$$
+fi
 [ -n "${FLOWS_ONLY:-}" ] && exit 0
 for run in $(seq "$RUNS"); do
     queue="bench-agent-amqp-$$-$run"

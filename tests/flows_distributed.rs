@@ -256,10 +256,16 @@ async fn agent_flow_tcp_end_equals_netpipe_flows_tcp_end() {
     };
     let pcap = data.join("pcaps").join("dpkt-http.pcap");
     let reasons = |rows: &[csv::StringRecord], header: &csv::StringRecord| {
-        let column = header.iter().position(|c| c == "expiration_reason").unwrap();
+        let column = header
+            .iter()
+            .position(|c| c == "expiration_reason")
+            .unwrap();
         rows.iter().filter(|r| &r[column] == "tcp_end").count()
     };
     let (header, with_end) = netpipe_flows(&pcap, TcpEnd::On);
-    assert!(reasons(&with_end, &header) > 0, "no TCP flow ends in the capture");
+    assert!(
+        reasons(&with_end, &header) > 0,
+        "no TCP flow ends in the capture"
+    );
     replay_equals_netpipe_flows(&pcap, AMQP, TcpEnd::On).await;
 }
