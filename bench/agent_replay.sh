@@ -25,7 +25,12 @@ if [ -z "$PACKETS" ]; then # no capinfos: count the records of a classic pcap
 import struct, sys
 with open(sys.argv[1], "rb") as f:
     magic = f.read(24)[:4]
-    order = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        order = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        order = ">"
+    else:
+        sys.exit("not a classic pcap: install capinfos (wireshark-common) to count its packets")
     n = 0
     while True:
         header = f.read(16)
@@ -35,7 +40,7 @@ with open(sys.argv[1], "rb") as f:
         n += 1
 print(n)
 PY
-)
+) || { echo "cannot count the packets of $PCAP" >&2; exit 1; }
 fi
 
 now() { date +%s.%N; }
