@@ -19,8 +19,29 @@ BATCH=${BATCH:-512}
 RUNS=${RUNS:-3}
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p capture-agent" >&2; exit 1; }
 [ -f "$PCAP" ] || { echo "no pcap at $PCAP" >&2; exit 1; }
-PACKETS=$(capinfos -c -M "$PCAP" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}')
-PACKETS=${PACKETS:-100000}
+PACKETS=$(capinfos -c -M "$PCAP" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}' || true)
+if [ -z "$PACKETS" ]; then # no capinfos: count the records of a classic pcap
+    PACKETS=$(python3 - "$PCAP" <<'PY'
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    magic = f.read(24)[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        order = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        order = ">"
+    else:
+        sys.exit("not a classic pcap: install capinfos (wireshark-common) to count its packets")
+    n = 0
+    while True:
+        header = f.read(16)
+        if len(header) < 16:
+            break
+        f.seek(struct.unpack(order + "IIII", header)[2], 1)
+        n += 1
+print(n)
+PY
+) || { echo "cannot count the packets of $PCAP" >&2; exit 1; }
+fi
 
 now() { date +%s.%N; }
 
@@ -54,6 +75,27 @@ for run in $(seq "$RUNS"); do
     echo "redis-streams run $run: $plain frames/s without --flows, $flows with --flows" \
         "($(echo "$plain $flows" | awk '{printf "%+.1f%%", ($2 - $1) * 100 / $1}'))"
 done
+# The agent's CPU time (user + sys) for the same replay 10 times over (--loop 10): on 2 cores
+# shared with Redis, CPU per packet is what the throughput follows.
+cpu() { # STREAM [EXTRA AGENT FLAGS...] -> prints CPU seconds
+    local stream=$1
+    shift
+    /usr/bin/time -f "%U %S" -o /tmp/agent-bench-cpu.$$ "$BIN" --read "$PCAP" --loop 10 \
+        --exit-at-eof --broker-url "$REDIS_URL" --stream "$stream" --max-len 0 \
+        --batch-size "$BATCH" --ops-addr 127.0.0.1:0 --stats-interval-secs 3600 "$@" >/dev/null
+    awk '{printf "%.3f", $1 + $2}' /tmp/agent-bench-cpu.$$
+}
+if [ -x /usr/bin/time ]; then
+    for run in $(seq "$RUNS"); do
+        stream="bench-agent-cpu-$$-$run"
+        plain=$(cpu "$stream")
+        flows=$(cpu "$stream-f" --flows)
+        redis-cli -u "$REDIS_URL" DEL "$stream" "$stream-f" "$stream-f-flows" >/dev/null
+        echo "agent CPU, $((PACKETS * 10)) packets, run $run: ${plain} s without --flows," \
+            "${flows} s with --flows ($(echo "$plain $flows" | awk '{printf "%+.1f%%", ($2 - $1) * 100 / $1}'))"
+    done
+    rm -f /tmp/agent-bench-cpu.$$
+fi
 [ -n "${FLOWS_ONLY:-}" ] && exit 0
 for run in $(seq "$RUNS"); do
     queue="bench-agent-amqp-$$-$run"

@@ -246,6 +246,11 @@ pub struct Config {
     #[arg(long, env = "FLOW_MAX_FLOWS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub flow_max_flows: u64,
 
+    /// End TCP flows at RST, or at the last ACK after FIN both ways (`tcp_end`; with --flows;
+    /// off like NFStream). Same flag and variable as `netpipe flows`.
+    #[arg(long, env = "FLOW_TCP_END", value_parser = BoolishValueParser::new(), default_value_t = false)]
+    pub flow_tcp_end: bool,
+
     /// Stream/queue of the flow records (default: the frame stream's name + `-flows`).
     #[arg(long, env = "CAP_FLOW_STREAM")]
     pub flow_stream: Option<String>,
@@ -315,7 +320,7 @@ impl Config {
             active_timeout_ms: i64::from(self.flow_active_timeout) * 1000,
             splt: usize::from(self.flow_splt),
             max_flows: usize::try_from(self.flow_max_flows).unwrap_or(usize::MAX),
-            tcp_end: false,
+            tcp_end: self.flow_tcp_end,
             agent: std::sync::Arc::from(self.agent_id().as_str()),
         }
     }
@@ -385,6 +390,13 @@ mod tests {
             parse(&[&kombu[..], &["--payload-bytes", "0"]].concat()).payload_bytes(),
             0
         );
+    }
+
+    #[test]
+    fn flow_tcp_end_reaches_the_flow_engine_and_is_off_by_default() {
+        let parse = |args: &[&str]| Config::parse_from([&["capture-agent"], args].concat());
+        assert!(!parse(&["--flows"]).flow_config().tcp_end);
+        assert!(parse(&["--flows", "--flow-tcp-end"]).flow_config().tcp_end);
     }
 
     #[test]

@@ -146,7 +146,15 @@ enum Sent {
 
 impl FlowPublishTask {
     pub async fn run(mut self) {
-        let mut publisher: Option<Publisher> = None;
+        // Connected up front, while the capture runs: most flows leave at the end of a replay,
+        // and a connection made only then would add its round trips to the run.
+        // A failure is retried with the first batch.
+        let mut publisher = tokio::select! {
+            connected = tokio::time::timeout(OPERATION_TIMEOUT, Publisher::connect(&self.broker)) => {
+                connected.ok().and_then(Result::ok)
+            }
+            () = self.shutdown.cancelled() => None,
+        };
         let mut grace_deadline: Option<Instant> = None;
         let batch_size = self.batch_size.max(1);
         let mut gave_up = false;

@@ -14,10 +14,11 @@ use netpipe_runtime::broker::{AckToken, BrokerError, Consumer};
 use netpipe_runtime::dataset::{AppendOutcome, DatasetWriter, RowId};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::ProcessorMetrics;
 use crate::{Config, ProcessorError};
 
 /// Dead-letter reason of a message on the flow stream that is not a flow batch.
-pub const BAD_FLOW_BATCH: &str = "bad_flow_batch";
+pub const BAD_FLOW_BATCH: &str = crate::metrics::flow_dead_letter_reason::BAD_FLOW_BATCH;
 const MAX_MESSAGES: usize = 8;
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -34,8 +35,13 @@ pub struct FlowSummary {
     pub file: Option<PathBuf>,
 }
 
-/// Consumes the flow stream until `stop`; commits and acknowledges what it received.
-pub async fn run(config: Config, stop: CancellationToken) -> Result<FlowSummary, ProcessorError> {
+/// Consumes the flow stream until `stop`; commits and acknowledges what it received. The
+/// `processor_flow_*` metrics count what it does.
+pub async fn run(
+    config: Config,
+    metrics: ProcessorMetrics,
+    stop: CancellationToken,
+) -> Result<FlowSummary, ProcessorError> {
     let mut broker = config.flow_broker();
     broker.block = broker.block.min(config.commit_interval());
     let dataset = config.flow_dataset();
@@ -88,6 +94,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<FlowSummary,
         let mut tokens: Vec<AckToken> = Vec::with_capacity(messages.len());
         for message in &messages {
             summary.messages += 1;
+            metrics.flow_messages_received.inc();
             match FlowBatch::decode(&message.body) {
                 Ok(batch) => {
                     for row in &batch.rows {
@@ -98,12 +105,19 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<FlowSummary,
                             seq: batch.boot.saturating_add(row.id),
                             ts_ns: row.first_seen_ms.saturating_mul(1_000_000),
                         };
-                        match writer.append_line(id, row.csv.as_bytes()) {
-                            AppendOutcome::Buffered => summary.flows_written += 1,
-                            AppendOutcome::Duplicate | AppendOutcome::BelowWindow => {
-                                summary.duplicates += 1
+                        let dropped = match writer.append_line(id, row.csv.as_bytes()) {
+                            AppendOutcome::Buffered => {
+                                summary.flows_written += 1;
+                                continue;
                             }
-                        }
+                            AppendOutcome::Duplicate => "duplicate",
+                            AppendOutcome::BelowWindow => "below_window",
+                        };
+                        summary.duplicates += 1;
+                        metrics
+                            .flow_dedup_dropped
+                            .with_label_values(&[dropped])
+                            .inc();
                     }
                     tokens.push(message.token.clone());
                 }
@@ -116,20 +130,34 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<FlowSummary,
                     consumer.dead_letter(message, BAD_FLOW_BATCH).await?;
                     writer.note_dead_letter(BAD_FLOW_BATCH);
                     summary.dead_letters += 1;
+                    metrics
+                        .flow_dead_letters
+                        .with_label_values(&[BAD_FLOW_BATCH])
+                        .inc();
                 }
             }
         }
         // Durable first, acknowledged after: a crash in between only causes redeliveries.
-        writer.commit()?;
+        commit(&mut writer, &metrics)?;
         consumer.ack(&tokens).await?;
     }
-    writer.commit()?;
+    commit(&mut writer, &metrics)?;
     summary.file = Some(writer.path().to_path_buf());
     tokio::task::spawn_blocking(move || writer.close())
         .await
         .map_err(|e| ProcessorError::Internal(e.to_string()))??;
     consumer.close().await;
     Ok(summary)
+}
+
+/// Appends and fsyncs what is buffered; the metrics count only what became durable.
+fn commit(writer: &mut DatasetWriter, metrics: &ProcessorMetrics) -> Result<(), ProcessorError> {
+    let report = writer.commit()?;
+    metrics.flow_rows_written.inc_by(report.rows);
+    metrics
+        .flow_missing_seq
+        .set(i64::try_from(writer.missing_seq()).unwrap_or(i64::MAX));
+    Ok(())
 }
 
 async fn connect(

@@ -59,6 +59,19 @@ pub struct ProcessorMetrics {
     pub missing_seq: IntGauge,
     pub repaired_torn_lines: IntCounter,
     pub repaired_uncommitted_rows: IntCounter,
+    /// --flows: the flow stream's side, named like the packet side with a `flow_` prefix.
+    pub flow_messages_received: IntCounter,
+    pub flow_rows_written: IntCounter,
+    pub flow_dedup_dropped: IntCounterVec,
+    pub flow_dead_letters: IntCounterVec,
+    pub flow_missing_seq: IntGauge,
+}
+
+/// Why a message on the flow stream was dead-lettered.
+pub mod flow_dead_letter_reason {
+    /// Not a flow batch (bad JSON, wrong schema version, no agent).
+    pub const BAD_FLOW_BATCH: &str = "bad_flow_batch";
+    pub const ALL: [&str; 1] = [BAD_FLOW_BATCH];
 }
 
 impl ProcessorMetrics {
@@ -163,6 +176,30 @@ impl ProcessorMetrics {
             repaired_uncommitted_rows: ops.counter(
                 "repaired_uncommitted_rows_total",
                 "Uncommitted rows cut from dataset files at start-up",
+            )?,
+            flow_messages_received: ops.counter(
+                "flow_messages_received_total",
+                "Flow-stream messages received, redeliveries included (--flows)",
+            )?,
+            flow_rows_written: ops.counter(
+                "flow_rows_written_total",
+                "Flow records made durable (appended and fsynced) in the flow dataset (--flows)",
+            )?,
+            flow_dedup_dropped: ops.counter_vec(
+                "flow_dedup_dropped_total",
+                "Flow records dropped because (agent, boot, flow id) was already written, by kind (--flows)",
+                "kind",
+                &["duplicate", "below_window"],
+            )?,
+            flow_dead_letters: ops.counter_vec(
+                "flow_dead_letters_total",
+                "Flow-stream messages sent to the dead-letter stream, by reason (--flows)",
+                "reason",
+                &flow_dead_letter_reason::ALL,
+            )?,
+            flow_missing_seq: ops.gauge(
+                "flow_missing_seq",
+                "Flow ids never received (flow records lost before the processor), summed over remembered agent runs (--flows)",
             )?,
             ops,
         };

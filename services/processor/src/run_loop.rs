@@ -72,9 +72,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     }
     // --flows: the flow stream on its own consumer and dataset; it stops with the packet loop.
     let flow_stop = shutdown.child_token();
-    let flows_task = config
-        .flows
-        .then(|| tokio::spawn(crate::flows::run(config.clone(), flow_stop.clone())));
+    let flows_task = config.flows.then(|| {
+        tokio::spawn(crate::flows::run(
+            config.clone(),
+            metrics.clone(),
+            flow_stop.clone(),
+        ))
+    });
 
     let result = async {
         let Some(datasets) = open_datasets(

@@ -1,6 +1,7 @@
 //! The processor's flow side (`--flows`) against the real Redis (127.0.0.1:6379): kill -9 while
 //! a flow stream is consumed, then restart: every flow is in the dataset exactly once; a poison
-//! message on the flow stream is dead-lettered and counted.
+//! message on the flow stream is dead-lettered and counted, in the summary, the manifest and
+//! the `processor_flow_*` metrics.
 
 mod support;
 
@@ -75,6 +76,14 @@ fn spawn_processor(args: &[String]) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn cleanup(keys: &[String]) {
@@ -179,6 +188,22 @@ async fn poison_on_the_flow_stream_is_dead_lettered_and_counted() {
     publish_flows(&flow_stream, "edge-2", 0, 2, 3).await;
     // A batch repeated (a redelivery or an agent's retry): its flows are written once.
     publish_flows(&flow_stream, "edge-2", 0, 1, 3).await;
+    // Another agent whose flows 1-3 never arrived: a gap of 3.
+    let gap = FlowBatch {
+        agent: "edge-3".into(),
+        boot: 0,
+        schema_version: FLOW_SCHEMA_VERSION,
+        rows: [0u64, 4]
+            .iter()
+            .map(|&id| FlowRow {
+                id,
+                first_seen_ms: 1_700_000_000_000,
+                csv: format!("{id},gap"),
+            })
+            .collect(),
+    };
+    publisher.publish(gap.encode()).await.unwrap();
+    let ops = format!("127.0.0.1:{}", free_port());
 
     let mut config = processor::Config::new(REDIS, dir.path());
     config.stream = stream.clone();
@@ -187,18 +212,44 @@ async fn poison_on_the_flow_stream_is_dead_lettered_and_counted() {
     config.dead_letter = format!("{stream}-dead");
     config.commit_interval_ms = 100;
     config.flows = true;
+    config.ops_addr = ops.clone();
     let stop = CancellationToken::new();
     let run = tokio::spawn(processor::run(config, stop.clone()));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while flow_id_counts(dir.path()).len() < 6 {
+    // edge-2's flows 0-5 and edge-3's 0 and 4: 8 rows.
+    while flow_id_counts(dir.path()).values().sum::<u32>() < 8 {
         assert!(Instant::now() < deadline, "flows never written");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let metrics = reqwest::get(format!("http://{ops}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} not in\n{metrics}"))
+    };
+    assert_eq!(value("processor_flow_messages_received_total"), 5.0);
+    assert_eq!(value("processor_flow_rows_written_total"), 8.0);
+    assert_eq!(
+        value("processor_flow_dedup_dropped_total{kind=\"duplicate\"}"),
+        3.0
+    );
+    assert_eq!(
+        value("processor_flow_dead_letters_total{reason=\"bad_flow_batch\"}"),
+        1.0
+    );
+    assert_eq!(value("processor_flow_missing_seq"), 3.0);
     stop.cancel();
     let summary = run.await.unwrap().unwrap();
     let flows = summary.flows.expect("flow summary");
-    assert_eq!(flows.flows_written, 6);
+    assert_eq!(flows.flows_written, 8);
     assert_eq!(flows.duplicates, 3);
     assert_eq!(flows.dead_letters, 1);
     let manifests = netpipe_runtime::dataset::Manifest::scan(dir.path()).unwrap();
