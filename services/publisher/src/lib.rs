@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, PollPredictions};
 pub use error::PublisherError;
-pub use secret::Secret;
+pub use secret::{ExposeSecret, SecretString};
 
 use crate::api::Api;
 use crate::auth::Auth;

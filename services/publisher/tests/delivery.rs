@@ -254,7 +254,7 @@ async fn wrong_password_is_a_clear_error_with_backoff_and_not_ready() {
     let url = stream("badpw");
     let feeder = feed(&url, 2, 10).await;
     let mut c = config(&url, &server.url());
-    c.password = publisher::Secret::new("wrong-password");
+    c.password = publisher::SecretString::from("wrong-password");
     let ops = free_addr();
     c.ops_addr = ops.clone();
     let shutdown = CancellationToken::new();

@@ -206,7 +206,7 @@ async fn ready_names_a_refused_login_until_a_good_one() {
     let server = standin(StandinConfig::default()).await;
     let ops = free_addr();
     let mut config = names.config(&server.url(), &ops);
-    config.password = publisher::Secret::new(PASSWORD);
+    config.password = publisher::SecretString::from(PASSWORD);
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(publisher::run(config, shutdown.clone()));
 
