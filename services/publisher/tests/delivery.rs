@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use antinex_standin::StandinConfig;
 use common::*;
-use publisher::standin::StandinConfig;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -146,7 +146,7 @@ async fn server_down_then_up_delivers_everything_once() {
         metrics.clone(),
     ));
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let server = publisher::standin::Standin::start(StandinConfig::default(), &addr)
+    let server = antinex_standin::Standin::start(StandinConfig::default(), &addr)
         .await
         .unwrap();
     wait_for("500 rows", || accepted(&server) >= 500).await;

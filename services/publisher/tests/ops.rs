@@ -7,9 +7,9 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use antinex_standin::{Standin, StandinConfig, User};
 use common::*;
 use netpipe_runtime::broker::{BrokerConfig, Publisher};
-use publisher::standin::{Standin, StandinConfig, User};
 use publisher::{Config, PublisherError};
 use redis::AsyncCommands;
 use serde_json::Value;

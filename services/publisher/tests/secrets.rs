@@ -6,8 +6,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use antinex_standin::{StandinConfig, User};
 use common::*;
-use publisher::standin::{StandinConfig, User};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Default)]
