@@ -7,15 +7,19 @@ pub use ipnet::IpNet;
 /// `10.0.0.0/8`, `fd00::/8`, or a bare address (a /32 or /128 network).
 pub fn parse_net(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
+    let (addr, prefix) = text.split_once('/').unwrap_or((text, ""));
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("`{text}` is not an IP address or CIDR network"))?;
     if !text.contains('/') {
-        return text
-            .parse::<IpAddr>()
-            .map(IpNet::from)
-            .map_err(|_| format!("`{text}` is not an IP address or CIDR network"));
+        return Ok(IpNet::from(addr));
     }
-    text.parse::<IpNet>().map_err(|_| {
-        format!("`{text}` is not a CIDR network (address/prefix, prefix 0..=32 or 0..=128)")
-    })
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    prefix
+        .parse::<u8>()
+        .ok()
+        .and_then(|prefix| IpNet::new(addr, prefix).ok())
+        .ok_or_else(|| format!("`{text}`: prefix length must be 0..={max}"))
 }
 
 /// The address in a CSV cell, if it holds one.
