@@ -10,7 +10,8 @@ IN_FLIGHT=${3:-4}
 ECHO=${4:-true}
 PORT=${PORT:-18010}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-cargo build --release -p publisher --bin antinex-standin --example publisher_bench
+cargo build --release -p antinex-standin --bin antinex-standin
+cargo build --release -p publisher --example publisher_bench
 BIN="$CARGO_TARGET_DIR/release"
 "$BIN/antinex-standin" --listen "127.0.0.1:$PORT" --keep-rows false --echo-rows "$ECHO" \
     --prediction-delay-ms 1000 &

@@ -75,6 +75,7 @@ impl PrivateRabbit {
     }
 
     /// SIGKILL to the node's Erlang VM (its pid file names it), then the wrapper is reaped.
+    #[allow(unsafe_code)] // libc::kill of a child
     fn kill_9(&mut self) {
         let pid = std::fs::read_to_string(self.dir.path().join("pid"))
             .ok()

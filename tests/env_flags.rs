@@ -11,6 +11,7 @@ use clap::{ArgAction, Command, CommandFactory};
 type Service = (&'static str, fn() -> Command);
 
 #[test]
+#[allow(unsafe_code)] // std::env::set_var / remove_var (unsafe since edition 2024)
 fn on_off_variables_take_digits_as_well_as_words() {
     let services: [Service; 4] = [
         ("capture-agent", capture_agent::Config::command),

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use antinex_standin::{Standin, StandinConfig};
 use clap::Parser;
 use netpipe_packet::decode::{DecodeOptions, FrameMeta, decode};
 use netpipe_runtime::broker::{BrokerConfig, Publisher, codec::encode_frames, forget_memory};
 use netpipe_runtime::capture::{LinkType, RawPacket};
-use publisher::standin::{Standin, StandinConfig};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -126,6 +126,7 @@ impl Service {
     }
 
     /// Sends `signal` (SIGTERM, SIGINT) to the process.
+    #[allow(unsafe_code)] // libc::kill of a child
     pub fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
         // SAFETY: kill(2) with a pid this test started and has not reaped yet.

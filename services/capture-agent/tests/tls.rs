@@ -281,6 +281,7 @@ impl TlsRabbit {
 }
 
 impl Drop for TlsRabbit {
+    #[allow(unsafe_code)] // libc::kill of a child
     fn drop(&mut self) {
         let pid = std::fs::read_to_string(self.dir.join("pid"))
             .ok()

@@ -1,10 +1,11 @@
 //! The run's counters in Prometheus text format: written to a `.prom` file for node
 //! exporter's textfile collector (temp + rename), and pushed to a Pushgateway.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
+
+use prometheus::{GaugeVec, Opts, Registry, TextEncoder};
 
 /// Counters of one run (also filled, as far as the run got, when it fails).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,140 +35,151 @@ pub struct RunStats {
 
 const PREFIX: &str = "dataset_builder";
 
-/// The text exposition of `stats`; `now_unix` is the time of the report.
+/// The text exposition of `stats`; `now_unix` is the time of the report. Every metric is a
+/// gauge in a registry of its own (one run's report), encoded by prometheus's `TextEncoder`.
 pub fn render(stats: &RunStats, now_unix: f64) -> String {
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, samples: &[(String, f64)]| {
-        let _ = writeln!(out, "# HELP {PREFIX}_{name} {help}");
-        let _ = writeln!(out, "# TYPE {PREFIX}_{name} gauge");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{PREFIX}_{name}{labels} {value}");
-        }
-    };
-    let one = |v: u64| vec![(String::new(), v as f64)];
-    gauge(
+    let report = Report::default();
+    report.set(
         "success",
         "1 if the last run wrote its datasets, else 0.",
-        &one(u64::from(stats.success)),
+        u64::from(stats.success) as f64,
     );
     if let Some(kind) = stats.error_kind {
-        gauge(
-            "error",
-            "Why the last run failed.",
-            &[(format!("{{kind=\"{kind}\"}}"), 1.0)],
-        );
+        report.set_labelled("error", "Why the last run failed.", &[("kind", kind)], 1.0);
     }
-    gauge(
+    report.set(
         "last_run_timestamp_seconds",
         "When the last run ended (Unix time).",
-        &[(String::new(), now_unix.floor())],
+        now_unix.floor(),
     );
-    gauge(
+    report.set(
         "duration_seconds",
         "Wall time of the last run.",
-        &[(
-            String::new(),
-            (stats.elapsed_secs * 1000.0).round() / 1000.0,
-        )],
+        (stats.elapsed_secs * 1000.0).round() / 1000.0,
     );
-    gauge(
-        "input_files",
-        "Input CSV files read.",
-        &one(stats.input_files),
-    );
-    gauge(
+    report.count("input_files", "Input CSV files read.", stats.input_files);
+    report.count(
         "input_files_other_kind",
         "Input CSV files skipped because they hold the other dataset kind (see --kind).",
-        &one(stats.inputs_other_kind),
+        stats.inputs_other_kind,
     );
-    gauge(
-        "input_bytes",
-        "Bytes of input read.",
-        &one(stats.input_bytes),
-    );
-    gauge(
-        "rows_read",
-        "Data rows in the inputs.",
-        &one(stats.rows_read),
-    );
-    let outputs = [
+    report.count("input_bytes", "Bytes of input read.", stats.input_bytes);
+    report.count("rows_read", "Data rows in the inputs.", stats.rows_read);
+    for (output, rows) in [
         ("fulldata", stats.rows_fulldata),
         ("cleaned", stats.rows_cleaned),
         ("train", stats.rows_train),
         ("test", stats.rows_test),
-    ];
-    let samples: Vec<(String, f64)> = outputs
-        .iter()
-        .map(|(o, n)| (format!("{{output=\"{o}\"}}"), *n as f64))
-        .collect();
-    gauge("rows_written", "Rows written per output file.", &samples);
-    let samples: Vec<(String, f64)> = stats
-        .labels
-        .iter()
-        .flat_map(|(value, name, full, clean)| {
-            let name = escape(name);
-            [
-                (
-                    format!(
-                        "{{label_value=\"{value}\",label_name=\"{name}\",output=\"fulldata\"}}"
-                    ),
-                    *full as f64,
-                ),
-                (
-                    format!("{{label_value=\"{value}\",label_name=\"{name}\",output=\"cleaned\"}}"),
-                    *clean as f64,
-                ),
-            ]
-        })
-        .collect();
-    gauge("rows_by_label", "Rows per label and output.", &samples);
-    gauge(
+    ] {
+        report.set_labelled(
+            "rows_written",
+            "Rows written per output file.",
+            &[("output", output)],
+            rows as f64,
+        );
+    }
+    for (value, name, full, clean) in &stats.labels {
+        let value = value.to_string();
+        for (output, rows) in [("fulldata", full), ("cleaned", clean)] {
+            report.set_labelled(
+                "rows_by_label",
+                "Rows per label and output.",
+                &[
+                    ("label_value", &value),
+                    ("label_name", name),
+                    ("output", output),
+                ],
+                *rows as f64,
+            );
+        }
+    }
+    report.count(
         "duplicates_removed",
         "Consecutive duplicate rows removed.",
-        &one(stats.duplicates_removed),
+        stats.duplicates_removed,
     );
-    gauge(
+    let bad_input = "Bad input found: ragged rows, non-numeric cells in numeric columns.";
+    report.set_labelled(
         "bad_input",
-        "Bad input found: ragged rows, non-numeric cells in numeric columns.",
-        &[
-            (
-                "{kind=\"ragged_row\"}".to_string(),
-                stats.ragged_rows as f64,
-            ),
-            (
-                "{kind=\"non_numeric_cell\"}".to_string(),
-                stats.bad_cells as f64,
-            ),
-        ],
+        bad_input,
+        &[("kind", "ragged_row")],
+        stats.ragged_rows as f64,
     );
-    gauge(
+    report.set_labelled(
+        "bad_input",
+        bad_input,
+        &[("kind", "non_numeric_cell")],
+        stats.bad_cells as f64,
+    );
+    report.count(
         "bad_rows_skipped",
         "Bad rows left out (--allow-bad-rows).",
-        &one(stats.bad_rows_skipped),
+        stats.bad_rows_skipped,
     );
-    gauge(
+    report.count(
         "incomplete_rows_dropped",
         "Rows left out of the cleaned set for a missing cell (--drop-incomplete-rows).",
-        &one(stats.incomplete_rows_dropped),
+        stats.incomplete_rows_dropped,
     );
-    gauge(
+    report.count(
         "feature_columns",
         "Feature columns of the cleaned set.",
-        &one(stats.feature_columns),
+        stats.feature_columns,
     );
-    gauge(
+    report.count(
         "dropped_columns",
         "Input columns left out of the cleaned set.",
-        &one(stats.dropped_columns),
+        stats.dropped_columns,
     );
-    out
+    report.text()
 }
 
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// A registry of `dataset_builder_*` gauges, each registered on first use.
+#[derive(Default)]
+struct Report {
+    registry: Registry,
+    gauges: std::cell::RefCell<std::collections::HashMap<&'static str, GaugeVec>>,
+}
+
+impl Report {
+    fn count(&self, name: &'static str, help: &str, value: u64) {
+        self.set_labelled(name, help, &[], value as f64);
+    }
+
+    fn set(&self, name: &'static str, help: &str, value: f64) {
+        self.set_labelled(name, help, &[], value);
+    }
+
+    /// The names and help texts are constants of this file, so registration cannot fail
+    /// on input; should it fail anyway, the sample is left out rather than panicking.
+    fn set_labelled(&self, name: &'static str, help: &str, labels: &[(&str, &str)], value: f64) {
+        let mut gauges = self.gauges.borrow_mut();
+        let gauge = match gauges.get(name) {
+            Some(gauge) => gauge.clone(),
+            None => {
+                let names: Vec<&str> = labels.iter().map(|(label, _)| *label).collect();
+                let Ok(gauge) = GaugeVec::new(Opts::new(name, help).namespace(PREFIX), &names)
+                else {
+                    return;
+                };
+                if self.registry.register(Box::new(gauge.clone())).is_err() {
+                    return;
+                }
+                gauges.insert(name, gauge.clone());
+                gauge
+            }
+        };
+        let values: Vec<&str> = labels.iter().map(|(_, value)| *value).collect();
+        if let Ok(sample) = gauge.get_metric_with_label_values(&values) {
+            sample.set(value);
+        }
+    }
+
+    fn text(&self) -> String {
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default()
+    }
 }
 
 /// Writes the text to `path` through a temporary file and a rename, so the textfile
@@ -231,9 +243,15 @@ mod tests {
         assert!(text.contains("# TYPE dataset_builder_success gauge\ndataset_builder_success 1\n"));
         assert!(text.contains("dataset_builder_rows_read 10\n"));
         assert!(text.contains(
-            "dataset_builder_rows_by_label{label_value=\"1\",label_name=\"at\\\"tack\",output=\"cleaned\"} 2\n"
+            "dataset_builder_rows_by_label{label_name=\"at\\\"tack\",label_value=\"1\",output=\"cleaned\"} 2\n"
         ));
         assert!(text.contains("dataset_builder_last_run_timestamp_seconds 1000\n"));
         assert!(!text.contains("dataset_builder_error"));
+        assert!(text.contains("dataset_builder_bad_input{kind=\"ragged_row\"} 0\n"));
+        let failed = RunStats {
+            error_kind: Some("input"),
+            ..RunStats::default()
+        };
+        assert!(render(&failed, 0.0).contains("dataset_builder_error{kind=\"input\"} 1\n"));
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cidr::{Cidr, parse_ip};
+use crate::cidr::{IpNet, parse_ip, parse_net};
 use crate::columns::cell_u32;
 use crate::config::Config;
 use crate::error::BuildError;
@@ -125,9 +125,9 @@ enum Proto {
 #[derive(Debug, Clone)]
 struct Rule {
     label: usize,
-    src: Vec<Cidr>,
-    dst: Vec<Cidr>,
-    addr: Vec<Cidr>,
+    src: Vec<IpNet>,
+    dst: Vec<IpNet>,
+    addr: Vec<IpNet>,
     port: Vec<(u32, u32)>,
     src_port: Vec<(u32, u32)>,
     dst_port: Vec<(u32, u32)>,
@@ -349,7 +349,7 @@ impl Labeler {
 enum Cond {
     Addr {
         cols: Vec<usize>,
-        nets: Vec<Cidr>,
+        nets: Vec<IpNet>,
     },
     Port {
         cols: Vec<usize>,
@@ -416,7 +416,7 @@ fn cell(record: &csv::ByteRecord, col: usize) -> &[u8] {
 fn cond_holds(cond: &Cond, record: &csv::ByteRecord) -> bool {
     match cond {
         Cond::Addr { cols, nets } => cols.iter().any(|c| {
-            parse_ip(cell(record, *c)).is_some_and(|ip| nets.iter().any(|n| n.contains(ip)))
+            parse_ip(cell(record, *c)).is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
         }),
         Cond::Port { cols, ranges } => cols.iter().any(|c| {
             cell_u32(cell(record, *c))
@@ -636,8 +636,8 @@ fn resolve(rule: &Rule, header: &[String], dir: &Path) -> Option<FileRule> {
 }
 
 fn compile(spec: &RuleSpec, label: usize) -> Result<Rule, String> {
-    let nets = |list: &[String]| -> Result<Vec<Cidr>, String> {
-        list.iter().map(|s| Cidr::parse(s)).collect()
+    let nets = |list: &[String]| -> Result<Vec<IpNet>, String> {
+        list.iter().map(|s| parse_net(s)).collect()
     };
     let ports = |list: &[Scalar]| -> Result<Vec<(u32, u32)>, String> {
         list.iter().map(|s| parse_port_range(&s.text())).collect()

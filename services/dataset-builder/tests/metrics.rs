@@ -117,7 +117,7 @@ fn prom_file_holds_the_runs_counters() {
     assert!(attack > 0);
     assert_eq!(
         value(
-            "dataset_builder_rows_by_label{label_value=\"1\",label_name=\"attack\",output=\"cleaned\"}"
+            "dataset_builder_rows_by_label{label_name=\"attack\",label_value=\"1\",output=\"cleaned\"}"
         ),
         attack as f64
     );

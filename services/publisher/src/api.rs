@@ -8,7 +8,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 
 use crate::config::Config;
 use crate::error::PublisherError;
-use crate::secret::Secret;
+use crate::secret::{ExposeSecret, SecretString};
 
 /// A finished HTTP exchange: status and body.
 #[derive(Debug)]
@@ -103,7 +103,7 @@ pub struct Api {
     /// `base` with any password replaced by `***`.
     shown: String,
     user: String,
-    password: Secret,
+    password: SecretString,
 }
 
 impl std::fmt::Debug for Api {
@@ -142,7 +142,7 @@ impl Api {
     }
 
     /// `POST /api-token-auth/` with the configured credentials.
-    pub async fn login(&self) -> Result<Secret, LoginError> {
+    pub async fn login(&self) -> Result<SecretString, LoginError> {
         #[derive(serde::Serialize)]
         struct Credentials<'a> {
             username: &'a str,
@@ -154,7 +154,7 @@ impl Api {
         }
         let body = serde_json::to_vec(&Credentials {
             username: &self.user,
-            password: self.password.expose(),
+            password: self.password.expose_secret(),
         })
         .unwrap_or_default();
         let response = self
@@ -170,7 +170,7 @@ impl Api {
         if status == 200
             && let Ok(reply) = serde_json::from_slice::<TokenReply>(&bytes)
         {
-            return Ok(Secret::new(reply.token));
+            return Ok(SecretString::from(reply.token));
         }
         if status >= 500 {
             return Err(TransportError::Other(format!("login answered HTTP {status}")).into());
@@ -185,7 +185,7 @@ impl Api {
     /// (the stand-in does; the original API ignores unknown headers) drop a retried duplicate.
     pub async fn post_ml(
         &self,
-        token: &Secret,
+        token: &SecretString,
         body: Vec<u8>,
         idempotency_key: &str,
     ) -> Result<Reply, TransportError> {
@@ -202,7 +202,7 @@ impl Api {
     /// `GET /mlresults/{id}/`.
     pub async fn get_result(
         &self,
-        token: &Secret,
+        token: &SecretString,
         result_id: i64,
     ) -> Result<Reply, TransportError> {
         let request = self
@@ -221,8 +221,8 @@ impl Api {
 }
 
 /// `JWT <token>`, marked sensitive so reqwest/hyper never print it.
-fn auth_header(token: &Secret) -> Result<HeaderValue, TransportError> {
-    let mut value = HeaderValue::from_str(&format!("JWT {}", token.expose()))
+fn auth_header(token: &SecretString) -> Result<HeaderValue, TransportError> {
+    let mut value = HeaderValue::from_str(&format!("JWT {}", token.expose_secret()))
         .map_err(|_| TransportError::Other("the token is not a valid header value".into()))?;
     value.set_sensitive(true);
     Ok(value)

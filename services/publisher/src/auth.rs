@@ -12,19 +12,19 @@ use crate::api::{Api, LoginError};
 use crate::backoff::{Backoff, sleep_or_shutdown};
 use crate::metrics::PublisherMetrics;
 use crate::probes::READY_LOGIN;
-use crate::secret::Secret;
+use crate::secret::{ExposeSecret, SecretString};
 
 /// A token and the generation it belongs to (bumped at every login), so that many requests
 /// failing with the same stale token cause one login, not one each.
 #[derive(Debug, Clone)]
 pub struct Token {
-    pub value: Secret,
+    pub value: SecretString,
     pub generation: u64,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    token: Option<Secret>,
+    token: Option<SecretString>,
     renew_at: Option<Instant>,
     generation: u64,
 }
@@ -195,7 +195,7 @@ impl Auth {
             let renewal = self.lock().generation > 0;
             match self.api.login().await {
                 Ok(value) => {
-                    let renew_after = renew_in(value.expose(), self.renew_before);
+                    let renew_after = renew_in(value.expose_secret(), self.renew_before);
                     if renew_after.is_none() {
                         tracing::debug!("token has no usable exp claim; relying on 401 to renew");
                     }

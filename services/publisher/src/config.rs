@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::secret::Secret;
+use crate::secret::{SecretString, parse_secret};
 
 /// `1`, `true`, `yes`, `on` (any case) are true; `0`, `false`, `no`, `off` and empty are false.
 /// The original only accepted `"1"`; the example env's `false` meant off there and here.
@@ -203,9 +203,10 @@ pub struct Config {
         env = "ANTINEX_PASSWORD",
         default_value = "123321",
         hide_env_values = true,
-        hide_default_value = true
+        hide_default_value = true,
+        value_parser = parse_secret
     )]
-    pub password: Secret,
+    pub password: SecretString,
     /// Stored only, as in the original (never sent).
     #[arg(long, env = "ANTINEX_EMAIL", default_value = "notreal@test.com")]
     pub email: String,

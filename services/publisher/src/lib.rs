@@ -2,7 +2,7 @@
 //! in batches, at least once, acknowledging rows only once the API accepted them, and writes
 //! the predictions back beside each row's identity. See docs/publisher.md.
 //!
-//! [`standin`] is a stand-in AntiNex server for tests and benchmarks (not the real API).
+//! The stand-in AntiNex server for tests and benchmarks is its own crate, `antinex-standin`.
 
 pub mod api;
 pub mod auth;
@@ -16,7 +16,6 @@ pub mod pipeline;
 pub mod predictions;
 pub mod probes;
 pub mod secret;
-pub mod standin;
 pub mod template;
 
 use std::net::SocketAddr;
@@ -29,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, PollPredictions};
 pub use error::PublisherError;
-pub use secret::Secret;
+pub use secret::{ExposeSecret, SecretString};
 
 use crate::api::Api;
 use crate::auth::Auth;

@@ -1,46 +1,14 @@
-//! A string that must never reach a log line, a metric or an error message.
+//! Passwords and tokens: secrecy's `SecretString`. Its `Debug` prints `[REDACTED]`, it has no
+//! `Display` (so it cannot reach a log line or an error message by accident), and the value is
+//! wiped on drop; only `expose_secret()` gives it, at the places that put it on the wire.
 
-use std::fmt;
+use std::convert::Infallible;
 
-/// Wraps a password or a token. `Debug` and `Display` print `***`; only [`Secret::expose`]
-/// gives the value, at the one place that puts it on the wire.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
+pub use secrecy::{ExposeSecret, SecretString};
 
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value itself: only for building a request.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Secret(value)
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_string()))
-    }
+/// clap's value parser for a secret flag or env var.
+pub fn parse_secret(value: &str) -> Result<SecretString, Infallible> {
+    Ok(SecretString::from(value))
 }
 
 #[cfg(test)]
@@ -48,10 +16,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_and_display_hide_the_value() {
-        let s = Secret::new("hunter2");
-        assert_eq!(format!("{s:?}"), "Secret(***)");
-        assert_eq!(format!("{s}"), "***");
-        assert_eq!(s.expose(), "hunter2");
+    fn debug_hides_the_value() {
+        let Ok(s) = parse_secret("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(!format!("{:?}", Some(s.clone())).contains("hunter2"));
+        assert_eq!(s.expose_secret(), "hunter2");
     }
 }

@@ -5,11 +5,11 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
+use antinex_standin::StandinConfig;
 use common::*;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
 use netpipe_runtime::broker::{BrokerConfig, Publisher};
-use publisher::standin::StandinConfig;
 
 const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use antinex_standin::StandinConfig;
 use common::*;
-use publisher::standin::StandinConfig;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -146,7 +146,7 @@ async fn server_down_then_up_delivers_everything_once() {
         metrics.clone(),
     ));
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let server = publisher::standin::Standin::start(StandinConfig::default(), &addr)
+    let server = antinex_standin::Standin::start(StandinConfig::default(), &addr)
         .await
         .unwrap();
     wait_for("500 rows", || accepted(&server) >= 500).await;
@@ -254,7 +254,7 @@ async fn wrong_password_is_a_clear_error_with_backoff_and_not_ready() {
     let url = stream("badpw");
     let feeder = feed(&url, 2, 10).await;
     let mut c = config(&url, &server.url());
-    c.password = publisher::Secret::new("wrong-password");
+    c.password = publisher::SecretString::from("wrong-password");
     let ops = free_addr();
     c.ops_addr = ops.clone();
     let shutdown = CancellationToken::new();

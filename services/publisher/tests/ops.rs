@@ -7,9 +7,9 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use antinex_standin::{Standin, StandinConfig, User};
 use common::*;
 use netpipe_runtime::broker::{BrokerConfig, Publisher};
-use publisher::standin::{Standin, StandinConfig, User};
 use publisher::{Config, PublisherError};
 use redis::AsyncCommands;
 use serde_json::Value;
@@ -206,7 +206,7 @@ async fn ready_names_a_refused_login_until_a_good_one() {
     let server = standin(StandinConfig::default()).await;
     let ops = free_addr();
     let mut config = names.config(&server.url(), &ops);
-    config.password = publisher::Secret::new(PASSWORD);
+    config.password = publisher::SecretString::from(PASSWORD);
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(publisher::run(config, shutdown.clone()));
 

@@ -6,9 +6,9 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use antinex_standin::StandinConfig;
 use common::*;
 use netpipe_runtime::broker::{BrokerConfig, Publisher};
-use publisher::standin::StandinConfig;
 use redis::AsyncCommands;
 
 const URL: &str = "redis://127.0.0.1:6379/0";

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use antinex_standin::{StandinConfig, User};
 use common::*;
-use publisher::standin::{StandinConfig, User};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Default)]
@@ -62,7 +62,7 @@ async fn passwords_and_tokens_never_appear_in_logs() {
 
     // First with the wrong password: refused logins are logged, the password is not.
     let mut wrong = config(&url, &server.url());
-    wrong.password = publisher::Secret::new(WRONG);
+    wrong.password = publisher::SecretString::from(WRONG);
     tracing::info!(config = ?wrong, "starting with the wrong password");
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(publisher::run(wrong, shutdown.clone()));
@@ -75,7 +75,7 @@ async fn passwords_and_tokens_never_appear_in_logs() {
     let url = stream("secrets-right");
     let _feeder = feed(&url, 20, 20).await;
     let mut right = config(&url, &server.url());
-    right.password = publisher::Secret::new(GOOD);
+    right.password = publisher::SecretString::from(GOOD);
     right.batch_rows = 50;
     right.poll_predictions = publisher::PollPredictions::Auto;
     tracing::info!(config = ?right, "starting with the right password");

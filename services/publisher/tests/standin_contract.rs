@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use antinex_standin::StandinConfig;
+use antinex_standin::jwt::{self, Claims, Rejection};
 use common::standin;
-use publisher::standin::StandinConfig;
-use publisher::standin::jwt::{self, Claims, Rejection};
 use serde_json::{Value, json};
 
 fn antinex_data(test: &str) -> Option<PathBuf> {

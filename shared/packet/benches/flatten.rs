@@ -16,6 +16,7 @@ use netpipe_testkit::samples;
 /// Thread CPU time in nanoseconds.
 struct ThreadCpuTime;
 
+#[allow(unsafe_code)] // libc::clock_gettime
 fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

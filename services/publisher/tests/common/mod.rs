@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use antinex_standin::{Standin, StandinConfig};
 use netpipe_runtime::broker::codec::{RowBatch, RowRecord};
 use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use publisher::Config;
-use publisher::standin::{Standin, StandinConfig};
 
 pub const COLUMNS: [&str; 8] = [
     "idx",

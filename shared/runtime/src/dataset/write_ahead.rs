@@ -128,6 +128,7 @@ fn write_chunk(job: &Job) -> bool {
 }
 
 /// Asks the kernel to start writing the file's dirty pages to disk now, without waiting.
+#[allow(unsafe_code)] // libc::sync_file_range on an open file
 fn start_writeback(file: &File) {
     // SAFETY: sync_file_range reads no memory of ours; the descriptor is open for the call.
     // Advice only: on a file system without it nothing changes, the commit's fdatasync

@@ -687,6 +687,7 @@ fn close_stale(
 /// are written once and read much later (if at all); keeping every written page cached
 /// grows the page cache by the whole dataset, and writing into pages the machine has not
 /// used yet costs far more than reusing the ones just released (see docs/processor.md).
+#[allow(unsafe_code)] // libc::posix_fadvise on an open file
 fn release_written(file: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
     let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {

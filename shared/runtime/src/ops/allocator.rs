@@ -15,6 +15,7 @@ const TRIM_THRESHOLD: i32 = 16 << 20;
 
 /// Raises glibc's mmap and trim thresholds, unless the operator tuned malloc through
 /// `GLIBC_TUNABLES` (theirs wins). Does nothing on other C libraries.
+#[allow(unsafe_code)] // libc::mallopt
 pub fn tune_allocator() {
     if std::env::var_os("GLIBC_TUNABLES").is_some() {
         return;

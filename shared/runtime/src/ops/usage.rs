@@ -12,6 +12,7 @@ pub struct ResourceUsage {
 
 /// CPU time from `getrusage(RUSAGE_SELF)`; peak memory from `VmHWM` in /proc/self/status,
 /// because `ru_maxrss` keeps the parent's peak across exec. `None` if either is unavailable.
+#[allow(unsafe_code)] // libc::getrusage into a zeroed struct
 pub fn resource_usage() -> Option<ResourceUsage> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes one `rusage` through the pointer, which is valid for it.

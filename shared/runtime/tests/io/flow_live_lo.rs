@@ -15,6 +15,7 @@ use netpipe_runtime::capture::{LiveCapture, LiveConfig};
 use netpipe_runtime::flow_live::LiveFlows;
 
 /// Sends one ICMP echo request to 127.0.0.1 through a raw socket; the kernel answers it.
+#[allow(unsafe_code)] // a raw ICMP socket through libc
 fn ping_localhost(id: u16) -> bool {
     let mut msg = [8u8, 0, 0, 0, (id >> 8) as u8, id as u8, 0, 1, b'n', b'p'];
     let mut sum: u32 = msg

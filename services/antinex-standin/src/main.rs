@@ -4,8 +4,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use antinex_standin::{Standin, StandinConfig, User};
+use anyhow::Context as _;
 use clap::Parser;
-use publisher::standin::{Standin, StandinConfig, User};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,7 +66,9 @@ async fn main() -> anyhow::Result<()> {
         keep_rows: args.keep_rows,
         echo_rows: args.echo_rows,
     };
-    let standin = Standin::start(config, &args.listen).await?;
+    let standin = Standin::start(config, &args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     standin
         .state
         .faults

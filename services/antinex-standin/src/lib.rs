@@ -1,7 +1,8 @@
 //! A STAND-IN for the AntiNex REST API (not the real server), built from the contract in
 //! docs/publisher.md: JWT login, the exact 400/401/415/500 bodies, trailing-slash rules, jobs
 //! and results with predictions after a delay, plus switchable failures for tests.
-//! `Standin::start` runs it in-process; `antinex-standin` is the binary.
+//! `Standin::start` runs it in-process (publisher tests, `netpipe` tests); `antinex-standin` is
+//! the binary (compose, benchmarks).
 
 pub mod jwt;
 pub mod records;
