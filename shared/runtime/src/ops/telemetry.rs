@@ -7,6 +7,7 @@
 //! thread.
 
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::filter::{EnvFilter, filter_fn};
@@ -28,19 +29,28 @@ pub struct TelemetryConfig {
 }
 
 impl TelemetryConfig {
-    /// `json` from the caller's flag or `LOG_JSON=1|true`; endpoint from the environment.
-    pub fn from_env(service: &str, json_flag: bool) -> Self {
-        let json_env = std::env::var("LOG_JSON")
-            .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
-            .unwrap_or(false);
+    /// `json` and the OTLP endpoint as the service's flags give them (`CommonArgs`); an empty
+    /// endpoint means no export.
+    pub fn new(service: &str, json: bool, otlp_endpoint: Option<String>) -> Self {
         TelemetryConfig {
             service: service.to_string(),
-            json: json_flag || json_env,
-            otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .ok()
-                .filter(|v| !v.trim().is_empty()),
+            json,
+            otlp_endpoint: otlp_endpoint.filter(|v| !v.trim().is_empty()),
             default_filter: "info".into(),
         }
+    }
+
+    /// `json` from the caller's flag or `LOG_JSON`; endpoint from the environment.
+    pub fn from_env(service: &str, json_flag: bool) -> Self {
+        let json_env = std::env::var("LOG_JSON")
+            .ok()
+            .and_then(|v| crate::service::parse_bool(&v).ok())
+            .unwrap_or(false);
+        Self::new(
+            service,
+            json_flag || json_env,
+            std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
+        )
     }
 
     /// Another filter for when `RUST_LOG` is unset (a service's own verbosity switches).
@@ -112,8 +122,12 @@ pub fn init_telemetry(config: &TelemetryConfig) -> Result<TelemetryGuard, Teleme
     let mut provider = None;
     let otel_layer = match &config.otlp_endpoint {
         Some(endpoint) => {
+            // The endpoint may come from --otlp-endpoint: set it, with the traces path the SDK
+            // would add to OTEL_EXPORTER_OTLP_ENDPOINT.
+            let traces = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
+                .with_endpoint(traces)
                 .build()
                 .map_err(|e| TelemetryError::Exporter {
                     endpoint: endpoint.clone(),
