@@ -9,7 +9,7 @@ use netpipe_runtime::ops::Readiness;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{Api, LoginError};
-use crate::backoff::{Backoff, sleep_or_shutdown};
+use netpipe_runtime::service::{Backoff, sleep_or_shutdown};
 use crate::metrics::PublisherMetrics;
 use crate::probes::READY_LOGIN;
 use crate::secret::Secret;
