@@ -26,6 +26,8 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: Option<String>,
     /// The log filter when `RUST_LOG` is unset or empty (`info` unless the service says so).
     pub default_filter: String,
+    /// Log lines to stderr instead of stdout (a job whose stdout is its result).
+    pub stderr: bool,
 }
 
 impl TelemetryConfig {
@@ -37,6 +39,7 @@ impl TelemetryConfig {
             json,
             otlp_endpoint: otlp_endpoint.filter(|v| !v.trim().is_empty()),
             default_filter: "info".into(),
+            stderr: false,
         }
     }
 
@@ -51,6 +54,12 @@ impl TelemetryConfig {
             json_flag || json_env,
             std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
         )
+    }
+
+    /// Log to stderr (stdout stays for the program's result).
+    pub fn on_stderr(mut self) -> Self {
+        self.stderr = true;
+        self
     }
 
     /// Another filter for when `RUST_LOG` is unset (a service's own verbosity switches).
@@ -105,18 +114,28 @@ pub fn init_telemetry(config: &TelemetryConfig) -> Result<TelemetryGuard, Teleme
         _ => EnvFilter::try_new(&config.default_filter)
             .map_err(|e| TelemetryError::Filter(e.to_string()))?,
     };
-    let fmt_layer = if config.json {
-        fmt::layer()
+    let fmt_layer = match (config.json, config.stderr) {
+        (true, false) => fmt::layer()
             .json()
             .with_current_span(true)
             .with_target(true)
-            .boxed()
-    } else {
+            .boxed(),
+        (true, true) => fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_target(true)
+            .with_writer(std::io::stderr)
+            .boxed(),
         // Colour codes only for a terminal: a log redirected to a file stays plain text.
-        fmt::layer()
+        (false, false) => fmt::layer()
             .with_target(true)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .boxed()
+            .boxed(),
+        (false, true) => fmt::layer()
+            .with_target(true)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
 
     let mut provider = None;

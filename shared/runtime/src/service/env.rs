@@ -33,7 +33,15 @@ impl Deprecations {
         &self.used
     }
 
-    /// One warning per deprecated name, once per process whoever calls this.
+    /// One warning line per deprecated name.
+    pub fn lines(&self) -> Vec<String> {
+        self.used
+            .iter()
+            .map(|(alias, honoured)| warning(alias, *honoured))
+            .collect()
+    }
+
+    /// Logs [`Deprecations::lines`] as warnings, each name once per process whoever calls this.
     pub fn log(&self) {
         static LOGGED: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
         let logged = LOGGED.get_or_init(Default::default);
@@ -42,27 +50,25 @@ impl Deprecations {
                 .lock()
                 .map(|mut set| set.insert(alias.old))
                 .unwrap_or(false);
-            if !first {
-                continue;
-            }
-            if *honoured {
-                tracing::warn!(
-                    old = alias.old,
-                    new = alias.new,
-                    "environment variable {} is deprecated: rename it to {}",
-                    alias.old,
-                    alias.new
-                );
-            } else {
-                tracing::warn!(
-                    old = alias.old,
-                    new = alias.new,
-                    "environment variable {} is deprecated and ignored: {} is set",
-                    alias.old,
-                    alias.new
-                );
+            if first {
+                let line = warning(alias, *honoured);
+                tracing::warn!(old = alias.old, new = alias.new, "{line}");
             }
         }
+    }
+}
+
+fn warning(alias: &Alias, honoured: bool) -> String {
+    if honoured {
+        format!(
+            "environment variable {} is deprecated: rename it to {}",
+            alias.old, alias.new
+        )
+    } else {
+        format!(
+            "environment variable {} is deprecated and ignored: {} is set",
+            alias.old, alias.new
+        )
     }
 }
 
