@@ -319,7 +319,7 @@ async fn processor_started_after_a_big_replay_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let ready = reqwest::get(format!("http://{}/ready", agent.ops_addr))
+    let ready = reqwest::get(format!("http://{}/ready", agent.ops_addr.expect("ops server")))
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
