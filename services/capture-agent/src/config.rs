@@ -16,8 +16,14 @@ pub const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9101";
 /// Names this service read before the one naming scheme (docs/operations.md); they still
 /// work, with one deprecation warning each.
 pub const ENV_ALIASES: &[Alias] = &[
-    Alias { old: "CAP_FLOWS", new: "FLOWS" },
-    Alias { old: "CAP_FLOW_STREAM", new: "FLOW_STREAM" },
+    Alias {
+        old: "CAP_FLOWS",
+        new: "FLOWS",
+    },
+    Alias {
+        old: "CAP_FLOW_STREAM",
+        new: "FLOW_STREAM",
+    },
 ];
 
 /// Largest --batch-size: one message of a million frames is already hundreds of MB.

@@ -27,7 +27,6 @@ pub use service::{Agent, CAPTURE_OPEN, run, start};
 
 use crate::metrics::drop_reason;
 
-
 /// Why the agent could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {

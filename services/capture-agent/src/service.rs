@@ -9,9 +9,7 @@ use netpipe_packet::decode::DecodeOptions;
 use netpipe_packet::frame::DecodeIssue;
 use netpipe_packet::seq::SequenceGenerator;
 use netpipe_runtime::broker::{BrokerError, Publisher};
-use netpipe_runtime::capture::{
-    CaptureFile, LinkType, LiveCapture, LiveConfig, compile_filter,
-};
+use netpipe_runtime::capture::{CaptureFile, LinkType, LiveCapture, LiveConfig, compile_filter};
 use netpipe_runtime::ops::{Heartbeat, OpsState, Readiness, serve_at};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;

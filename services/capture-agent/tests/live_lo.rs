@@ -109,7 +109,10 @@ async fn live_capture_on_lo_sees_test_traffic_but_not_its_broker() {
     );
     assert!(
         wait_until(Duration::from_secs(10), || async {
-            ops_get(agent.ops_addr.expect("ops server"), "/ready").await.0 == 200
+            ops_get(agent.ops_addr.expect("ops server"), "/ready")
+                .await
+                .0
+                == 200
         })
         .await
     );
@@ -369,7 +372,10 @@ async fn live_flows_on_lo_leave_on_idle_timeout_while_the_capture_is_quiet() {
     };
     assert!(
         wait_until(Duration::from_secs(10), || async {
-            ops_get(agent.ops_addr.expect("ops server"), "/ready").await.0 == 200
+            ops_get(agent.ops_addr.expect("ops server"), "/ready")
+                .await
+                .0
+                == 200
         })
         .await
     );

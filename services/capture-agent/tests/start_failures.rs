@@ -158,7 +158,10 @@ fn a_deprecated_env_name_works_and_is_logged_once() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(stderr.contains("--flows needs"), "CAP_FLOWS was read: {stderr}");
+    assert!(
+        stderr.contains("--flows needs"),
+        "CAP_FLOWS was read: {stderr}"
+    );
     let warning = "environment variable CAP_FLOWS is deprecated: rename it to FLOWS";
     assert_eq!(stdout.matches(warning).count(), 1, "{stdout}");
 }

@@ -16,11 +16,26 @@ pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9102";
 /// Names this service read before the one naming scheme (docs/operations.md); they still
 /// work, with one deprecation warning each.
 pub const ENV_ALIASES: &[Alias] = &[
-    Alias { old: "PROCESSOR_SCHEMA", new: "NETPIPE_SCHEMA" },
-    Alias { old: "PROCESSOR_ROWS_STREAM", new: "ROWS_STREAM" },
-    Alias { old: "PROCESSOR_ROWS_BROKER_URL", new: "ROWS_BROKER_URL" },
-    Alias { old: "PROCESSOR_FLOWS", new: "FLOWS" },
-    Alias { old: "PROCESSOR_FLOW_STREAM", new: "FLOW_STREAM" },
+    Alias {
+        old: "PROCESSOR_SCHEMA",
+        new: "NETPIPE_SCHEMA",
+    },
+    Alias {
+        old: "PROCESSOR_ROWS_STREAM",
+        new: "ROWS_STREAM",
+    },
+    Alias {
+        old: "PROCESSOR_ROWS_BROKER_URL",
+        new: "ROWS_BROKER_URL",
+    },
+    Alias {
+        old: "PROCESSOR_FLOWS",
+        new: "FLOWS",
+    },
+    Alias {
+        old: "PROCESSOR_FLOW_STREAM",
+        new: "FLOW_STREAM",
+    },
 ];
 
 /// processor: frames from a broker -> durable, deduplicated CSV datasets (+ optional rows stream).

@@ -12,7 +12,6 @@ use netpipe_runtime::service::{CommonArgs, OpsAddr, parse_bool};
 
 use crate::secret::Secret;
 
-
 /// Where /health, /ready and /metrics listen unless OPS_ADDR says otherwise.
 pub const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9103";
 

@@ -43,4 +43,3 @@ pub struct Summary {
     pub retries: u64,
     pub predictions_written: u64,
 }
-

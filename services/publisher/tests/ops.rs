@@ -290,8 +290,14 @@ async fn a_bad_ops_address_is_a_clear_start_up_error() {
     };
 
     // Not host:port at all: refused when parsed (clap's one line, before run).
-    assert!("127.0.0.1:notaport".parse::<netpipe_runtime::service::OpsAddr>().is_err());
-    let error = with_timeout(run("no-such-host.invalid:9103")).await.unwrap_err();
+    assert!(
+        "127.0.0.1:notaport"
+            .parse::<netpipe_runtime::service::OpsAddr>()
+            .is_err()
+    );
+    let error = with_timeout(run("no-such-host.invalid:9103"))
+        .await
+        .unwrap_err();
     assert!(matches!(error, PublisherError::Ops { .. }), "{error}");
     assert!(
         error

@@ -119,9 +119,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let (command, deprecations) = apply_aliases(C::command(), aliases, |name| {
-        std::env::var_os(name)
-    });
+    let (command, deprecations) =
+        apply_aliases(C::command(), aliases, |name| std::env::var_os(name));
     let matches = command.get_matches_from(args);
     match C::from_arg_matches(&matches) {
         Ok(config) => (config, deprecations),
@@ -165,9 +164,18 @@ mod tests {
     }
 
     const ALIASES: &[Alias] = &[
-        Alias { old: "DEMO_OLD_NAME", new: "DEMO_NEW_NAME" },
-        Alias { old: "DEMO_OLD_LIST", new: "DEMO_LIST" },
-        Alias { old: "DEMO_UNRELATED", new: "NOT_A_FLAG_OF_DEMO" },
+        Alias {
+            old: "DEMO_OLD_NAME",
+            new: "DEMO_NEW_NAME",
+        },
+        Alias {
+            old: "DEMO_OLD_LIST",
+            new: "DEMO_LIST",
+        },
+        Alias {
+            old: "DEMO_UNRELATED",
+            new: "NOT_A_FLAG_OF_DEMO",
+        },
     ];
 
     /// The env name each flag reads after the aliases for `env` are applied.
@@ -191,7 +199,10 @@ mod tests {
         let (names, deprecations) =
             env_names(&[("DEMO_OLD_NAME", "old"), ("DEMO_OLD_LIST", "a,b")]);
         assert_eq!(names, ["DEMO_OLD_NAME", "DEMO_OLD_LIST"]);
-        assert_eq!(deprecations.used(), &[(ALIASES[0], true), (ALIASES[1], true)]);
+        assert_eq!(
+            deprecations.used(),
+            &[(ALIASES[0], true), (ALIASES[1], true)]
+        );
 
         let (names, deprecations) =
             env_names(&[("DEMO_OLD_NAME", "old"), ("DEMO_NEW_NAME", "new")]);

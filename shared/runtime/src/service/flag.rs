@@ -7,7 +7,9 @@ pub fn parse_bool(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" | "y" | "t" => Ok(true),
         "0" | "false" | "no" | "off" | "n" | "f" | "" => Ok(false),
-        other => Err(format!("expected 1/0, true/false, yes/no or on/off, got {other:?}")),
+        other => Err(format!(
+            "expected 1/0, true/false, yes/no or on/off, got {other:?}"
+        )),
     }
 }
 

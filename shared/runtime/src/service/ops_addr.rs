@@ -85,7 +85,10 @@ mod tests {
     async fn off_empty_literal_and_names() {
         assert_eq!("off".parse::<OpsAddr>().unwrap(), OpsAddr::Off);
         assert_eq!(" ".parse::<OpsAddr>().unwrap(), OpsAddr::Off);
-        assert_eq!("OFF".parse::<OpsAddr>().unwrap().resolve().await.unwrap(), None);
+        assert_eq!(
+            "OFF".parse::<OpsAddr>().unwrap().resolve().await.unwrap(),
+            None
+        );
         let literal: OpsAddr = "127.0.0.1:9101".parse().unwrap();
         assert_eq!(
             literal.resolve().await.unwrap(),

@@ -63,7 +63,11 @@ where
 }
 
 /// Sleeps `delay` in slices, beating between them; false when shutdown came first.
-async fn wait(delay: Duration, shutdown: &CancellationToken, heartbeat: Option<&Heartbeat>) -> bool {
+async fn wait(
+    delay: Duration,
+    shutdown: &CancellationToken,
+    heartbeat: Option<&Heartbeat>,
+) -> bool {
     let deadline = tokio::time::Instant::now() + delay;
     loop {
         let now = tokio::time::Instant::now();
