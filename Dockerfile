@@ -55,7 +55,7 @@ WORKDIR /var/lib/netpipe
 ENV DS_DIR=/var/lib/netpipe/datasets LOG_JSON=true RUST_LOG=info
 # Ops ports: capture-agent 9101, processor 9102, publisher 9103, dataset-builder 9104.
 EXPOSE 9101 9102 9103 9104
-# GET /health on the service's ops address (PUBLISHER_OPS_ADDR or OPS_ADDR). `netpipe
+# GET /health on the service's ops address (OPS_ADDR, or the deprecated PUBLISHER_OPS_ADDR). `netpipe
 # health-check` does it in a few lines of std Rust, so the image needs no curl.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["netpipe", "health-check"]

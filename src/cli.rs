@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use netpipe_runtime::service::env::{Deprecations, apply_aliases};
 
 use crate::decode_cmd::{self, DecodeArgs};
 use crate::flows_cmd::{self, FlowsArgs};
@@ -32,7 +33,7 @@ pub enum Command {
     Run(RunArgs),
     /// Write the project's sample capture (TCP with options and HTTP, DNS, ICMP, ARP, IPv6, VLAN).
     Fixture(FixtureArgs),
-    /// GET a service's ops URL (default: /health on OPS_ADDR or PUBLISHER_OPS_ADDR); exit 0 only
+    /// GET a service's ops URL (default: /health on OPS_ADDR, or the deprecated PUBLISHER_OPS_ADDR); exit 0 only
     /// on 2xx. The container image's HEALTHCHECK.
     HealthCheck(HealthCheckArgs),
     /// Print the README's configuration or metrics reference (generated from the code).
@@ -52,6 +53,25 @@ pub struct FixtureArgs {
     /// Where to write the pcap file.
     #[arg(long)]
     pub out: std::path::PathBuf,
+}
+
+impl Cli {
+    /// From the command line and the environment, with `netpipe run`'s old env names
+    /// honoured; exits with clap's message on bad input.
+    pub fn parse_with_aliases() -> (Cli, Deprecations) {
+        let mut deprecations = Deprecations::default();
+        let command = Cli::command().mut_subcommand("run", |run| {
+            let (run, found) =
+                apply_aliases(run, run_cmd::ENV_ALIASES, |name| std::env::var_os(name));
+            deprecations = found;
+            run
+        });
+        let matches = command.get_matches();
+        match Cli::from_arg_matches(&matches) {
+            Ok(cli) => (cli, deprecations),
+            Err(error) => error.exit(),
+        }
+    }
 }
 
 /// Runs a parsed command; the exit code reflects problems the command reported.

@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 /// Variables naming a service's ops address, first set wins (the publisher has its own name).
-const OPS_ADDR_VARS: &[&str] = &["PUBLISHER_OPS_ADDR", "OPS_ADDR"];
+// OPS_ADDR first, as the services read it; the publisher's old name after it.
+const OPS_ADDR_VARS: &[&str] = &["OPS_ADDR", "PUBLISHER_OPS_ADDR"];
 
 #[derive(Debug, Clone, Args)]
 pub struct HealthCheckArgs {
@@ -48,12 +49,14 @@ pub fn url_from_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Stri
         if value.is_empty() || value.eq_ignore_ascii_case("off") {
             bail!("{name} is {value:?}: this service runs no ops server to check");
         }
-        let addr: SocketAddr = value
-            .parse()
+        // host:port, a host name included (OPS_ADDR's one meaning, see docs/operations.md).
+        let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(value)
+            .ok()
+            .and_then(|mut addrs| addrs.next())
             .with_context(|| format!("{name}={value:?} is not HOST:PORT"))?;
         return Ok(format!("http://{}/health", probe_addr(addr)));
     }
-    bail!("no URL given and neither PUBLISHER_OPS_ADDR nor OPS_ADDR is set")
+    bail!("no URL given and neither OPS_ADDR nor PUBLISHER_OPS_ADDR is set")
 }
 
 /// A wildcard listen address is reached on loopback.
@@ -131,8 +134,8 @@ mod tests {
         );
         assert_eq!(
             url_from_env(env(&[
-                ("OPS_ADDR", "1.2.3.4:1"),
-                ("PUBLISHER_OPS_ADDR", "[::]:9103")
+                ("OPS_ADDR", "[::]:9103"),
+                ("PUBLISHER_OPS_ADDR", "1.2.3.4:1")
             ]))
             .unwrap(),
             "http://[::1]:9103/health"

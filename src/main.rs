@@ -3,11 +3,13 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     netpipe_runtime::ops::tune_allocator();
-    let cli = netpipe::cli::Cli::parse();
+    let (cli, deprecations) = netpipe::cli::Cli::parse_with_aliases();
+    // No log subscriber in the CLI: the warnings go to stderr directly.
+    for line in deprecations.lines() {
+        eprintln!("netpipe: warning: {line}");
+    }
     match netpipe::cli::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -64,6 +64,33 @@ pub fn configuration() -> String {
         }
         out.push_str("\n</details>\n");
     }
+    out.push_str(&deprecated_names());
+    out
+}
+
+/// The renamed variables: old name, new name, where. The old names still work, with one
+/// deprecation warning each (docs/operations.md, "Environment names").
+fn deprecated_names() -> String {
+    let lists = [
+        ("capture-agent", capture_agent::config::ENV_ALIASES),
+        ("processor", processor::config::ENV_ALIASES),
+        ("publisher", publisher::config::ENV_ALIASES),
+        ("dataset-builder", dataset_builder::config::ENV_ALIASES),
+        ("netpipe run", crate::run_cmd::ENV_ALIASES),
+    ];
+    let mut out = String::from(
+        "\n<details><summary><b>deprecated environment names</b></summary>\n\n\
+         | old name | new name | service |\n|---|---|---|\n",
+    );
+    for (service, aliases) in lists {
+        for alias in aliases {
+            out.push_str(&format!(
+                "| `{}` | `{}` | {service} |\n",
+                alias.old, alias.new
+            ));
+        }
+    }
+    out.push_str("\n</details>\n");
     out
 }
 

@@ -6,6 +6,10 @@
 //! capturing and publishes what it buffered. Either way the channel is then closed, the processor
 //! drains it, writes a final snapshot and exits. A second signal stops the processor at once
 //! (it still commits what it holds).
+//!
+//! The embedded services' configurations are built as structs from `netpipe run`'s own flags
+//! on top of their env-free defaults: a service variable exported in the shell
+//! (PROCESSOR_ROWS_STREAM, CAP_BATCH_SIZE, ...) cannot change the embedded pipeline.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +17,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use netpipe_runtime::service::env::Alias;
+use netpipe_runtime::service::{OpsAddr, parse_bool};
 use tokio_util::sync::CancellationToken;
+
+/// Names `netpipe run` read before the one naming scheme (docs/operations.md); they still
+/// work, with one deprecation warning each.
+pub const ENV_ALIASES: &[Alias] = &[Alias {
+    old: "RUN_FLOWS",
+    new: "FLOWS",
+}];
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -54,15 +67,16 @@ pub struct RunArgs {
     /// Agent id written into rows (default: the host name).
     #[arg(long, env = "SOURCE_HOST")]
     pub agent_id: Option<String>,
-    /// Address for /health, /ready and /metrics of the processor stage (empty = none).
-    #[arg(long, env = "OPS_ADDR", default_value = "")]
-    pub ops_addr: String,
+    /// Address for /health, /ready and /metrics of the processor stage: host:port, or `off`
+    /// (or empty) for none.
+    #[arg(long, env = "OPS_ADDR", default_value = "off")]
+    pub ops_addr: OpsAddr,
     /// Seconds between progress lines on stderr during a live capture.
     #[arg(long, env = "STATS_INTERVAL_SECS", default_value_t = 10,
         value_parser = clap::value_parser!(u64).range(1..=netpipe_runtime::flags::MAX_SECS))]
     pub stats_interval_secs: u64,
     /// Also write a flow dataset ({DS_NAME}-flows-*.csv, docs/flows.md) beside the packet one.
-    #[arg(long, env = "RUN_FLOWS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    #[arg(long, env = "FLOWS", value_parser = parse_bool, default_value_t = false)]
     pub flows: bool,
     /// Flow idle timeout in seconds (with --flows).
     #[arg(long, env = "FLOW_IDLE_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
@@ -99,8 +113,8 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
     let channel = format!("netpipe-run-{}", std::process::id());
     let url = format!("memory://{channel}");
 
-    let processor_config = processor_config(args, &url)?;
-    let agent_config = agent_config(args, &url)?;
+    let processor_config = processor_config(args, &url);
+    let agent_config = agent_config(args, &url);
     // What the processor would refuse, refused before anything (even --out) is created.
     for name in args
         .schema
@@ -112,9 +126,6 @@ pub async fn run_async(args: &RunArgs, shutdown: CancellationToken) -> anyhow::R
             anyhow::bail!("unknown --schema {name:?} (known: netpipe, antinex-v1)");
         }
     }
-    processor_config
-        .ops_addr()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let agent = match capture_agent::start(agent_config, shutdown.clone()).await {
         Ok(agent) => agent,
@@ -332,29 +343,22 @@ fn flows_source(args: &RunArgs) -> crate::run_flows::FlowsSource {
     }
 }
 
-fn processor_config(args: &RunArgs, url: &str) -> anyhow::Result<processor::Config> {
-    let mut argv: Vec<String> = vec![
-        "processor".into(),
-        "--broker-url".into(),
-        url.into(),
-        "--ds-dir".into(),
-        args.out.display().to_string(),
-        "--ds-name".into(),
-        args.ds_name.clone(),
-        "--save-after-num".into(),
-        args.save_after_num.to_string(),
-        "--schema".into(),
-        args.schema.clone(),
-        "--ops-addr".into(),
-        args.ops_addr.clone(),
-        "--give-up-secs".into(),
-        GIVE_UP_SECS.to_string(),
-    ];
-    if let Some(csv) = &args.output_csv {
-        argv.extend(["--output-csv".into(), csv.display().to_string()]);
-    }
-    use clap::Parser;
-    processor::Config::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{e}"))
+/// The embedded processor: its env-free defaults, the memory:// channel, and `netpipe run`'s
+/// own flags.
+fn processor_config(args: &RunArgs, url: &str) -> processor::Config {
+    let mut config = processor::Config::new(url, &args.out);
+    config.ds_name = args.ds_name.clone();
+    config.save_after_num = args.save_after_num;
+    config.schemas = args
+        .schema
+        .split(',')
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .collect();
+    config.common.ops_addr = args.ops_addr.clone();
+    config.give_up_secs = GIVE_UP_SECS;
+    config.output_csv = args.output_csv.clone();
+    config
 }
 
 /// The payload policy of `netpipe run`: the whole payload for antinex-v1 rows (issue 18).
@@ -363,37 +367,25 @@ fn run_payload_bytes(args: &RunArgs) -> usize {
     netpipe_packet::decode::payload_bytes_for(args.payload_bytes, antinex)
 }
 
-fn agent_config(args: &RunArgs, url: &str) -> anyhow::Result<capture_agent::Config> {
-    let mut argv: Vec<String> = vec![
-        "capture-agent".into(),
-        "--broker-url".into(),
-        url.into(),
-        "--ops-addr".into(),
-        "127.0.0.1:0".into(),
-        "--payload-bytes".into(),
-        run_payload_bytes(args).to_string(),
-        // One batch at a time: the dataset keeps capture order (concurrent publishes may
-        // reorder batches, and an in-process channel gains nothing from them).
-        "--max-in-flight".into(),
-        "1".into(),
-    ];
+/// The embedded agent: its env-free defaults, the memory:// channel, no ops server of its own
+/// (the processor stage has `--ops-addr`), and `netpipe run`'s own flags.
+fn agent_config(args: &RunArgs, url: &str) -> capture_agent::Config {
+    let mut config = capture_agent::Config::defaults();
+    config.broker_url = url.to_string();
+    config.common.ops_addr = OpsAddr::Off;
+    config.payload_bytes = Some(run_payload_bytes(args));
+    // One batch at a time: the dataset keeps capture order (concurrent publishes may
+    // reorder batches, and an in-process channel gains nothing from them).
+    config.max_in_flight = 1;
     match (&args.read, &args.interface) {
         (Some(file), _) => {
-            argv.extend([
-                "--read".into(),
-                file.display().to_string(),
-                "--exit-at-eof".into(),
-            ]);
+            config.read = Some(file.clone());
+            config.exit_at_eof = true;
         }
-        (None, Some(interface)) => argv.extend(["--interface".into(), interface.clone()]),
+        (None, Some(interface)) => config.interface = interface.clone(),
         (None, None) => {}
     }
-    if let Some(filter) = &args.filter {
-        argv.extend(["--filter".into(), filter.clone()]);
-    }
-    if let Some(agent) = &args.agent_id {
-        argv.extend(["--agent-id".into(), agent.clone()]);
-    }
-    use clap::Parser;
-    capture_agent::Config::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{e}"))
+    config.filter = args.filter.clone();
+    config.agent_id = args.agent_id.clone();
+    config
 }

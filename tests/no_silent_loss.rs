@@ -319,9 +319,12 @@ async fn processor_started_after_a_big_replay_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let ready = reqwest::get(format!("http://{}/ready", agent.ops_addr))
-        .await
-        .unwrap();
+    let ready = reqwest::get(format!(
+        "http://{}/ready",
+        agent.ops_addr.expect("ops server")
+    ))
+    .await
+    .unwrap();
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();
     let warning = body["warnings"][0].as_str().unwrap_or_default().to_string();

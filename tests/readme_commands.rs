@@ -424,7 +424,7 @@ fn every_readme_command_runs() {
         ("ROWS_DEAD_LETTER", format!("{id}.rows.dead")),
         ("ANTINEX_URL", format!("http://127.0.0.1:{standin_port}")),
         ("OPS_ADDR", "127.0.0.1:0".to_string()),
-        ("PUBLISHER_OPS_ADDR", "127.0.0.1:0".to_string()),
+        ("OPS_ADDR", "127.0.0.1:0".to_string()),
         ("SOURCE_HOST", "readme".to_string()),
     ] {
         env.insert(k.to_string(), v);

@@ -145,9 +145,9 @@ fn whole_system(backend: Backend) {
         ("SAVE_AFTER_NUM", "100".to_string()),
         ("DS_DIR", datasets.display().to_string()),
         ("DS_NAME", "netdata".to_string()),
-        ("PROCESSOR_SCHEMA", SCHEMAS.join(",")),
-        ("PROCESSOR_ROWS_STREAM", names.rows.clone()),
-        ("PROCESSOR_ROWS_BROKER_URL", url.clone()),
+        ("NETPIPE_SCHEMA", SCHEMAS.join(",")),
+        ("ROWS_STREAM", names.rows.clone()),
+        ("ROWS_BROKER_URL", url.clone()),
         ("OPS_ADDR", addr(ops.processor)),
     ]);
     system.start("processor", "processor", &env);
@@ -162,7 +162,7 @@ fn whole_system(backend: Backend) {
             ("ANTINEX_USER", "root".to_string()),
             ("ANTINEX_PASSWORD", "123321".to_string()),
             ("PREDICTIONS_CSV", predictions.display().to_string()),
-            ("PUBLISHER_OPS_ADDR", addr(ops.publisher)),
+            ("OPS_ADDR", addr(ops.publisher)),
         ],
     );
     system.start(

@@ -1,14 +1,30 @@
 //! Command line and environment. Every flag has an environment variable; the original's names
 //! (CAP_DEVICE, NETWORK_FILTER, SOURCE_HOST, FORWARD_*) keep working.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::BoolishValueParser;
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
 use netpipe_runtime::broker::BrokerConfig;
 use netpipe_runtime::flags::{MAX_MS, MAX_SECS, usize_in};
+use netpipe_runtime::service::env::{self, Alias, Deprecations};
+use netpipe_runtime::service::{CommonArgs, OpsAddr, parse_bool};
+
+/// Where /health, /ready and /metrics listen unless OPS_ADDR says otherwise.
+pub const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9101";
+
+/// Names this service read before the one naming scheme (docs/operations.md); they still
+/// work, with one deprecation warning each.
+pub const ENV_ALIASES: &[Alias] = &[
+    Alias {
+        old: "CAP_FLOWS",
+        new: "FLOWS",
+    },
+    Alias {
+        old: "CAP_FLOW_STREAM",
+        new: "FLOW_STREAM",
+    },
+];
 
 /// Largest --batch-size: one message of a million frames is already hundreds of MB.
 const MAX_BATCH_SIZE: u64 = 1_000_000;
@@ -53,9 +69,13 @@ pub enum Overflow {
 }
 
 /// capture-agent: packets (live interface or pcap/pcapng file) -> decoded frames -> broker.
-#[derive(Debug, Clone, Parser)]
-#[command(name = "capture-agent", version, about)]
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "capture-agent", version, about,
+    mut_arg("ops_addr", |arg| arg.default_value(DEFAULT_OPS_ADDR)))]
 pub struct Config {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
     /// Interface to capture on (ignored with --read).
     #[arg(long, short = 'i', env = "CAP_DEVICE", default_value = "lo")]
     pub interface: String,
@@ -76,7 +96,7 @@ pub struct Config {
     /// Promiscuous mode (needs CAP_NET_ADMIN).
     #[arg(
         long,
-        env = "CAP_PROMISC", value_parser = BoolishValueParser::new(),
+        env = "CAP_PROMISC", value_parser = parse_bool,
         default_value_t = false,
         overrides_with = "no_promisc"
     )]
@@ -117,7 +137,7 @@ pub struct Config {
 
     /// With --read: exit once the file is published (otherwise keep serving /metrics until
     /// SIGTERM).
-    #[arg(long, env = "CAP_EXIT_AT_EOF", value_parser = BoolishValueParser::new(), default_value_t = false)]
+    #[arg(long, env = "CAP_EXIT_AT_EOF", value_parser = parse_bool, default_value_t = false)]
     pub exit_at_eof: bool,
 
     /// Broker URL: redis:// (Redis Streams), amqp:// (RabbitMQ), kombu+redis:// (the
@@ -189,10 +209,6 @@ pub struct Config {
     #[arg(long, env = "CAP_PAYLOAD_BYTES", value_parser = usize_in(0, netpipe_packet::decode::MAX_PAYLOAD_BYTES as u64))]
     pub payload_bytes: Option<usize>,
 
-    /// Address of /health, /ready and /metrics.
-    #[arg(long, env = "OPS_ADDR", default_value = "0.0.0.0:9101")]
-    pub ops_addr: SocketAddr,
-
     /// Seconds between the in-band loss reports sent on the stream (captured and dropped
     /// packets by reason, for the processor's manifest); one more goes at the end of a run.
     /// 0 = none. Not sent to kombu+redis:// (the original's consumers would not know them).
@@ -220,13 +236,9 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
     pub reconnect_max_ms: u64,
 
-    /// JSON log lines (also LOG_JSON=1).
-    #[arg(long, env = "LOG_JSON", value_parser = BoolishValueParser::new(), default_value_t = false)]
-    pub log_json: bool,
-
     /// Also meter bidirectional flows at the edge and publish the finished flow records on
     /// their own stream/queue (--flow-stream; docs/flows.md).
-    #[arg(long, env = "CAP_FLOWS", value_parser = BoolishValueParser::new(), default_value_t = false)]
+    #[arg(long, env = "FLOWS", value_parser = parse_bool, default_value_t = false)]
     pub flows: bool,
 
     /// Flow idle timeout in seconds (with --flows).
@@ -252,11 +264,21 @@ pub struct Config {
     pub flow_tcp_end: bool,
 
     /// Stream/queue of the flow records (default: the frame stream's name + `-flows`).
-    #[arg(long, env = "CAP_FLOW_STREAM")]
+    #[arg(long, env = "FLOW_STREAM")]
     pub flow_stream: Option<String>,
 }
 
 impl Config {
+    /// From the command line and the environment (old names honoured, see [`ENV_ALIASES`]).
+    pub fn from_env_and_args() -> (Self, Deprecations) {
+        env::parse(ENV_ALIASES)
+    }
+
+    /// The defaults, with no environment variable read: the start of an embedded agent.
+    pub fn defaults() -> Self {
+        env::defaults()
+    }
+
     /// The configured filter before the broker exclusion: --filter, else the profile's.
     pub fn base_filter(&self) -> String {
         match &self.filter {
@@ -341,12 +363,12 @@ impl Config {
 
     /// A configuration for tests: replay `file` into `broker_url`, ops on an ephemeral port.
     pub fn for_replay(file: impl Into<PathBuf>, broker_url: &str, stream: &str) -> Self {
-        let mut config = Config::parse_from(["capture-agent"]);
+        let mut config = Config::defaults();
         config.read = Some(file.into());
         config.exit_at_eof = true;
         config.broker_url = broker_url.to_string();
         config.stream = stream.to_string();
-        config.ops_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.common.ops_addr = OpsAddr::ephemeral();
         config
     }
 }
@@ -364,6 +386,7 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     #[test]
     fn profiles_give_the_original_filters_and_filter_wins() {

@@ -1,22 +1,21 @@
 //! capture-agent binary: parse flags, set up telemetry, run until SIGTERM/SIGINT.
 
-use clap::Parser;
 use netpipe_runtime::ops::{
-    TelemetryConfig, init_telemetry, log_resource_usage, shutdown_token_on_signals, tune_allocator,
+    init_telemetry, log_resource_usage, shutdown_token_on_signals, tune_allocator,
 };
 
 #[tokio::main]
 async fn main() {
     tune_allocator();
-    let config = capture_agent::Config::parse();
-    let telemetry =
-        match init_telemetry(&TelemetryConfig::from_env("capture-agent", config.log_json)) {
-            Ok(guard) => guard,
-            Err(e) => {
-                eprintln!("capture-agent: {e}");
-                std::process::exit(2);
-            }
-        };
+    let (config, deprecations) = capture_agent::Config::from_env_and_args();
+    let telemetry = match init_telemetry(&config.common.telemetry("capture-agent")) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("capture-agent: {e}");
+            std::process::exit(2);
+        }
+    };
+    deprecations.log();
     let shutdown = shutdown_token_on_signals();
     let result = capture_agent::run(config, shutdown).await;
     telemetry.shutdown().await;

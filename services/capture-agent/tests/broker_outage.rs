@@ -42,7 +42,7 @@ async fn broker_down_and_back_loses_only_what_overflowed_the_buffer() {
     let shutdown = CancellationToken::new();
     let agent = start(config, shutdown.clone()).await.unwrap();
     let metrics = agent.metrics.clone();
-    let ops = agent.ops_addr;
+    let ops = agent.ops_addr.expect("ops server");
 
     // Group A is delivered while redis is up.
     let mut first = consumer(&redis.url(), &stream).await;
@@ -133,7 +133,7 @@ async fn unreachable_broker_keeps_ready_at_503_while_retrying() {
     config.shutdown_grace_secs = 1;
     let shutdown = CancellationToken::new();
     let agent = start(config, shutdown.clone()).await.unwrap();
-    let ops = agent.ops_addr;
+    let ops = agent.ops_addr.expect("ops server");
     for _ in 0..3 {
         let (status, body) = ops_get(ops, "/ready").await;
         assert_eq!(status, 503);

@@ -81,7 +81,7 @@ async fn live_capture_on_lo_sees_test_traffic_but_not_its_broker() {
     config.interface = "lo".into();
     config.broker_url = redis.url();
     config.stream = stream.clone();
-    config.ops_addr = "127.0.0.1:0".parse().unwrap();
+    config.common.ops_addr = "127.0.0.1:0".parse().unwrap();
     config.batch_delay_ms = 5;
     config.agent_id = Some("live-test".into());
     // The test's filter includes the broker port on purpose: the agent must exclude it. Only
@@ -109,7 +109,10 @@ async fn live_capture_on_lo_sees_test_traffic_but_not_its_broker() {
     );
     assert!(
         wait_until(Duration::from_secs(10), || async {
-            ops_get(agent.ops_addr, "/ready").await.0 == 200
+            ops_get(agent.ops_addr.expect("ops server"), "/ready")
+                .await
+                .0
+                == 200
         })
         .await
     );
@@ -209,7 +212,7 @@ async fn a_live_capture_with_count_exits_after_that_many_packets() {
     config.interface = "lo".into();
     config.broker_url = REDIS_URL.into();
     config.stream = stream.clone();
-    config.ops_addr = "127.0.0.1:0".parse().unwrap();
+    config.common.ops_addr = "127.0.0.1:0".parse().unwrap();
     config.batch_delay_ms = 5;
     config.filter = Some(format!("udp and dst port {udp_port}"));
     config.count = Some(7);
@@ -254,7 +257,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
     let mut config = Config::parse_from(["capture-agent"]);
     config.interface = "lo".into();
     config.broker_url = url.clone();
-    config.ops_addr = "127.0.0.1:0".parse().unwrap();
+    config.common.ops_addr = "127.0.0.1:0".parse().unwrap();
     config.filter = Some(format!("udp and dst port {udp_port}"));
     config.overflow = Some(capture_agent::Overflow::Wait);
     config.buffer_frames = 1;
@@ -352,7 +355,7 @@ async fn live_flows_on_lo_leave_on_idle_timeout_while_the_capture_is_quiet() {
     config.interface = "lo".into();
     config.broker_url = redis.url();
     config.stream = stream.clone();
-    config.ops_addr = "127.0.0.1:0".parse().unwrap();
+    config.common.ops_addr = "127.0.0.1:0".parse().unwrap();
     config.batch_delay_ms = 5;
     config.agent_id = Some("live-flows".into());
     config.filter = Some(format!("udp and port {udp_port}"));
@@ -369,7 +372,10 @@ async fn live_flows_on_lo_leave_on_idle_timeout_while_the_capture_is_quiet() {
     };
     assert!(
         wait_until(Duration::from_secs(10), || async {
-            ops_get(agent.ops_addr, "/ready").await.0 == 200
+            ops_get(agent.ops_addr.expect("ops server"), "/ready")
+                .await
+                .0
+                == 200
         })
         .await
     );

@@ -142,3 +142,26 @@ fn flows_on_a_broker_without_a_flow_stream_fail_at_once() {
         assert!(stderr.contains("--flows needs"), "{stderr}");
     }
 }
+
+/// A deprecated env name (CAP_FLOWS, now FLOWS) still works, and says so once: here it turns
+/// --flows on, which a memory:// broker refuses at start-up.
+#[test]
+fn a_deprecated_env_name_works_and_is_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = sample(dir.path());
+    let mut command = agent(&pcap, "memory://deprecated-env");
+    command
+        .env_remove("FLOWS")
+        .env("CAP_FLOWS", "1")
+        .stdout(Stdio::piped());
+    let output = bounded(command, None, Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("--flows needs"),
+        "CAP_FLOWS was read: {stderr}"
+    );
+    let warning = "environment variable CAP_FLOWS is deprecated: rename it to FLOWS";
+    assert_eq!(stdout.matches(warning).count(), 1, "{stdout}");
+}

@@ -1,11 +1,14 @@
 //! Command line and environment (the original's variable names keep working).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
-use clap::builder::BoolishValueParser;
+use netpipe_runtime::service::env::{self, Alias, Deprecations};
+use netpipe_runtime::service::{CommonArgs, parse_bool};
+
+/// Names this service read before the one naming scheme: none were renamed (its names are
+/// the original's, or new); the list is here so every service reads its env the same way.
+pub const ENV_ALIASES: &[Alias] = &[];
 
 /// Fixed file names of the metadata files, beside their CSV (as the original).
 pub const FULLDATA_METADATA_NAME: &str = "fulldata_metadata.json";
@@ -13,9 +16,13 @@ pub const CLEANED_METADATA_NAME: &str = "cleaned_metadata.json";
 
 /// Build labelled training datasets (full data, cleaned numeric set, optional train/test split)
 /// from recorded CSV files, streaming in constant memory.
-#[derive(Debug, Clone, Parser)]
+#[derive(Debug, Clone, clap::Parser)]
 #[command(name = "dataset-builder", version)]
 pub struct Config {
+    /// Ops server (off unless set: a one-shot job needs none), log format, trace export.
+    #[command(flatten)]
+    pub common: CommonArgs,
+
     /// Input CSV files. When given, DS_GLOB_PATH is not used.
     #[arg(value_name = "CSV")]
     pub inputs: Vec<PathBuf>,
@@ -66,7 +73,7 @@ pub struct Config {
 
     /// The original's random labels: randint(0,100) > 85 => 1 attack, else 0 not_attack.
     /// Needs --seed; cannot be combined with label rules.
-    #[arg(long, env = "RANDOM_LABELS", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "RANDOM_LABELS", value_parser = parse_bool)]
     pub random_labels: bool,
 
     /// Seed of the random labels and of the train/test split.
@@ -75,7 +82,7 @@ pub struct Config {
 
     /// Remove consecutive duplicate rows (same feature cells and label as the row before,
     /// within one file) from every output.
-    #[arg(long, env = "DEDUP", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "DEDUP", value_parser = parse_bool)]
     pub dedup: bool,
 
     /// Value written in the cleaned set for a missing cell.
@@ -88,7 +95,7 @@ pub struct Config {
     pub missing_value: String,
 
     /// Leave rows with any missing feature cell out of the cleaned set instead of filling them.
-    #[arg(long, env = "DROP_INCOMPLETE_ROWS", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "DROP_INCOMPLETE_ROWS", value_parser = parse_bool)]
     pub drop_incomplete_rows: bool,
 
     /// Extra columns to leave out of the cleaned set (comma separated or repeated).
@@ -109,7 +116,7 @@ pub struct Config {
 
     /// Skip (and count) ragged rows and rows with a non-numeric cell in a numeric column,
     /// instead of failing.
-    #[arg(long, env = "ALLOW_BAD_ROWS", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "ALLOW_BAD_ROWS", value_parser = parse_bool)]
     pub allow_bad_rows: bool,
 
     /// Fail when --allow-bad-rows skipped more than this share of the rows read, in percent.
@@ -152,10 +159,6 @@ pub struct Config {
     #[arg(long, env = "MAX_ERROR_REPORTS", default_value_t = 20)]
     pub max_error_reports: usize,
 
-    /// Address of /health, /ready and /metrics, e.g. 0.0.0.0:9104 (empty = no ops server).
-    #[arg(long, env = "OPS_ADDR", default_value = "")]
-    pub ops_addr: String,
-
     /// Keep running and rebuild the outputs whenever the input files change, looking every
     /// this many seconds (0 = build once and exit).
     #[arg(long, env = "WATCH_SECS", default_value_t = 0,
@@ -164,15 +167,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// The ops server's address; `None` when OPS_ADDR is empty.
-    pub fn ops_socket_addr(&self) -> Result<Option<SocketAddr>, String> {
-        let text = self.ops_addr.trim();
-        if text.is_empty() {
-            return Ok(None);
-        }
-        text.parse()
-            .map(Some)
-            .map_err(|e| format!("--ops-addr `{text}`: {e}"))
+    /// From the command line and the environment.
+    pub fn from_env_and_args() -> (Self, Deprecations) {
+        env::parse(ENV_ALIASES)
     }
 
     /// How often watch mode looks at the inputs; `None` = one-shot.

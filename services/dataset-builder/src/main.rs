@@ -3,24 +3,26 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use dataset_builder::{Config, RunOutcome, run};
-use netpipe_runtime::ops::shutdown_token_on_signals;
-use tracing_subscriber::EnvFilter;
+use netpipe_runtime::ops::{init_telemetry, shutdown_token_on_signals};
 
 // One thread runs the ops server and the watch loop; builds run on the blocking pool.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let config = Config::parse();
+    let (config, deprecations) = Config::from_env_and_args();
+    // Logs on stderr: stdout is the build's summary.
+    let telemetry = match init_telemetry(&config.common.telemetry("dataset-builder").on_stderr()) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("dataset-builder: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    deprecations.log();
     let shutdown = shutdown_token_on_signals();
-    match run(config, shutdown).await {
+    let result = run(config, shutdown).await;
+    telemetry.shutdown().await;
+    match result {
         Ok(RunOutcome::Built(summary)) => {
             println!("{summary}");
             if let Some(e) = &summary.metrics_error {

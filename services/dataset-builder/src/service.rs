@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use netpipe_runtime::ops::{Heartbeat, OpsState, Readiness, serve};
+use netpipe_runtime::ops::{Heartbeat, OpsState, Readiness, serve_at};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::BuildError;
@@ -34,18 +34,12 @@ pub enum RunOutcome {
 /// Runs the dataset-builder until its work is done (one-shot) or `shutdown` (watch mode).
 /// A one-shot build stopped by `shutdown` returns [`BuildError::Cancelled`] and writes nothing.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<RunOutcome, BuildError> {
-    let ops_addr = config.ops_socket_addr().map_err(BuildError::Config)?;
     let ops = BuilderOps::new()?;
     // The ops server outlives the builds: it stops after the last one, not at the signal.
     let ops_shutdown = CancellationToken::new();
-    let server = match ops_addr {
-        Some(addr) => Some(
-            serve(addr, ops.state(), ops_shutdown.clone())
-                .await
-                .map_err(|e| BuildError::Ops(e.to_string()))?,
-        ),
-        None => None,
-    };
+    let server = serve_at(&config.common.ops_addr, ops.state(), ops_shutdown.clone())
+        .await
+        .map_err(|e| BuildError::Ops(e.to_string()))?;
     let config = Arc::new(config);
     let result = match config.watch_interval() {
         None => {

@@ -341,16 +341,24 @@ async fn no_inputs_yet_is_not_ready_and_an_unreadable_directory_says_so() {
 #[tokio::test]
 async fn a_bad_ops_address_or_label_rule_is_a_configuration_error() {
     let tmp = tempfile::tempdir().unwrap();
+    // OPS_ADDR is parsed with the flags (one line from clap, exit 2); a name that does not
+    // resolve fails at start-up.
+    let refused = <dataset_builder::Config as clap::Parser>::try_parse_from([
+        "dataset-builder",
+        "--ops-addr",
+        "not-an-address",
+    ]);
+    assert!(refused.is_err());
     let cfg = config(&[
         "--ds-dir",
         &s(tmp.path()),
         "--watch-secs",
         "1",
         "--ops-addr",
-        "not-an-address",
+        "no-such-host.invalid:9104",
     ]);
     let err = run(cfg, CancellationToken::new()).await.unwrap_err();
-    assert!(matches!(err, BuildError::Config(_)), "{err}");
+    assert!(matches!(err, BuildError::Ops(_)), "{err}");
     let cfg = config(&[
         "--ds-dir",
         &s(tmp.path()),

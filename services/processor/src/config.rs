@@ -2,19 +2,50 @@
 //! (FORWARD_BROKER_URL, FORWARD_QUEUE, SAVE_AFTER_NUM, STOP_AFTER_NUM, DS_DIR, DS_NAME,
 //! OUTPUT_CSV) keep working.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
-use clap::builder::BoolishValueParser;
 use netpipe_runtime::broker::BrokerConfig;
 use netpipe_runtime::dataset::{DatasetConfig, RotatePolicy};
+use netpipe_runtime::service::env::{self, Alias, Deprecations};
+use netpipe_runtime::service::{CommonArgs, OpsAddr, parse_bool};
+
+/// Where /health, /ready and /metrics listen unless OPS_ADDR says otherwise.
+pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9102";
+
+/// Names this service read before the one naming scheme (docs/operations.md); they still
+/// work, with one deprecation warning each.
+pub const ENV_ALIASES: &[Alias] = &[
+    Alias {
+        old: "PROCESSOR_SCHEMA",
+        new: "NETPIPE_SCHEMA",
+    },
+    Alias {
+        old: "PROCESSOR_ROWS_STREAM",
+        new: "ROWS_STREAM",
+    },
+    Alias {
+        old: "PROCESSOR_ROWS_BROKER_URL",
+        new: "ROWS_BROKER_URL",
+    },
+    Alias {
+        old: "PROCESSOR_FLOWS",
+        new: "FLOWS",
+    },
+    Alias {
+        old: "PROCESSOR_FLOW_STREAM",
+        new: "FLOW_STREAM",
+    },
+];
 
 /// processor: frames from a broker -> durable, deduplicated CSV datasets (+ optional rows stream).
-#[derive(Debug, Clone, Parser)]
-#[command(name = "processor", version, about)]
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "processor", version, about,
+    mut_arg("ops_addr", |arg| arg.default_value(DEFAULT_OPS_ADDR)))]
 pub struct Config {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
     /// Broker URL: redis:// (Redis Streams), amqp:// (RabbitMQ), kombu+redis:// (the original's
     /// message format), memory://NAME (in-process).
     #[arg(
@@ -86,7 +117,7 @@ pub struct Config {
     /// Column schema; repeat (or comma-separate) to write several, each into its own files.
     #[arg(
         long = "schema",
-        env = "PROCESSOR_SCHEMA",
+        env = "NETPIPE_SCHEMA",
         value_delimiter = ',',
         default_value = "netpipe"
     )]
@@ -109,12 +140,12 @@ pub struct Config {
     pub instance_id: Option<String>,
 
     /// Forward each committed row (first --schema) as a RowBatch to this stream/queue.
-    #[arg(long, env = "PROCESSOR_ROWS_STREAM")]
+    #[arg(long, env = "ROWS_STREAM")]
     pub rows_stream: Option<String>,
 
     /// Broker for --rows-stream (default: --broker-url; a kombu+redis:// source forwards to
     /// Redis Streams on the same server).
-    #[arg(long, env = "PROCESSOR_ROWS_BROKER_URL")]
+    #[arg(long, env = "ROWS_BROKER_URL")]
     pub rows_broker_url: Option<String>,
 
     /// Messages larger than this are dead-lettered as `oversized`.
@@ -130,36 +161,39 @@ pub struct Config {
     #[arg(long, env = "PROCESSOR_CLAIM_IDLE_MS", default_value_t = 30_000)]
     pub claim_idle_ms: u64,
 
-    /// Address of /health, /ready and /metrics (empty = no ops server).
-    #[arg(long, env = "OPS_ADDR", default_value = "127.0.0.1:9102")]
-    pub ops_addr: String,
-
     /// Give up (exit non-zero) once the dataset directory has been unusable, or commits have
     /// failed, for this many seconds in a row (0 = keep retrying, not ready meanwhile).
     #[arg(long, env = "PROCESSOR_GIVE_UP_SECS", default_value_t = 0)]
     pub give_up_secs: u64,
 
-    /// Log as JSON lines.
-    #[arg(long, env = "LOG_JSON", value_parser = BoolishValueParser::new(), default_value_t = false)]
-    pub log_json: bool,
-
     /// Also consume the capture-agents' flow records (their --flows) and write a flow dataset,
     /// {DS_NAME}-flows-*.csv, with the same guarantees as packet rows (docs/flows.md).
-    #[arg(long, env = "PROCESSOR_FLOWS", value_parser = BoolishValueParser::new(), default_value_t = false)]
+    #[arg(long, env = "FLOWS", value_parser = parse_bool, default_value_t = false)]
     pub flows: bool,
 
     /// Stream/queue of the flow records (default: FORWARD_QUEUE + `-flows`, as the agent).
-    #[arg(long, env = "PROCESSOR_FLOW_STREAM")]
+    #[arg(long, env = "FLOW_STREAM")]
     pub flow_stream: Option<String>,
 }
 
 impl Config {
-    /// Defaults with the given broker URL and output directory (tests, embedding).
+    /// From the command line and the environment (old names honoured, see [`ENV_ALIASES`]).
+    pub fn from_env_and_args() -> (Self, Deprecations) {
+        env::parse(ENV_ALIASES)
+    }
+
+    /// The defaults, with no environment variable read: the start of an embedded processor.
+    pub fn defaults() -> Self {
+        env::defaults()
+    }
+
+    /// Defaults (no environment read) with the given broker URL and output directory and no
+    /// ops server (tests, embedding).
     pub fn new(broker_url: &str, ds_dir: impl Into<PathBuf>) -> Self {
-        let mut config = Config::parse_from(["processor"]);
+        let mut config = Config::defaults();
         config.broker_url = broker_url.to_string();
         config.ds_dir = ds_dir.into();
-        config.ops_addr = String::new();
+        config.common.ops_addr = OpsAddr::Off;
         config
     }
 
@@ -180,16 +214,6 @@ impl Config {
 
     pub fn commit_interval(&self) -> Duration {
         Duration::from_millis(self.commit_interval_ms.max(1))
-    }
-
-    pub fn ops_addr(&self) -> Result<Option<SocketAddr>, String> {
-        if self.ops_addr.trim().is_empty() {
-            return Ok(None);
-        }
-        self.ops_addr
-            .parse()
-            .map(Some)
-            .map_err(|e| format!("--ops-addr {:?}: {e}", self.ops_addr))
     }
 
     pub fn broker(&self) -> BrokerConfig {

@@ -13,7 +13,7 @@ pub mod flows;
 pub mod input;
 pub mod metrics;
 mod receiver;
-mod run_loop;
+pub mod service;
 
 use std::path::PathBuf;
 
@@ -21,7 +21,7 @@ pub use config::Config;
 use netpipe_runtime::broker::BrokerError;
 use netpipe_runtime::dataset::DatasetError;
 pub use receiver::DEAD_LETTER_MAX_BODY;
-pub use run_loop::run;
+pub use service::run;
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

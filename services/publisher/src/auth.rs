@@ -9,10 +9,10 @@ use netpipe_runtime::ops::Readiness;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{Api, LoginError};
-use crate::backoff::{Backoff, sleep_or_shutdown};
 use crate::metrics::PublisherMetrics;
 use crate::probes::READY_LOGIN;
 use crate::secret::{ExposeSecret, SecretString};
+use netpipe_runtime::service::{Backoff, sleep_or_shutdown};
 
 /// A token and the generation it belongs to (bumped at every login), so that many requests
 /// failing with the same stale token cause one login, not one each.

@@ -5,19 +5,22 @@ use netpipe_runtime::flags::{MAX_MS, MAX_SECS, usize_in};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use netpipe_runtime::service::env::{self, Alias, Deprecations};
+// The one boolean parser: the original only accepted `"1"`; the example env's `false` meant
+// off there and here.
+use netpipe_runtime::service::{CommonArgs, OpsAddr, parse_bool};
 
 use crate::secret::{SecretString, parse_secret};
 
-/// `1`, `true`, `yes`, `on` (any case) are true; `0`, `false`, `no`, `off` and empty are false.
-/// The original only accepted `"1"`; the example env's `false` meant off there and here.
-pub fn parse_flag(value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        other => Err(format!("expected 1/0/true/false, got {other:?}")),
-    }
-}
+/// Where /health, /ready and /metrics listen unless OPS_ADDR says otherwise.
+pub const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9103";
+
+/// Names this service read before the one naming scheme (docs/operations.md); they still
+/// work, with one deprecation warning each.
+pub const ENV_ALIASES: &[Alias] = &[Alias {
+    old: "PUBLISHER_OPS_ADDR",
+    new: "OPS_ADDR",
+}];
 
 /// A comma list as the original reads it, with surrounding spaces and empty items removed.
 pub fn split_list(value: &Option<String>) -> Vec<String> {
@@ -72,13 +75,17 @@ pub enum PollPredictions {
     Off,
 }
 
-#[derive(Debug, Clone, Parser)]
+#[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "publisher",
     version,
-    about = "Streams rows to the AntiNex REST API (JWT) and writes predictions back"
+    about = "Streams rows to the AntiNex REST API (JWT) and writes predictions back",
+    mut_arg("ops_addr", |arg| arg.default_value(DEFAULT_OPS_ADDR))
 )]
 pub struct Config {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
     // ---- input: the rows stream --------------------------------------------------------
     /// Broker holding the rows stream (redis://, amqp://, memory://NAME).
     #[arg(
@@ -179,17 +186,9 @@ pub struct Config {
     )]
     pub predictions_stream: String,
 
-    // ---- ops -------------------------------------------------------------------------------
-    /// /health, /ready and /metrics listen here; `off` disables them.
-    #[arg(long, env = "PUBLISHER_OPS_ADDR", default_value = "0.0.0.0:9103")]
-    pub ops_addr: String,
-    /// Log as JSON lines.
-    #[arg(long, env = "LOG_JSON", default_value = "0", value_parser = parse_flag, action = clap::ArgAction::Set)]
-    pub log_json: bool,
-
     // ---- the original's ANTINEX_* variables ------------------------------------------------
     /// Master switch; when off the publisher consumes nothing and exits at once.
-    #[arg(long, env = "ANTINEX_PUBLISH_ENABLED", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ANTINEX_PUBLISH_ENABLED", default_value = "1", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub publish_enabled: bool,
     /// REST base URL, without a trailing slash.
     #[arg(long, env = "ANTINEX_URL", default_value = "http://localhost:8010")]
@@ -276,28 +275,28 @@ pub struct Config {
     #[arg(long = "body-version", id = "body_version", env = "ANTINEX_VERSION")]
     pub version: Option<i64>,
     /// Request field `convert_data` (1/0)
-    #[arg(long, env = "ANTINEX_CONVERT_DATA", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ANTINEX_CONVERT_DATA", default_value = "1", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub convert_data: bool,
     /// Request field `convert_data_type`
     #[arg(long, env = "ANTINEX_CONVERT_DATA_TYPE", default_value = "float")]
     pub convert_data_type: String,
     /// Request field `include_failed_conversions` (1/0)
-    #[arg(long, env = "ANTINEX_INCLUDE_FAILED_CONVERSIONS", default_value = "0", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ANTINEX_INCLUDE_FAILED_CONVERSIONS", default_value = "0", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub include_failed_conversions: bool,
     /// Sent, as a JSON number, for absent and unconvertible cells.
     #[arg(long, env = "ANTINEX_MISSING_VALUE", default_value = "-1.0")]
     pub missing_value: String,
     /// Add the predict feature to every row, set to the missing value.
-    #[arg(long, env = "ANTINEX_CHECK_MISSING_PREDICT", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ANTINEX_CHECK_MISSING_PREDICT", default_value = "1", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub check_missing_predict: bool,
     /// Request field `publish_to_core` (1/0): let the AntiNex Core worker run the job
-    #[arg(long, env = "ANTINEX_PUBLISH_TO_CORE", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ANTINEX_PUBLISH_TO_CORE", default_value = "1", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub publish_to_core: bool,
     /// Log level when RUST_LOG is unset: `0` logs warnings and errors only.
-    #[arg(long, env = "ANTINEX_CLIENT_VERBOSE", default_value = "1", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ANTINEX_CLIENT_VERBOSE", default_value = "1", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub client_verbose: bool,
     /// Debug logs of the publisher when RUST_LOG is unset (never the password or the token).
-    #[arg(long, env = "ANTINEX_CLIENT_DEBUG", default_value = "0", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ANTINEX_CLIENT_DEBUG", default_value = "0", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub client_debug: bool,
 }
 
@@ -305,11 +304,16 @@ impl Config {
     /// Defaults (plus any ANTINEX_* in the environment) with a memory/stand-in pair and no ops
     /// endpoint: for tests and benches.
     pub fn for_tests(rows_url: &str, antinex_url: &str) -> Self {
-        let mut config = Config::parse_from(["publisher"]);
+        let mut config = <Config as clap::Parser>::parse_from(["publisher"]);
         config.rows_url = rows_url.to_string();
         config.url = antinex_url.to_string();
-        config.ops_addr = "off".into();
+        config.common.ops_addr = OpsAddr::Off;
         config
+    }
+
+    /// From the command line and the environment (old names honoured, see [`ENV_ALIASES`]).
+    pub fn from_env_and_args() -> (Self, Deprecations) {
+        env::parse(ENV_ALIASES)
     }
 
     /// The log filter used when RUST_LOG is unset, from the original's verbosity switches.
@@ -337,12 +341,13 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     #[test]
     fn flags_and_lists_parse_like_the_original() {
-        assert_eq!(parse_flag("1"), Ok(true));
-        assert_eq!(parse_flag("false"), Ok(false));
-        assert!(parse_flag("maybe").is_err());
+        assert_eq!(parse_bool("1"), Ok(true));
+        assert_eq!(parse_bool("false"), Ok(false));
+        assert!(parse_bool("maybe").is_err());
         assert_eq!(
             split_list(&Some("a, b,,c".into())),
             vec!["a".to_string(), "b".into(), "c".into()]

@@ -15,8 +15,8 @@ pub enum PublisherError {
     Broker(#[from] BrokerError),
     #[error("predictions file {path}: {reason}")]
     Predictions { path: String, reason: String },
-    /// PUBLISHER_OPS_ADDR is not an address, or cannot be listened on.
-    #[error("ops endpoint PUBLISHER_OPS_ADDR={addr}: {reason}")]
+    /// OPS_ADDR is not an address, or cannot be listened on.
+    #[error("ops endpoint OPS_ADDR={addr}: {reason}")]
     Ops { addr: String, reason: String },
     /// Every login for --login-give-up-secs was refused: wrong credentials, not a hiccup.
     #[error("{0}")]

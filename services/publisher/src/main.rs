@@ -1,15 +1,14 @@
 //! publisher binary: parse flags, set up telemetry, run until SIGTERM/SIGINT (or the end of a
 //! memory:// rows stream).
 
-use clap::Parser;
-use netpipe_runtime::ops::{
-    TelemetryConfig, init_telemetry, log_resource_usage, shutdown_token_on_signals,
-};
+use netpipe_runtime::ops::{init_telemetry, log_resource_usage, shutdown_token_on_signals};
 
 #[tokio::main]
 async fn main() {
-    let config = publisher::Config::parse();
-    let telemetry = TelemetryConfig::from_env("publisher", config.log_json)
+    let (config, deprecations) = publisher::Config::from_env_and_args();
+    let telemetry = config
+        .common
+        .telemetry("publisher")
         .with_default_filter(config.default_log_filter());
     let telemetry = match init_telemetry(&telemetry) {
         Ok(guard) => guard,
@@ -18,6 +17,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    deprecations.log();
     let shutdown = shutdown_token_on_signals();
     let result = publisher::run(config, shutdown).await;
     telemetry.shutdown().await;

@@ -23,12 +23,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
 use crate::auth::Auth;
-use crate::backoff::{Backoff, sleep_or_shutdown};
 use crate::batch::{Batch, Part, RowBatchRef};
 use crate::body::BodyBuilder;
 use crate::metrics::PublisherMetrics;
 use crate::predictions::PollJob;
 use crate::probes::{BEAT_INTERVAL, Liveness, READY_BROKER, READY_DELIVERY, beating};
+use netpipe_runtime::service::{Backoff, sleep_or_shutdown};
 
 /// What happened to a batch.
 #[derive(Debug, Clone)]

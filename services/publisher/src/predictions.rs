@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
 use crate::auth::Auth;
-use crate::backoff::{Backoff, sleep_or_shutdown};
 use crate::batch::RowIdentity;
 use crate::error::PublisherError;
 use crate::metrics::PublisherMetrics;
+use netpipe_runtime::service::{Backoff, sleep_or_shutdown};
 
 /// One accepted job whose predictions are wanted.
 #[derive(Debug)]

@@ -256,7 +256,7 @@ async fn wrong_password_is_a_clear_error_with_backoff_and_not_ready() {
     let mut c = config(&url, &server.url());
     c.password = publisher::SecretString::from("wrong-password");
     let ops = free_addr();
-    c.ops_addr = ops.clone();
+    c.common.ops_addr = ops.parse().unwrap();
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(publisher::run(c, shutdown.clone()));
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -1,6 +1,6 @@
 //! The ops surface (netpipe_runtime::ops): /metrics after a delivery over real Redis (127.0.0.1:6379),
 //! /ready naming a refused login or an unreachable rows broker, /health while running, and a
-//! clear start-up error for a bad PUBLISHER_OPS_ADDR.
+//! clear start-up error for a bad OPS_ADDR.
 
 mod common;
 
@@ -60,7 +60,7 @@ impl Names {
         c.rows_consumer = Some("publisher-ops".into());
         c.rows_dead_letter = self.dead.clone();
         c.batch_rows = 50;
-        c.ops_addr = ops.to_string();
+        c.common.ops_addr = ops.parse().expect("ops address");
         c
     }
 }
@@ -259,7 +259,7 @@ async fn ready_names_an_unreachable_rows_broker() {
     let ops = free_addr();
     let closed = free_addr();
     let mut config = config(&format!("redis://{closed}/0"), &server.url());
-    config.ops_addr = ops.clone();
+    config.common.ops_addr = ops.parse().unwrap();
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(publisher::run(config, shutdown.clone()));
 
@@ -285,16 +285,24 @@ async fn a_bad_ops_address_is_a_clear_start_up_error() {
     let url = stream("badops");
     let run = |ops: &str| {
         let mut c = config(&url, &server.url());
-        c.ops_addr = ops.to_string();
+        c.common.ops_addr = ops.parse().expect("ops address");
         publisher::run(c, CancellationToken::new())
     };
 
-    let error = with_timeout(run("127.0.0.1:notaport")).await.unwrap_err();
+    // Not host:port at all: refused when parsed (clap's one line, before run).
+    assert!(
+        "127.0.0.1:notaport"
+            .parse::<netpipe_runtime::service::OpsAddr>()
+            .is_err()
+    );
+    let error = with_timeout(run("no-such-host.invalid:9103"))
+        .await
+        .unwrap_err();
     assert!(matches!(error, PublisherError::Ops { .. }), "{error}");
     assert!(
         error
             .to_string()
-            .contains("PUBLISHER_OPS_ADDR=127.0.0.1:notaport"),
+            .contains("OPS_ADDR=no-such-host.invalid:9103"),
         "{error}"
     );
 

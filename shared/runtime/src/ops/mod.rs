@@ -26,7 +26,7 @@ pub use events::{CountedEvent, Throttle};
 pub use health::Heartbeat;
 pub use metrics::{Metrics, MetricsError};
 pub use readiness::{Readiness, ReadinessReport};
-pub use server::{OpsError, OpsServer, OpsState, serve};
+pub use server::{OpsError, OpsServer, OpsState, serve, serve_at};
 pub use shutdown::shutdown_token_on_signals;
 pub use telemetry::{TelemetryConfig, TelemetryError, TelemetryGuard, init_telemetry};
 pub use usage::{ResourceUsage, log_resource_usage, resource_usage};

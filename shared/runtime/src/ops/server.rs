@@ -37,6 +37,8 @@ pub enum OpsError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Address(#[from] crate::service::OpsAddrError),
 }
 
 /// A running ops server.
@@ -46,6 +48,18 @@ pub struct OpsServer {
     pub local_addr: SocketAddr,
     /// Finishes after `shutdown` is cancelled and open requests are answered.
     pub task: JoinHandle<()>,
+}
+
+/// [`serve`] at a service's `OPS_ADDR`: `None` when it is `off`.
+pub async fn serve_at(
+    addr: &crate::service::OpsAddr,
+    state: OpsState,
+    shutdown: CancellationToken,
+) -> Result<Option<OpsServer>, OpsError> {
+    match addr.resolve().await? {
+        Some(addr) => serve(addr, state, shutdown).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Binds `addr` (fails right away if it cannot) and serves the ops routes until `shutdown`.

@@ -7,6 +7,7 @@
 //! thread.
 
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::filter::{EnvFilter, filter_fn};
@@ -25,22 +26,40 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: Option<String>,
     /// The log filter when `RUST_LOG` is unset or empty (`info` unless the service says so).
     pub default_filter: String,
+    /// Log lines to stderr instead of stdout (a job whose stdout is its result).
+    pub stderr: bool,
 }
 
 impl TelemetryConfig {
-    /// `json` from the caller's flag or `LOG_JSON=1|true`; endpoint from the environment.
-    pub fn from_env(service: &str, json_flag: bool) -> Self {
-        let json_env = std::env::var("LOG_JSON")
-            .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
-            .unwrap_or(false);
+    /// `json` and the OTLP endpoint as the service's flags give them (`CommonArgs`); an empty
+    /// endpoint means no export.
+    pub fn new(service: &str, json: bool, otlp_endpoint: Option<String>) -> Self {
         TelemetryConfig {
             service: service.to_string(),
-            json: json_flag || json_env,
-            otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .ok()
-                .filter(|v| !v.trim().is_empty()),
+            json,
+            otlp_endpoint: otlp_endpoint.filter(|v| !v.trim().is_empty()),
             default_filter: "info".into(),
+            stderr: false,
         }
+    }
+
+    /// `json` from the caller's flag or `LOG_JSON`; endpoint from the environment.
+    pub fn from_env(service: &str, json_flag: bool) -> Self {
+        let json_env = std::env::var("LOG_JSON")
+            .ok()
+            .and_then(|v| crate::service::parse_bool(&v).ok())
+            .unwrap_or(false);
+        Self::new(
+            service,
+            json_flag || json_env,
+            std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
+        )
+    }
+
+    /// Log to stderr (stdout stays for the program's result).
+    pub fn on_stderr(mut self) -> Self {
+        self.stderr = true;
+        self
     }
 
     /// Another filter for when `RUST_LOG` is unset (a service's own verbosity switches).
@@ -95,25 +114,39 @@ pub fn init_telemetry(config: &TelemetryConfig) -> Result<TelemetryGuard, Teleme
         _ => EnvFilter::try_new(&config.default_filter)
             .map_err(|e| TelemetryError::Filter(e.to_string()))?,
     };
-    let fmt_layer = if config.json {
-        fmt::layer()
+    let fmt_layer = match (config.json, config.stderr) {
+        (true, false) => fmt::layer()
             .json()
             .with_current_span(true)
             .with_target(true)
-            .boxed()
-    } else {
+            .boxed(),
+        (true, true) => fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_target(true)
+            .with_writer(std::io::stderr)
+            .boxed(),
         // Colour codes only for a terminal: a log redirected to a file stays plain text.
-        fmt::layer()
+        (false, false) => fmt::layer()
             .with_target(true)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .boxed()
+            .boxed(),
+        (false, true) => fmt::layer()
+            .with_target(true)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
 
     let mut provider = None;
     let otel_layer = match &config.otlp_endpoint {
         Some(endpoint) => {
+            // The endpoint may come from --otlp-endpoint: set it, with the traces path the SDK
+            // would add to OTEL_EXPORTER_OTLP_ENDPOINT.
+            let traces = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
+                .with_endpoint(traces)
                 .build()
                 .map_err(|e| TelemetryError::Exporter {
                     endpoint: endpoint.clone(),

@@ -1,9 +1,11 @@
-//! The processor's main loop: receive, append, commit, acknowledge.
+//! The processor's `run`: its main loop (receive, append, commit, acknowledge) and the ops
+//! server around it.
 
 use std::time::{Duration, Instant};
 
 use netpipe_runtime::broker::{AckToken, Consumer, ConsumerStats, Publisher};
-use netpipe_runtime::ops::{Heartbeat, OpsState, Readiness, serve};
+use netpipe_runtime::ops::{Heartbeat, OpsState, Readiness, serve_at};
+use netpipe_runtime::service::{Backoff, RetryOutcome, sleep_or_shutdown};
 use tokio_util::sync::CancellationToken;
 
 use crate::datasets::{AppendCounts, Datasets, schema_by_name};
@@ -18,6 +20,7 @@ const FORWARD_BATCH_ROWS: usize = 1000;
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+const COMMIT_RETRY_MIN: Duration = Duration::from_millis(250);
 
 /// Runs until `shutdown`, STOP_AFTER_NUM packets, or the end of a memory:// stream; then
 /// commits, acknowledges and closes the files.
@@ -41,7 +44,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         .map_err(ProcessorError::Config)?;
     let mut config = config;
     config.schemas = schema_names.clone();
-    let ops_addr = config.ops_addr().map_err(ProcessorError::Config)?;
     // A mistyped URL fails here, before any dataset file is created.
     netpipe_runtime::broker::check_url(&config.broker_url)?;
     if let Some(rows) = config.rows_broker() {
@@ -53,17 +55,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     readiness.declare(&[READY_DATASET, READY_BROKER]);
     let heartbeat = Heartbeat::new(Duration::from_secs(30));
     let ops_shutdown = shutdown.child_token();
-    let ops_server = match ops_addr {
-        Some(addr) => Some(
-            serve(
-                addr,
-                OpsState::new(heartbeat.clone(), readiness.clone(), metrics.ops.clone()),
-                ops_shutdown.clone(),
-            )
-            .await?,
-        ),
-        None => None,
-    };
+    let ops_server = serve_at(
+        &config.common.ops_addr,
+        OpsState::new(heartbeat.clone(), readiness.clone(), metrics.ops.clone()),
+        ops_shutdown.clone(),
+    )
+    .await?;
 
     if config.flows && !netpipe_runtime::broker::flow_batch::carries_flows(&config.broker_url) {
         return Err(ProcessorError::Config(
@@ -172,7 +169,7 @@ async fn open_datasets(
     metrics: &ProcessorMetrics,
     shutdown: &CancellationToken,
 ) -> Result<Option<Datasets>, ProcessorError> {
-    let mut delay = RETRY_MIN;
+    let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
     let first_failure = Instant::now();
     loop {
         heartbeat.beat();
@@ -212,10 +209,9 @@ async fn open_datasets(
                     return Err(error.into());
                 }
                 tracing::error!(message = "Cannot open the dataset; retrying.", %error);
-                if !sleep_or_shutdown(delay, shutdown).await {
+                if !sleep_or_shutdown(backoff.next_delay(), shutdown).await {
                     return Err(error.into());
                 }
-                delay = (delay * 2).min(RETRY_MAX);
             }
         }
     }
@@ -227,31 +223,33 @@ async fn connect_with_retry(
     heartbeat: &Heartbeat,
     shutdown: &CancellationToken,
 ) -> Result<Option<Consumer>, ProcessorError> {
-    let mut delay = RETRY_MIN;
-    loop {
-        heartbeat.beat();
-        match Consumer::connect(broker).await {
-            Ok(consumer) => {
-                readiness.set_met(READY_BROKER);
-                tracing::info!(
-                    message = "Consuming.",
-                    broker = %broker.redacted_url(),
-                    stream = %broker.stream,
-                    group = %broker.group,
-                    consumer = %broker.consumer,
-                );
-                return Ok(Some(consumer));
-            }
-            Err(error) if error.is_retryable() => {
-                readiness.set_not_met(READY_BROKER, error.to_string());
-                tracing::warn!(message = "Broker unreachable; retrying.", %error);
-                if !sleep_or_shutdown(delay, shutdown).await {
-                    return Ok(None);
-                }
-                delay = (delay * 2).min(RETRY_MAX);
-            }
-            Err(error) => return Err(error.into()),
+    let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
+    let outcome = netpipe_runtime::service::connect_with_retry(
+        &mut backoff,
+        shutdown,
+        Some(heartbeat),
+        || Consumer::connect(broker),
+        |error| error.is_retryable(),
+        |error, _| {
+            readiness.set_not_met(READY_BROKER, error.to_string());
+            tracing::warn!(message = "Broker unreachable; retrying.", %error);
+        },
+    )
+    .await;
+    match outcome {
+        RetryOutcome::Connected(consumer) => {
+            readiness.set_met(READY_BROKER);
+            tracing::info!(
+                message = "Consuming.",
+                broker = %broker.redacted_url(),
+                stream = %broker.stream,
+                group = %broker.group,
+                consumer = %broker.consumer,
+            );
+            Ok(Some(consumer))
         }
+        RetryOutcome::Failed(error) => Err(error.into()),
+        RetryOutcome::Shutdown => Ok(None),
     }
 }
 
@@ -260,14 +258,6 @@ fn gave_up(config: &Config, first_failure: Instant) -> bool {
     config
         .give_up_after()
         .is_some_and(|limit| first_failure.elapsed() >= limit)
-}
-
-/// Sleeps; false when shutdown was requested first.
-async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = shutdown.cancelled() => false,
-        _ = tokio::time::sleep(delay) => true,
-    }
 }
 
 /// Messages the consumer found deleted on the broker since the last note go into the summary
@@ -419,7 +409,7 @@ impl LoopState<'_> {
     /// Commits the datasets (retrying while the disk fails, not ready meanwhile), forwards the
     /// committed rows, then acknowledges. False when shutdown interrupted a failing commit.
     async fn commit_and_ack(&mut self, kind: Commit) -> Result<bool, ProcessorError> {
-        let mut delay = Duration::from_millis(250);
+        let mut backoff = Backoff::new(COMMIT_RETRY_MIN, RETRY_MAX);
         let first_failure = Instant::now();
         loop {
             self.heartbeat.beat();
@@ -472,10 +462,9 @@ impl LoopState<'_> {
                     if self.shutdown.is_cancelled() || gave_up(self.config, first_failure) {
                         return Err(error.into());
                     }
-                    if !sleep_or_shutdown(delay, self.shutdown).await {
+                    if !sleep_or_shutdown(backoff.next_delay(), self.shutdown).await {
                         return Err(error.into());
                     }
-                    delay = (delay * 2).min(RETRY_MAX);
                 }
             }
         }
