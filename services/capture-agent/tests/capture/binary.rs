@@ -27,12 +27,20 @@ fn assert_one_line_error(output: &Output, needle: &str) {
     assert!(lines[0].contains(needle), "{:?} lacks {needle:?}", lines[0]);
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs root (opens a capture interface): run with --features system-tests (scripts/test.sh does)"
+)]
 #[test]
 fn unknown_interface() {
     let output = run_agent(&["-i", "nosuchif0", "--broker-url", "memory://bin"]);
     assert_one_line_error(&output, "interface nosuchif0: no such device");
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs root (opens a capture interface): run with --features system-tests (scripts/test.sh does)"
+)]
 #[test]
 fn invalid_bpf_filter() {
     let output = run_agent(&[
