@@ -1,6 +1,6 @@
 //! The README's configuration and metrics reference, generated from the services' own clap
 //! definitions and metric registries, so the documentation cannot drift from the code
-//! (tests/readme_reference.rs compares the README with this output).
+//! (tests/docs/readme_reference.rs compares the README with this output).
 
 use clap::CommandFactory;
 use prometheus::proto::MetricType;

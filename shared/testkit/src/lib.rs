@@ -3,5 +3,7 @@
 pub mod paths;
 pub mod promtool;
 pub mod samples;
+pub mod system;
 
 pub use promtool::promtool_check;
+pub use system::{must_not_skip, skip};

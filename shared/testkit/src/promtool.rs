@@ -4,8 +4,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// Runs `promtool check metrics` on `text`. `Ok(true)`: valid; `Ok(false)`: promtool is not
-/// installed and we are not in CI (a skip notice is printed); `Err`: promtool's complaints, or
-/// promtool missing in CI (`CI=true`), where it must be installed (Debian package `prometheus`).
+/// installed and we are neither in CI nor built with `--features system-tests` (a skip notice
+/// is printed); `Err`: promtool's complaints, or promtool missing where it must be installed
+/// (Debian package `prometheus`).
 pub fn promtool_check(test: &str, text: &str) -> Result<bool, String> {
     let child = Command::new("promtool")
         .args(["check", "metrics"])
@@ -16,7 +17,7 @@ pub fn promtool_check(test: &str, text: &str) -> Result<bool, String> {
     let mut child = match child {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
+            if crate::must_not_skip() {
                 return Err("promtool is not installed (Debian package prometheus)".into());
             }
             eprintln!("{test}: promtool check skipped, promtool is not installed");

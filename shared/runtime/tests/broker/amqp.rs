@@ -74,6 +74,10 @@ async fn receive_all(consumer: &mut Consumer, want: usize) -> Vec<Message> {
     got
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs RabbitMQ at 127.0.0.1:5672: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn batches_are_confirmed_delivered_and_acked_once() {
     let config = config("exactly-once").await;
@@ -96,6 +100,10 @@ async fn batches_are_confirmed_delivered_and_acked_once() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs RabbitMQ at 127.0.0.1:5672: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn concurrent_publishes_are_all_confirmed() {
     let mut config = config("concurrent").await;
@@ -127,6 +135,10 @@ async fn concurrent_publishes_are_all_confirmed() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs RabbitMQ at 127.0.0.1:5672: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn unacked_messages_are_redelivered_after_the_channel_closes() {
     let config = config("redeliver").await;
@@ -154,6 +166,10 @@ async fn unacked_messages_are_redelivered_after_the_channel_closes() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs RabbitMQ at 127.0.0.1:5672: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn two_consumers_share_the_queue_without_duplicates() {
     let mut config = config("split").await;
@@ -190,6 +206,10 @@ async fn two_consumers_share_the_queue_without_duplicates() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs RabbitMQ at 127.0.0.1:5672: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn dead_letters_carry_their_reason_in_a_header() {
     let config = config("dead-letter").await;
@@ -237,6 +257,10 @@ async fn dead_letters_carry_their_reason_in_a_header() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs RabbitMQ at 127.0.0.1:5672: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn an_existing_topic_exchange_is_reused() {
     let config = config("topic").await;
@@ -264,6 +288,10 @@ async fn an_existing_topic_exchange_is_reused() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs RabbitMQ at 127.0.0.1:5672: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn an_unroutable_message_is_rejected_not_lost() {
     let config = config("unroutable").await;
@@ -314,6 +342,10 @@ async fn bad_urls_are_one_line_errors_without_passwords() {
     assert!(!text.contains('\n'), "{text}");
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs RabbitMQ at 127.0.0.1:5672: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn lag_counts_ready_messages_of_the_queue() {
     let mut config = config("lag").await;

@@ -76,6 +76,10 @@ async fn cleanup(config: &BrokerConfig) {
     let _: () = conn.del(keys).await.unwrap();
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn the_list_holds_the_originals_envelope_in_db_15() {
     let config = config("envelope").await;
@@ -120,6 +124,10 @@ async fn the_list_holds_the_originals_envelope_in_db_15() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn messages_are_consumed_in_order_and_acked_once() {
     let config = config("exactly-once").await;
@@ -148,6 +156,10 @@ async fn messages_are_consumed_in_order_and_acked_once() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn a_python_kombu_element_is_consumed() {
     let config = config("python").await;
@@ -168,6 +180,10 @@ async fn a_python_kombu_element_is_consumed() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn unacked_messages_come_back_after_a_restart() {
     let config = config("restart").await;
@@ -195,6 +211,10 @@ async fn unacked_messages_come_back_after_a_restart() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn a_dead_consumers_messages_are_taken_over() {
     let mut config = config("takeover").await;
@@ -228,6 +248,10 @@ async fn a_dead_consumers_messages_are_taken_over() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn two_consumers_split_the_list() {
     let config = config("split").await;
@@ -258,6 +282,10 @@ async fn two_consumers_split_the_list() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn garbage_elements_are_dead_lettered_and_counted() {
     let config = config("garbage").await;
@@ -308,6 +336,10 @@ async fn garbage_elements_are_dead_lettered_and_counted() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn dead_letter_keeps_body_and_reason() {
     let config = config("dead-letter").await;
@@ -329,6 +361,10 @@ async fn dead_letter_keeps_body_and_reason() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn a_long_block_does_not_hit_the_response_timeout() {
     let mut config = config("long-block").await;
@@ -361,6 +397,10 @@ async fn unreachable_and_bad_urls() {
     assert!(err.to_string().contains("kombu+redis://"), "{err}");
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn lag_is_the_length_of_the_queue_list() {
     let config = config("lag").await;

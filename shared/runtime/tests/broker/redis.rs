@@ -83,6 +83,10 @@ async fn cleanup(config: &BrokerConfig) {
         .unwrap();
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn batches_are_delivered_and_acked_exactly_once() {
     let config = config("exactly-once").await;
@@ -110,6 +114,10 @@ async fn batches_are_delivered_and_acked_exactly_once() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn concurrent_publishes_all_arrive() {
     let config = config("concurrent").await;
@@ -139,6 +147,10 @@ async fn concurrent_publishes_all_arrive() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn unacked_entries_are_reclaimed_after_claim_idle() {
     let mut config = config("reclaim").await;
@@ -172,6 +184,10 @@ async fn unacked_entries_are_reclaimed_after_claim_idle() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn restarted_consumer_gets_its_unacked_entries_back() {
     let config = config("restart").await;
@@ -198,6 +214,10 @@ async fn restarted_consumer_gets_its_unacked_entries_back() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn two_consumers_in_one_group_split_the_stream() {
     let config = config("split").await;
@@ -229,6 +249,10 @@ async fn two_consumers_in_one_group_split_the_stream() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn dead_letter_keeps_body_and_reason() {
     let config = config("dead-letter").await;
@@ -259,6 +283,10 @@ async fn dead_letter_keeps_body_and_reason() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn a_full_stream_counts_entries_trimmed_unread() {
     let mut config = config("full").await;
@@ -292,6 +320,10 @@ async fn a_full_stream_counts_entries_trimmed_unread() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn a_long_block_does_not_hit_the_response_timeout() {
     let mut config = config("long-block").await;
@@ -335,6 +367,10 @@ async fn bad_urls_are_one_line_errors_without_passwords() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn a_live_consumer_keeps_entries_it_holds_for_long() {
     let mut config = config("hold").await;
@@ -382,6 +418,10 @@ async fn a_live_consumer_keeps_entries_it_holds_for_long() {
     cleanup(&config).await;
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn lag_counts_entries_not_yet_delivered_to_the_group() {
     let config = config("lag").await;
@@ -408,6 +448,10 @@ async fn lag_counts_entries_not_yet_delivered_to_the_group() {
 
 /// Consumers trim the stream (`XTRIM MINID ~`) only below what every group has delivered and
 /// acknowledged: another group's unread entries and this group's pending ones stay.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn consumers_trim_only_what_every_group_acknowledged() {
     let config = config("trim").await;
@@ -502,6 +546,10 @@ async fn consumer_names(stream: &str, group: &str) -> Vec<String> {
 
 /// A consumer that died (a restart under a new name) is removed from the group once its
 /// pending entries were claimed by a live one, instead of staying there forever.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Redis at 127.0.0.1:6379: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn dead_consumers_are_removed_once_their_entries_are_claimed() {
     let mut config = config("dead-consumers").await;

@@ -432,7 +432,7 @@ impl SmallDisk {
         match status {
             Ok(status) if status.success() => Some(SmallDisk { dir }),
             _ => {
-                eprintln!("SKIP: cannot mount a tmpfs (needs root): full-disk test not run");
+                netpipe_testkit::skip("full-disk test", "cannot mount a tmpfs (needs root)");
                 None
             }
         }
@@ -448,6 +448,10 @@ impl Drop for SmallDisk {
     }
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs root (mounts a tmpfs): run with --features system-tests (scripts/test.sh does)"
+)]
 #[test]
 fn a_full_disk_fails_the_commit_cleanly_and_a_retry_writes_rows_once() {
     let Some(disk) = SmallDisk::mount("2m") else {
@@ -489,6 +493,10 @@ fn a_full_disk_fails_the_commit_cleanly_and_a_retry_writes_rows_once() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs root (mounts a tmpfs): run with --features system-tests (scripts/test.sh does)"
+)]
 #[test]
 fn a_full_disk_at_open_leaves_no_empty_file_behind() {
     let Some(disk) = SmallDisk::mount("64k") else {

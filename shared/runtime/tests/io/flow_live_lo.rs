@@ -1,7 +1,8 @@
 //! Live flows on `lo`: real TCP, UDP and ICMP traffic on 127.0.0.1, captured with libpcap and
 //! metered by `flow_live::LiveFlows`; each flow must be emitted by the idle timeout while the
 //! capture is otherwise quiet (the wall-clock tick), not only at the end. Needs root (CAP_NET_RAW);
-//! skipped with a notice elsewhere, failing in CI.
+//! skipped with a notice elsewhere, failing in CI and
+//! with `--features system-tests`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -49,9 +50,12 @@ fn ping_localhost(id: u16) -> bool {
     }
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs root (live capture on lo): run with --features system-tests (scripts/test.sh does)"
+)]
 #[test]
 fn idle_flows_leave_on_time_while_the_capture_is_quiet() {
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_port = listener.local_addr().unwrap().port();
     let udp_a = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -61,7 +65,7 @@ fn idle_flows_leave_on_time_while_the_capture_is_quiet() {
     config.filter = format!("tcp port {tcp_port} or udp port {udp_port} or icmp");
     let mut capture = match LiveCapture::open(&config) {
         Ok(capture) => capture,
-        Err(e) if !in_ci => {
+        Err(e) if !netpipe_testkit::must_not_skip() => {
             eprintln!("live flows on lo: skipped ({e})");
             return;
         }

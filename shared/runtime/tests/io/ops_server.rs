@@ -81,6 +81,10 @@ async fn ready_goes_from_503_with_reasons_to_200() {
     server.task.await.unwrap();
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs promtool installed: run with --features system-tests (scripts/test.sh does)"
+)]
 #[tokio::test]
 async fn metrics_are_valid_prometheus_text() {
     let state = state("ops_metrics", Duration::from_secs(10));
