@@ -45,7 +45,7 @@ pub struct FlowsArgs {
     #[arg(long, env = "FLOW_MAX_FLOWS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_flows: u64,
     /// End TCP flows at RST, or at the last ACK after FIN both ways (`tcp_end`; off like NFStream).
-    #[arg(long, env = "FLOW_TCP_END", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    #[arg(long, env = "FLOW_TCP_END", value_parser = netpipe_runtime::service::parse_bool, default_value_t = false)]
     pub flow_tcp_end: bool,
     /// Agent id written into every record.
     #[arg(long, env = "SOURCE_HOST", default_value = "flows")]

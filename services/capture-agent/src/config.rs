@@ -260,7 +260,7 @@ pub struct Config {
 
     /// End TCP flows at RST, or at the last ACK after FIN both ways (`tcp_end`; with --flows;
     /// off like NFStream). Same flag and variable as `netpipe flows`.
-    #[arg(long, env = "FLOW_TCP_END", value_parser = BoolishValueParser::new(), default_value_t = false)]
+    #[arg(long, env = "FLOW_TCP_END", value_parser = parse_bool, default_value_t = false)]
     pub flow_tcp_end: bool,
 
     /// Stream/queue of the flow records (default: the frame stream's name + `-flows`).
