@@ -9,4 +9,5 @@ mod flows_cli;
 mod health_check_cli;
 mod run_bad_input;
 mod run_cli;
+mod run_env_isolation;
 mod run_flows_cli;

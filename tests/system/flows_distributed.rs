@@ -257,9 +257,9 @@ async fn real_capture_flows_through_rabbitmq_equal_netpipe_flows() {
 /// does (the capture has TCP conversations that close, so the setting changes the flows).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_flow_tcp_end_equals_netpipe_flows_tcp_end() {
-    let Some(data) =
-        netpipe_testkit::paths::shared_data_or_skip("agent_flow_tcp_end_equals_netpipe_flows_tcp_end")
-    else {
+    let Some(data) = netpipe_testkit::paths::shared_data_or_skip(
+        "agent_flow_tcp_end_equals_netpipe_flows_tcp_end",
+    ) else {
         return;
     };
     let pcap = data.join("pcaps").join("dpkt-http.pcap");

@@ -218,7 +218,7 @@ async fn poison_on_the_flow_stream_is_dead_lettered_and_counted() {
     config.dead_letter = format!("{stream}-dead");
     config.commit_interval_ms = 100;
     config.flows = true;
-    config.ops_addr = ops.clone();
+    config.common.ops_addr = netpipe_runtime::service::OpsAddr::At(ops.clone());
     let stop = CancellationToken::new();
     let run = tokio::spawn(processor::run(config, stop.clone()));
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -3,8 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
-use antinex_standin::StandinConfig;
 use crate::support::*;
+use antinex_standin::StandinConfig;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
 use netpipe_runtime::broker::{BrokerConfig, Publisher};

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use antinex_standin::StandinConfig;
 use crate::support::*;
+use antinex_standin::StandinConfig;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 

@@ -5,8 +5,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use antinex_standin::{Standin, StandinConfig, User};
 use crate::support::*;
+use antinex_standin::{Standin, StandinConfig, User};
 use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use publisher::{Config, PublisherError};
 use redis::AsyncCommands;

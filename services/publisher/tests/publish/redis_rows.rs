@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use antinex_standin::StandinConfig;
 use crate::support::*;
+use antinex_standin::StandinConfig;
 use netpipe_runtime::broker::{BrokerConfig, Publisher};
 use redis::AsyncCommands;
 

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use antinex_standin::{StandinConfig, User};
 use crate::support::*;
+use antinex_standin::{StandinConfig, User};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Default)]

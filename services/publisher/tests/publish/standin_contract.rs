@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::support::standin;
 use antinex_standin::StandinConfig;
 use antinex_standin::jwt::{self, Claims, Rejection};
-use crate::support::standin;
 use serde_json::{Value, json};
 
 fn antinex_data(test: &str) -> Option<PathBuf> {
