@@ -36,7 +36,7 @@ pub struct FlowSummary {
 
 /// Consumes the flow stream until `stop`; commits and acknowledges what it received.
 pub async fn run(config: Config, stop: CancellationToken) -> Result<FlowSummary, ProcessorError> {
-    let mut broker = config.flow_broker();
+    let mut broker = config.flow_broker()?;
     broker.block = broker.block.min(config.commit_interval());
     let dataset = config.flow_dataset();
     let (mut writer, report) =

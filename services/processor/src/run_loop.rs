@@ -7,7 +7,7 @@ use netpipe_runtime::ops::{Heartbeat, OpsState, Readiness, serve};
 use tokio_util::sync::CancellationToken;
 
 use crate::datasets::{AppendCounts, Datasets, schema_by_name};
-use crate::input::Input;
+use netpipe_runtime::broker::arrival::Arrived;
 use crate::metrics::ProcessorMetrics;
 use crate::receiver::{Batch, READY_BROKER, RECEIVE_MAX, Received, Receiver, ReceiverConfig};
 use crate::{Config, ProcessorError, Summary};
@@ -43,10 +43,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     config.schemas = schema_names.clone();
     let ops_addr = config.ops_addr().map_err(ProcessorError::Config)?;
     // A mistyped URL fails here, before any dataset file is created.
-    netpipe_runtime::broker::check_url(&config.broker_url)?;
-    if let Some(rows) = config.rows_broker() {
-        netpipe_runtime::broker::check_url(&rows.url)?;
-    }
+    let packet_broker = config.broker()?;
+    let rows_broker = config.rows_broker()?;
 
     let metrics = ProcessorMetrics::new(env!("CARGO_PKG_VERSION"), &schema_names)?;
     let readiness = Readiness::new();
@@ -84,7 +82,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         else {
             return Ok(Summary::default());
         };
-        let mut broker = config.broker();
+        let mut broker = packet_broker;
         broker.block = broker.block.min(config.commit_interval());
         let _durability = netpipe_runtime::broker::spawn_durability_report(
             broker.clone(),
@@ -97,7 +95,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
             datasets.close()?;
             return Ok(Summary::default());
         };
-        let rows_publisher = match config.rows_broker() {
+        let rows_publisher = match rows_broker {
             Some(rows) => Some(Publisher::connect(&rows).await?),
             None => None,
         };
@@ -366,17 +364,17 @@ impl LoopState<'_> {
         let mut packets = 0;
         for decoded in batch.decoded {
             match decoded.input {
-                Input::Frames(frames) => {
-                    for frame in &frames {
+                Arrived::Frames(frames) => {
+                    for frame in frames.iter() {
                         datasets.append_frame(frame, &mut counts);
                     }
                     packets += frames.len() as u64;
                 }
-                Input::Legacy(legacy) => {
+                Arrived::Legacy(legacy) => {
                     datasets.append_legacy(&legacy, &mut counts);
                     packets += 1;
                 }
-                Input::AgentStats(stats) => {
+                Arrived::AgentStats(stats) => {
                     self.metrics.agent_reports.inc();
                     datasets.note_agent_stats(&stats);
                 }
