@@ -289,7 +289,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
     }
     // Nobody consumes yet: the memory broker (1024 messages) and the buffer are full and the
     // capture waits, so the kernel ring (1 MiB) overflowed. Now drain.
-    let mut broker = netpipe_runtime::broker::BrokerConfig::new(url.clone());
+    let mut broker = netpipe_runtime::broker::BrokerConfig::parse(url.clone()).unwrap();
     broker.block = Duration::from_millis(200);
     let mut consumer = netpipe_runtime::broker::Consumer::connect(&broker)
         .await

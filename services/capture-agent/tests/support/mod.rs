@@ -101,7 +101,7 @@ pub fn expected_frames(path: &Path, agent: &str, boot: u64, options: &DecodeOpti
 
 /// A consumer on `stream` (its own group).
 pub async fn consumer(url: &str, stream: &str) -> Consumer {
-    let mut config = BrokerConfig::new(url);
+    let mut config = BrokerConfig::parse(url).unwrap();
     config.stream = stream.to_string();
     config.exchange = stream.to_string();
     config.routing_key = stream.to_string();

@@ -219,7 +219,7 @@ mod tests {
 
     #[tokio::test]
     async fn messages_arrive_in_order_and_close_ends_the_stream() {
-        let mut config = BrokerConfig::new("memory://memory-test-order");
+        let mut config = BrokerConfig::parse("memory://memory-test-order").unwrap();
         config.block = std::time::Duration::from_millis(50);
         let publisher = Publisher::connect(&config).await.unwrap();
         let mut consumer = Consumer::connect(&config).await.unwrap();
@@ -252,7 +252,7 @@ mod late_consumer_tests {
     /// The embedded pipeline may finish publishing before its consumer has connected.
     #[tokio::test]
     async fn a_consumer_joining_after_close_drains_then_sees_closed() {
-        let mut config = BrokerConfig::new("memory://memory-test-late-consumer");
+        let mut config = BrokerConfig::parse("memory://memory-test-late-consumer").unwrap();
         config.block = std::time::Duration::from_millis(50);
         let publisher = Publisher::connect(&config).await.unwrap();
         publisher.publish(b"only".to_vec()).await.unwrap();

@@ -103,8 +103,8 @@ impl BrokerConfig {
     }
 
     /// Parses `url` and takes the defaults; a bad URL is one clear error.
-    pub fn parse(url: &str) -> Result<Self, BrokerError> {
-        BrokerUrl::parse(url).map(BrokerConfig::new)
+    pub fn parse(url: impl AsRef<str>) -> Result<Self, BrokerError> {
+        BrokerUrl::parse(url.as_ref()).map(BrokerConfig::new)
     }
 
     /// The URL with any password replaced by `***`, for logs and errors.
