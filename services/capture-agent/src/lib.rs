@@ -460,7 +460,8 @@ fn open_source(config: &Config) -> Result<(Source, String), AgentError> {
             Ok((source, base_filter))
         }
         None => {
-            let filter = self_filter::live_filter(&base_filter, &BrokerUrl::parse(&config.broker_url)?)?;
+            let filter =
+                self_filter::live_filter(&base_filter, &BrokerUrl::parse(&config.broker_url)?)?;
             let mut live = LiveConfig::new(config.interface.clone());
             live.filter = filter.clone();
             live.snaplen = config.snaplen;

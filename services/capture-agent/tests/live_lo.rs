@@ -304,7 +304,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
             quiet = 0;
         }
         for message in messages {
-            frames += netpipe_runtime::broker::codec::decode_frames(&message.body)
+            frames += netpipe_runtime::broker::codec::decode_frames(&message.bytes())
                 .unwrap()
                 .len() as u64;
         }
@@ -314,7 +314,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
         loop {
             let messages = consumer.receive(256).await.unwrap_or_default();
             for message in messages {
-                frames += netpipe_runtime::broker::codec::decode_frames(&message.body)
+                frames += netpipe_runtime::broker::codec::decode_frames(&message.bytes())
                     .unwrap()
                     .len() as u64;
             }

@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use netpipe_runtime::broker::arrival::Arrived;
 use crate::metrics::{ProcessorMetrics, dead_letter_reason};
+use netpipe_runtime::broker::arrival::Arrived;
 
 /// Bytes of a poison message copied into the dead-letter stream.
 pub const DEAD_LETTER_MAX_BODY: usize = 64 * 1024;

@@ -7,10 +7,10 @@ use netpipe_runtime::ops::{Heartbeat, OpsState, Readiness, serve};
 use tokio_util::sync::CancellationToken;
 
 use crate::datasets::{AppendCounts, Datasets, schema_by_name};
-use netpipe_runtime::broker::arrival::Arrived;
 use crate::metrics::ProcessorMetrics;
 use crate::receiver::{Batch, READY_BROKER, RECEIVE_MAX, Received, Receiver, ReceiverConfig};
 use crate::{Config, ProcessorError, Summary};
+use netpipe_runtime::broker::arrival::Arrived;
 
 const READY_DATASET: &str = "dataset";
 /// Rows per message on the rows stream.

@@ -125,10 +125,11 @@ pub async fn receive_frames(
         let tokens: Vec<_> = messages.iter().map(|m| m.token.clone()).collect();
         for message in &messages {
             // The agent's in-band loss reports are not frames.
-            if netpipe_runtime::broker::agent_stats::AgentStats::decode(&message.body).is_some() {
+            if netpipe_runtime::broker::agent_stats::AgentStats::decode(&message.bytes()).is_some()
+            {
                 continue;
             }
-            frames.extend(decode_frames(&message.body).unwrap());
+            frames.extend(decode_frames(&message.bytes()).unwrap());
         }
         if !tokens.is_empty() {
             consumer.ack(&tokens).await.unwrap();

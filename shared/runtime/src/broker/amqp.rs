@@ -33,9 +33,7 @@ use lapin::{
 };
 
 use super::stats::PublisherCounters;
-use super::{
-    AckToken, BrokerConfig, BrokerError, ConsumerStats, Message, PublisherStats,
-};
+use super::{AckToken, BrokerConfig, BrokerError, ConsumerStats, Message, PublisherStats};
 
 /// Header names on dead-lettered messages.
 pub const REASON_HEADER: &str = "x-netpipe-reason";

@@ -222,10 +222,16 @@ mod tests {
     #[test]
     fn unserialised_frames_are_validated_too() {
         let mut frame = Frame::new("a".into(), 10, 11, 1, 60, 60, 1);
-        let ok = Message::frames(Arc::new(vec![frame.clone()]), super::super::AckToken::Memory(0));
+        let ok = Message::frames(
+            Arc::new(vec![frame.clone()]),
+            super::super::AckToken::Memory(0),
+        );
         assert_eq!(Arrived::decode(&ok, 10).unwrap().packets(), 1);
         frame.seq = 9;
         let bad = Message::frames(Arc::new(vec![frame]), super::super::AckToken::Memory(1));
-        assert_eq!(Arrived::decode(&bad, 10).unwrap_err(), reason::INVALID_FRAME);
+        assert_eq!(
+            Arrived::decode(&bad, 10).unwrap_err(),
+            reason::INVALID_FRAME
+        );
     }
 }

@@ -152,7 +152,9 @@ mod tests {
         let memory = format("memory://x").messages(frames.clone());
         assert!(matches!(&memory[..], [(2, Payload::Frames(f))] if **f == frames));
         let redis = format("redis://h").messages(frames.clone());
-        assert!(matches!(&redis[..], [(2, Payload::Bytes(b))] if decode_frames(b).unwrap() == frames));
+        assert!(
+            matches!(&redis[..], [(2, Payload::Bytes(b))] if decode_frames(b).unwrap() == frames)
+        );
         assert_eq!(format("amqp://h"), WireFormat::FrameBatch);
         let kombu = format("kombu+redis://h").messages(frames);
         assert_eq!(kombu.len(), 2);

@@ -27,7 +27,9 @@ pub struct Durability {
 /// The broker's durability; `None` for `memory://` (in-process, nothing to ask).
 pub async fn durability(config: &BrokerConfig) -> Result<Option<Durability>, BrokerError> {
     match config.url.backend() {
-        Backend::Redis => redis_durability(config.url.target(), config).await.map(Some),
+        Backend::Redis => redis_durability(config.url.target(), config)
+            .await
+            .map(Some),
         Backend::Amqp => Ok(Some(Durability {
             durable: true,
             detail: "RabbitMQ durable quorum queue, persistent messages, publisher confirms".into(),

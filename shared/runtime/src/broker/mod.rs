@@ -75,7 +75,9 @@ pub struct BrokerConfig {
     pub claim_idle: Duration,
     /// How long one `receive` waits for new messages before returning an empty batch.
     pub block: Duration,
-    /// Capacity of a `memory://` channel, in messages.
+    /// Capacity of a `memory://` channel, in messages (batches): enough to keep both sides
+    /// busy, small enough that the embedded pipeline's memory stays bounded (a frame batch is
+    /// up to `--batch-size` frames held as they are).
     pub memory_capacity: usize,
     /// Bound on establishing a connection (TCP + handshake); past it the broker is `Unreachable`.
     pub connect_timeout: Duration,
@@ -97,7 +99,7 @@ impl BrokerConfig {
             prefetch: 64,
             claim_idle: Duration::from_secs(30),
             block: Duration::from_millis(1000),
-            memory_capacity: 1024,
+            memory_capacity: 16,
             connect_timeout: Duration::from_secs(5),
         }
     }
@@ -125,7 +127,7 @@ pub enum BrokerError {
     #[error("invalid broker URL {url}: {reason}")]
     BadUrl { url: String, reason: String },
     #[error(
-        "unsupported broker URL scheme in {url} (use redis://, rediss://, amqp://, amqps://, memory://, kombu+redis://)"
+        "unsupported scheme in broker URL {url} (use redis://, rediss://, amqp://, amqps://, memory://, kombu+redis://)"
     )]
     UnsupportedScheme { url: String },
     #[error("broker {url} unreachable: {reason}")]
@@ -250,7 +252,9 @@ impl Publisher {
             (Backend::Redis, true) => {
                 Publisher::Kombu(KombuPublisher::connect(url.target(), config).await?)
             }
-            (Backend::Amqp, _) => Publisher::Amqp(AmqpPublisher::connect(url.target(), config).await?),
+            (Backend::Amqp, _) => {
+                Publisher::Amqp(AmqpPublisher::connect(url.target(), config).await?)
+            }
         })
     }
 
@@ -328,7 +332,9 @@ impl Consumer {
             (Backend::Redis, true) => {
                 Consumer::Kombu(KombuConsumer::connect(url.target(), config).await?)
             }
-            (Backend::Amqp, _) => Consumer::Amqp(AmqpConsumer::connect(url.target(), config).await?),
+            (Backend::Amqp, _) => {
+                Consumer::Amqp(AmqpConsumer::connect(url.target(), config).await?)
+            }
         })
     }
 

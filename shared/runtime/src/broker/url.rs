@@ -238,15 +238,24 @@ mod tests {
             redact("amqp://guest:secret@localhost:5672/%2f"),
             "amqp://guest:***@localhost:5672/%2f"
         );
-        assert_eq!(redact("redis://localhost:6379/15"), "redis://localhost:6379/15");
+        assert_eq!(
+            redact("redis://localhost:6379/15"),
+            "redis://localhost:6379/15"
+        );
         assert_eq!(redact("redis://:pw@h:1"), "redis://:***@h:1");
         assert_eq!(redact("redis://u:p@ss@h:1/0"), "redis://u:***@h:1/0");
-        assert_eq!(url("redis://u:p@ss@h:1/0").to_string(), "redis://u:***@h:1/0");
+        assert_eq!(
+            url("redis://u:p@ss@h:1/0").to_string(),
+            "redis://u:***@h:1/0"
+        );
         assert_eq!(
             format!("{:?}", url("amqp://g:secret@h/%2f")),
             "BrokerUrl(amqp://g:***@h/%2f)"
         );
-        assert_eq!(url("redis://u:p%40ss@h:1/0").password().as_deref(), Some("p@ss"));
+        assert_eq!(
+            url("redis://u:p%40ss@h:1/0").password().as_deref(),
+            Some("p@ss")
+        );
         assert_eq!(url("redis://h:1/0").password(), None);
     }
 
@@ -254,12 +263,21 @@ mod tests {
     fn bad_urls_are_clear_errors() {
         let err = |text: &str| BrokerUrl::parse(text).unwrap_err();
         assert!(matches!(err("localhost:6379"), BrokerError::BadUrl { .. }));
-        assert!(matches!(err("mqtt://x"), BrokerError::UnsupportedScheme { .. }));
+        assert!(matches!(
+            err("mqtt://x"),
+            BrokerError::UnsupportedScheme { .. }
+        ));
         assert!(matches!(err("memory://"), BrokerError::BadUrl { .. }));
         assert!(matches!(err("redis://"), BrokerError::BadUrl { .. }));
         assert!(matches!(err("redis://:6379"), BrokerError::BadUrl { .. }));
-        assert!(matches!(err("redis://h:notaport"), BrokerError::BadUrl { .. }));
-        assert!(matches!(err("amqp://user:pw@/vhost"), BrokerError::BadUrl { .. }));
+        assert!(matches!(
+            err("redis://h:notaport"),
+            BrokerError::BadUrl { .. }
+        ));
+        assert!(matches!(
+            err("amqp://user:pw@/vhost"),
+            BrokerError::BadUrl { .. }
+        ));
         assert!(!err("amqp://user:pw@/vhost").to_string().contains("pw"));
     }
 
@@ -271,7 +289,13 @@ mod tests {
         assert_eq!(ep("amqp://guest:pw@rabbit:5673/%2f").host, "rabbit");
         assert_eq!(ep("amqps://rabbit").port, 5671);
         assert_eq!(ep("kombu+redis://h/15").port, 6379);
-        assert_eq!(ep("redis://[::1]:7000"), Endpoint { host: "::1".into(), port: 7000 });
+        assert_eq!(
+            ep("redis://[::1]:7000"),
+            Endpoint {
+                host: "::1".into(),
+                port: 7000
+            }
+        );
         assert!(url("memory://x").endpoint().is_none());
         assert_eq!(url("memory://x/").target(), "x");
         assert_eq!(url("amqps://h").backend(), Backend::Amqp);
@@ -279,14 +303,23 @@ mod tests {
         let kombu = url("kombu+rediss://h");
         assert_eq!((kombu.backend(), kombu.is_kombu()), (Backend::Redis, true));
         assert!(!url("redis://h").is_kombu());
-        assert_eq!(url("kombu+redis://:pw@h/2").without_kombu(), url("redis://:pw@h/2"));
+        assert_eq!(
+            url("kombu+redis://:pw@h/2").without_kombu(),
+            url("redis://:pw@h/2")
+        );
     }
 
     #[test]
     fn kombu_urls_default_to_db_15() {
         let target = |text: &str| url(text).target().to_string();
-        assert_eq!(target("kombu+redis://localhost:6379"), "redis://localhost:6379/15");
-        assert_eq!(target("kombu+redis://localhost:6379/"), "redis://localhost:6379/15");
+        assert_eq!(
+            target("kombu+redis://localhost:6379"),
+            "redis://localhost:6379/15"
+        );
+        assert_eq!(
+            target("kombu+redis://localhost:6379/"),
+            "redis://localhost:6379/15"
+        );
         assert_eq!(target("kombu+redis://h:1/3"), "redis://h:1/3");
         assert_eq!(target("kombu+rediss://:pw@h:1/3"), "rediss://:pw@h:1/3");
     }
