@@ -99,7 +99,7 @@ impl PrivateRedis {
     /// layer's lag (Redis's own `lag` may stay high after an AOF reload).
     async fn group_state(&self, stream: &str) -> (i64, i64) {
         let pending = self.pending(stream).await;
-        let mut config = netpipe_runtime::broker::BrokerConfig::new(self.url.clone());
+        let mut config = netpipe_runtime::broker::BrokerConfig::parse(self.url.clone()).unwrap();
         config.stream = stream.to_string();
         config.consumer = "lag-probe".into();
         let lag = match netpipe_runtime::broker::Consumer::connect(&config).await {

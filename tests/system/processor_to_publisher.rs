@@ -73,9 +73,10 @@ async fn rows_from_a_processor_run_arrive_exactly_once() {
             decode(&raw, &meta(1 + i as u64), &DecodeOptions::default())
         })
         .collect();
-    let frames_out = Publisher::connect(&BrokerConfig::new(format!("memory://{frames_name}")))
-        .await
-        .unwrap();
+    let frames_out =
+        Publisher::connect(&BrokerConfig::parse(format!("memory://{frames_name}")).unwrap())
+            .await
+            .unwrap();
     for batch in frames.chunks(5) {
         frames_out.publish(encode_frames(batch)).await.unwrap();
     }

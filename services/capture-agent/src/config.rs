@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use netpipe_runtime::broker::BrokerConfig;
+use netpipe_runtime::broker::{BrokerConfig, BrokerError};
 use netpipe_runtime::flags::{MAX_MS, MAX_SECS, usize_in};
 use netpipe_runtime::service::env::{self, Alias, Deprecations};
 use netpipe_runtime::service::{CommonArgs, OpsAddr, parse_bool};
@@ -326,13 +326,13 @@ impl Config {
         }
     }
 
-    pub fn broker(&self) -> BrokerConfig {
-        let mut broker = BrokerConfig::new(self.broker_url.clone());
+    pub fn broker(&self) -> Result<BrokerConfig, BrokerError> {
+        let mut broker = BrokerConfig::parse(&self.broker_url)?;
         broker.stream = self.stream.clone();
         broker.exchange = self.exchange.clone();
         broker.routing_key = self.routing_key.clone();
         broker.max_len = (self.max_len > 0).then_some(self.max_len);
-        broker
+        Ok(broker)
     }
 
     /// Flow meter settings (with --flows).
@@ -348,8 +348,11 @@ impl Config {
     }
 
     /// Broker settings of the flow stream/queue.
-    pub fn flow_broker(&self) -> BrokerConfig {
-        netpipe_runtime::broker::flow_batch::flow_broker(self.broker(), self.flow_stream.as_deref())
+    pub fn flow_broker(&self) -> Result<BrokerConfig, BrokerError> {
+        Ok(netpipe_runtime::broker::flow_batch::flow_broker(
+            self.broker()?,
+            self.flow_stream.as_deref(),
+        ))
     }
 
     /// The backlog bound, if any.

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use netpipe_packet::frame::Frame;
 use netpipe_runtime::broker::agent_stats::AgentStats;
-use netpipe_runtime::broker::codec::encode_frames;
+use netpipe_runtime::broker::codec::{Payload, WireFormat};
 use netpipe_runtime::broker::{BrokerConfig, BrokerError, Publisher};
 use netpipe_runtime::ops::{Readiness, Throttle};
 use tokio::sync::{Mutex, mpsc};
@@ -30,17 +30,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{AgentMetrics, drop_reason, publish_failure};
 use crate::resume::Progress;
-
-/// The original's message for one packet; `created` is local time at one-second resolution,
-/// as the original wrote it.
-fn legacy_body(frame: &Frame, source: &str) -> Vec<u8> {
-    let created = chrono::DateTime::from_timestamp_nanos(frame.ts_ns)
-        .with_timezone(&chrono::Local)
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string();
-    let message = netpipe_packet::schema::legacy::message_from_frame(frame, &created, source);
-    serde_json::to_vec(&message).unwrap_or_default()
-}
 
 /// Readiness condition owned by this task.
 pub const BROKER_REACHABLE: &str = "broker reachable";
@@ -53,32 +42,12 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// While a replay waits for the backlog to shrink, how often it asks the broker.
 const BACKLOG_POLL: Duration = Duration::from_millis(50);
 
-/// How frames become message bodies.
-#[derive(Debug, Clone)]
-pub enum Encoding {
-    /// One message per batch: a JSON array of frames (Redis Streams, AMQP, memory).
-    FrameBatch,
-    /// One message per packet in the original's format (kombu+redis://), with its `source`.
-    LegacyPerPacket { source: String },
-}
-
-impl Encoding {
-    pub fn for_url(url: &str, source: &str) -> Self {
-        if url.starts_with("kombu+") {
-            Encoding::LegacyPerPacket {
-                source: source.to_string(),
-            }
-        } else {
-            Encoding::FrameBatch
-        }
-    }
-}
-
 pub struct PublishTask {
     pub rx: mpsc::Receiver<Frame>,
     /// A connection made at start-up, if the broker was reachable then.
     pub connected: Option<Publisher>,
-    pub encoding: Encoding,
+    /// How frames travel on this broker (chosen by the broker layer from the URL).
+    pub format: WireFormat,
     pub broker: BrokerConfig,
     pub batch_size: usize,
     /// Batches being encoded or published at once (at least 1).
@@ -154,7 +123,7 @@ struct Delivery {
     connection: Mutex<Connection>,
     /// Set once, when the first task sees the shutdown; every task gives up at the same time.
     grace_deadline: std::sync::OnceLock<Instant>,
-    encoding: Encoding,
+    format: WireFormat,
     broker: BrokerConfig,
     metrics: Arc<AgentMetrics>,
     readiness: Readiness,
@@ -178,7 +147,7 @@ impl PublishTask {
                 next_attempt: Instant::now(),
             }),
             grace_deadline: std::sync::OnceLock::new(),
-            encoding: self.encoding.clone(),
+            format: self.format.clone(),
             broker: self.broker.clone(),
             metrics: self.metrics.clone(),
             readiness: self.readiness.clone(),
@@ -203,10 +172,10 @@ impl PublishTask {
         // Frames per running task, so a task that fails (panics) has its batch counted as lost.
         let mut sizes: HashMap<tokio::task::Id, u64> = HashMap::new();
         let mut gave_up = false;
-        let stats_message = match &delivery.encoding {
-            Encoding::FrameBatch => self.stats_message.clone(),
-            Encoding::LegacyPerPacket { .. } => None,
-        };
+        let stats_message = self
+            .stats_message
+            .clone()
+            .filter(|_| delivery.format.carries_agent_stats());
         let mut stats_tick = tokio::time::interval(
             stats_message
                 .as_ref()
@@ -415,14 +384,7 @@ impl Delivery {
     async fn publish_batch(&self, batch: Vec<Frame>) -> Outcome {
         let seqs = batch.iter().map(|f| f.seq);
         let range = seqs.clone().min().zip(seqs.max());
-        let messages: Vec<(u64, Vec<u8>)> = match &self.encoding {
-            Encoding::FrameBatch => vec![(batch.len() as u64, encode_frames(&batch))],
-            Encoding::LegacyPerPacket { source } => batch
-                .iter()
-                .map(|frame| (1, legacy_body(frame, source)))
-                .collect(),
-        };
-        drop(batch);
+        let messages = self.format.messages(batch);
         let mut messages = messages.into_iter();
         while let Some((frames, body)) = messages.next() {
             match self.deliver(body).await {
@@ -456,14 +418,14 @@ impl Delivery {
     /// Publishes an in-band loss report (not a batch: no frame counters). A later report
     /// repeats its counters, so one lost to the shutdown grace costs nothing but freshness.
     async fn publish_report(&self, body: Vec<u8>) -> Outcome {
-        if self.deliver(body).await.is_err() {
+        if self.deliver(Payload::Bytes(body)).await.is_err() {
             tracing::debug!("a loss report was not delivered");
         }
         Outcome::Delivered
     }
 
     /// Publishes one message, retrying while the broker is unreachable.
-    async fn deliver(&self, body: Vec<u8>) -> Result<(), Undelivered> {
+    async fn deliver(&self, payload: Payload) -> Result<(), Undelivered> {
         loop {
             if self.shutdown.is_cancelled() {
                 let deadline = *self
@@ -477,7 +439,7 @@ impl Delivery {
                 continue;
             };
             let attempt =
-                tokio::time::timeout(OPERATION_TIMEOUT, publisher.publish(&body[..])).await;
+                tokio::time::timeout(OPERATION_TIMEOUT, publisher.publish_payload(&payload)).await;
             match attempt {
                 Ok(Ok(())) => {
                     self.count_trimmed_unread(&publisher);

@@ -8,7 +8,8 @@ use std::time::Duration;
 use netpipe_packet::decode::DecodeOptions;
 use netpipe_packet::frame::DecodeIssue;
 use netpipe_packet::seq::SequenceGenerator;
-use netpipe_runtime::broker::{BrokerError, Publisher};
+use netpipe_runtime::broker::codec::WireFormat;
+use netpipe_runtime::broker::{BrokerError, BrokerUrl, Publisher, redact_url};
 use netpipe_runtime::capture::{CaptureFile, LinkType, LiveCapture, LiveConfig, compile_filter};
 use netpipe_runtime::ops::{Heartbeat, OpsState, Readiness, serve_at};
 use tokio::sync::{mpsc, oneshot};
@@ -70,8 +71,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     .await?;
 
     let connected = first_connect(&config).await?;
+    let broker = config.broker()?;
     let durability = netpipe_runtime::broker::spawn_durability_report(
-        config.broker(),
+        broker.clone(),
         readiness.clone(),
         metrics.broker_durable.clone(),
         shutdown.child_token(),
@@ -104,7 +106,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
         boot = sequence.boot(),
         source = %source_name(&config),
         filter = %effective_filter,
-        broker = %config.broker().redacted_url(),
+        broker = %broker.url,
         stream = %config.stream,
         overflow = ?config.overflow(),
         "capture-agent starting"
@@ -132,7 +134,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
                     .map_err(|e| AgentError::Thread(e.to_string()))?
             }
         };
-        let flow_broker = config.flow_broker();
+        let flow_broker = config.flow_broker()?;
         tracing::info!(stream = %flow_broker.stream, "metering flows at the edge");
         let task = flows::FlowPublishTask {
             rx: flow_rx,
@@ -176,8 +178,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Agent,
     let publisher = PublishTask {
         rx,
         connected,
-        encoding: publish::Encoding::for_url(&config.broker_url, &agent_id_text),
-        broker: config.broker(),
+        format: WireFormat::for_url(&broker.url, &agent_id_text),
+        broker,
         batch_size: config.batch_size,
         max_in_flight: config.max_in_flight,
         batch_delay: config.batch_delay(),
@@ -272,14 +274,14 @@ fn validate(config: &Config) -> Result<(), AgentError> {
         ));
     }
     // Syntax of the URL (host, port, scheme) before anything is opened.
-    self_filter::broker_endpoint(&config.broker_url)?;
+    BrokerUrl::parse(&config.broker_url)?;
     Ok(())
 }
 
 /// One connection attempt before capturing: a URL the backend refuses to use is a
 /// configuration error; an unreachable broker is not (the agent buffers and retries).
 async fn first_connect(config: &Config) -> Result<Option<Publisher>, AgentError> {
-    let broker = config.broker();
+    let broker = config.broker()?;
     match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, Publisher::connect(&broker)).await {
         Ok(Ok(publisher)) => Ok(Some(publisher)),
         Ok(Err(e @ (BrokerError::BadUrl { .. } | BrokerError::UnsupportedScheme { .. }))) => {
@@ -326,7 +328,8 @@ fn open_source(config: &Config) -> Result<(Source, String), AgentError> {
             Ok((source, base_filter))
         }
         None => {
-            let filter = self_filter::live_filter(&base_filter, &config.broker_url)?;
+            let filter =
+                self_filter::live_filter(&base_filter, &BrokerUrl::parse(&config.broker_url)?)?;
             let mut live = LiveConfig::new(config.interface.clone());
             live.filter = filter.clone();
             live.snaplen = config.snaplen;
@@ -423,7 +426,7 @@ impl Supervisor {
             && let Some(wait) = self.broker_wait
         {
             return Err(AgentError::BrokerGaveUp {
-                url: self.config.broker().redacted_url(),
+                url: redact_url(&self.config.broker_url),
                 secs: wait.as_secs(),
                 unpublished: totals.captured.saturating_sub(totals.published),
             });
@@ -445,7 +448,7 @@ impl Supervisor {
         if !outage.gave_up && since.elapsed() >= limit {
             outage.gave_up = true;
             tracing::error!(
-                broker = %self.config.broker().redacted_url(),
+                broker = %redact_url(&self.config.broker_url),
                 secs = limit.as_secs(),
                 "broker unreachable for too long; giving up the replay"
             );

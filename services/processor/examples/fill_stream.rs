@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let total: u64 = frames.parse()?;
     let per_message: u64 = per_message.parse()?;
-    let mut config = BrokerConfig::new(url.as_str());
+    let mut config = BrokerConfig::parse(url.as_str()).unwrap();
     config.stream = stream.clone();
     config.max_len = None;
     let publisher = Publisher::connect(&config).await?;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use netpipe_runtime::broker::BrokerConfig;
+use netpipe_runtime::broker::{BrokerConfig, BrokerError, BrokerUrl};
 use netpipe_runtime::dataset::{DatasetConfig, RotatePolicy};
 use netpipe_runtime::service::env::{self, Alias, Deprecations};
 use netpipe_runtime::service::{CommonArgs, OpsAddr, parse_bool};
@@ -216,8 +216,8 @@ impl Config {
         Duration::from_millis(self.commit_interval_ms.max(1))
     }
 
-    pub fn broker(&self) -> BrokerConfig {
-        let mut broker = BrokerConfig::new(&self.broker_url);
+    pub fn broker(&self) -> Result<BrokerConfig, BrokerError> {
+        let mut broker = BrokerConfig::parse(&self.broker_url)?;
         broker.stream = self.stream.clone();
         broker.exchange = self.exchange.clone();
         broker.routing_key = self.routing_key.clone();
@@ -228,12 +228,15 @@ impl Config {
         broker.dead_letter = self.dead_letter.clone();
         broker.prefetch = self.prefetch.max(1);
         broker.claim_idle = Duration::from_millis(self.claim_idle_ms);
-        broker
+        Ok(broker)
     }
 
     /// Broker settings of the flow stream/queue (same group, consumer and dead-letter stream).
-    pub fn flow_broker(&self) -> BrokerConfig {
-        netpipe_runtime::broker::flow_batch::flow_broker(self.broker(), self.flow_stream.as_deref())
+    pub fn flow_broker(&self) -> Result<BrokerConfig, BrokerError> {
+        Ok(netpipe_runtime::broker::flow_batch::flow_broker(
+            self.broker()?,
+            self.flow_stream.as_deref(),
+        ))
     }
 
     /// Dataset settings of the flow dataset: `{DS_NAME}-flows`, never OUTPUT_CSV.
@@ -244,20 +247,21 @@ impl Config {
     }
 
     /// Broker settings of the rows stream, if one is configured.
-    pub fn rows_broker(&self) -> Option<BrokerConfig> {
-        let stream = self.rows_stream.as_ref()?;
+    /// Without ROWS_BROKER_URL the rows go to the packet broker (a `kombu+redis://` one's
+    /// Redis Streams: row batches are not the original's messages).
+    pub fn rows_broker(&self) -> Result<Option<BrokerConfig>, BrokerError> {
+        let Some(stream) = self.rows_stream.as_ref() else {
+            return Ok(None);
+        };
         let url = match &self.rows_broker_url {
-            Some(url) => url.clone(),
-            None => match self.broker_url.strip_prefix("kombu+") {
-                Some(rest) => rest.to_string(),
-                None => self.broker_url.clone(),
-            },
+            Some(url) => BrokerUrl::parse(url)?,
+            None => BrokerUrl::parse(&self.broker_url)?.without_kombu(),
         };
         let mut broker = BrokerConfig::new(url);
         broker.stream = stream.clone();
         broker.exchange = stream.clone();
         broker.routing_key = stream.clone();
-        Some(broker)
+        Ok(Some(broker))
     }
 
     /// Dataset settings of one schema. With several schemas each gets `-{schema}` after the

@@ -8,7 +8,7 @@ use netpipe_runtime::dataset::{
 };
 
 use crate::config::Config;
-use crate::input::LegacyMessage;
+use netpipe_runtime::broker::arrival::LegacyMessage;
 
 /// The `antinex-v1` schema name (the one original-format messages can become).
 pub const ANTINEX_V1: &str = "antinex-v1";

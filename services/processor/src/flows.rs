@@ -42,7 +42,7 @@ pub async fn run(
     metrics: ProcessorMetrics,
     stop: CancellationToken,
 ) -> Result<FlowSummary, ProcessorError> {
-    let mut broker = config.flow_broker();
+    let mut broker = config.flow_broker()?;
     broker.block = broker.block.min(config.commit_interval());
     let dataset = config.flow_dataset();
     let (mut writer, report) =

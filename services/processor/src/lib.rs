@@ -10,7 +10,6 @@
 pub mod config;
 pub mod datasets;
 pub mod flows;
-pub mod input;
 pub mod metrics;
 mod receiver;
 pub mod service;

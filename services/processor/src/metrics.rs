@@ -5,23 +5,13 @@ use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 
 /// Why a broker message was dead-lettered.
 pub mod dead_letter_reason {
-    /// The body is not JSON.
-    pub const NOT_JSON: &str = "not_json";
-    /// JSON, but not an array of frames (nor an original message object).
-    pub const BAD_FRAME: &str = "bad_frame";
-    /// A frame with `v` other than this build's FRAME_VERSION.
-    pub const WRONG_VERSION: &str = "wrong_version";
-    /// A frame that fails validation (empty agent, seq below boot).
-    pub const INVALID_FRAME: &str = "invalid_frame";
-    /// Larger than --max-message-bytes.
-    pub const OVERSIZED: &str = "oversized";
-    /// An original message object that is not `{"data": {...}}`.
-    pub const BAD_LEGACY: &str = "bad_legacy_message";
+    // What the broker layer tells apart when it decodes a message (`arrival::reason`).
+    pub use netpipe_runtime::broker::arrival::reason::{
+        BAD_AGENT_STATS, BAD_FRAME, BAD_LEGACY, INVALID_FRAME, NOT_JSON, OVERSIZED, WRONG_VERSION,
+    };
     /// An original message while no antinex-v1 schema is configured (it cannot become a
     /// netpipe row).
     pub const LEGACY_WITHOUT_ANTINEX: &str = "legacy_without_antinex_schema";
-    /// A message marked as an agent's loss report that does not parse.
-    pub const BAD_AGENT_STATS: &str = "bad_agent_stats";
     pub const ALL: [&str; 8] = [
         NOT_JSON,
         BAD_FRAME,

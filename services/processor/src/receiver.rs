@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::input::{Input, classify};
 use crate::metrics::{ProcessorMetrics, dead_letter_reason};
+use netpipe_runtime::broker::arrival::Arrived;
 
 /// Bytes of a poison message copied into the dead-letter stream.
 pub const DEAD_LETTER_MAX_BODY: usize = 64 * 1024;
@@ -41,7 +41,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// One decoded message, to be appended and then acknowledged with `token`.
 pub struct Decoded {
     pub token: AckToken,
-    pub input: Input,
+    pub input: Arrived,
 }
 
 /// What one `receive` gave. Empty when the broker had nothing within its block time.
@@ -295,8 +295,8 @@ impl Task {
         };
         self.metrics.messages_received.inc_by(batch.messages);
         for message in messages {
-            let input = match classify(&message.body, self.config.max_message_bytes) {
-                Ok(Input::Legacy(_)) if !self.config.accepts_legacy => {
+            let input = match Arrived::decode(&message, self.config.max_message_bytes) {
+                Ok(Arrived::Legacy(_)) if !self.config.accepts_legacy => {
                     Err(dead_letter_reason::LEGACY_WITHOUT_ANTINEX)
                 }
                 other => other,
@@ -345,16 +345,14 @@ impl Task {
     async fn dead_letter(&mut self, message: &Message, reason: &'static str) -> bool {
         // The dead-letter stream keeps evidence, not a second copy of a huge poison message:
         // its first DEAD_LETTER_MAX_BODY bytes (the original length is in the log line).
+        let bytes = message.bytes();
         let cut;
-        let kept = if message.body.len() > DEAD_LETTER_MAX_BODY {
-            cut = Message {
-                body: message
-                    .body
-                    .get(..DEAD_LETTER_MAX_BODY)
-                    .unwrap_or_default()
-                    .to_vec(),
-                ..message.clone()
-            };
+        let kept = if bytes.len() > DEAD_LETTER_MAX_BODY || message.frames.is_some() {
+            cut = Message::encoded(
+                bytes.get(..DEAD_LETTER_MAX_BODY).unwrap_or(&bytes).to_vec(),
+                message.token.clone(),
+                message.redelivered,
+            );
             &cut
         } else {
             message
@@ -367,7 +365,7 @@ impl Task {
                         message = "Poison messages dead-lettered.",
                         since_last_report = since_last,
                         last_reason = reason,
-                        last_bytes = message.body.len()
+                        last_bytes = bytes.len()
                     );
                 }
                 true

@@ -9,10 +9,10 @@ use netpipe_runtime::service::{Backoff, RetryOutcome, sleep_or_shutdown};
 use tokio_util::sync::CancellationToken;
 
 use crate::datasets::{AppendCounts, Datasets, schema_by_name};
-use crate::input::Input;
 use crate::metrics::ProcessorMetrics;
 use crate::receiver::{Batch, READY_BROKER, RECEIVE_MAX, Received, Receiver, ReceiverConfig};
 use crate::{Config, ProcessorError, Summary};
+use netpipe_runtime::broker::arrival::Arrived;
 
 const READY_DATASET: &str = "dataset";
 /// Rows per message on the rows stream.
@@ -45,10 +45,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     let mut config = config;
     config.schemas = schema_names.clone();
     // A mistyped URL fails here, before any dataset file is created.
-    netpipe_runtime::broker::check_url(&config.broker_url)?;
-    if let Some(rows) = config.rows_broker() {
-        netpipe_runtime::broker::check_url(&rows.url)?;
-    }
+    let packet_broker = config.broker()?;
+    let rows_broker = config.rows_broker()?;
 
     let metrics = ProcessorMetrics::new(env!("CARGO_PKG_VERSION"), &schema_names)?;
     let readiness = Readiness::new();
@@ -85,7 +83,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         else {
             return Ok(Summary::default());
         };
-        let mut broker = config.broker();
+        let mut broker = packet_broker;
         broker.block = broker.block.min(config.commit_interval());
         let _durability = netpipe_runtime::broker::spawn_durability_report(
             broker.clone(),
@@ -98,7 +96,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
             datasets.close()?;
             return Ok(Summary::default());
         };
-        let rows_publisher = match config.rows_broker() {
+        let rows_publisher = match rows_broker {
             Some(rows) => Some(Publisher::connect(&rows).await?),
             None => None,
         };
@@ -360,17 +358,17 @@ impl LoopState<'_> {
         let mut packets = 0;
         for decoded in batch.decoded {
             match decoded.input {
-                Input::Frames(frames) => {
-                    for frame in &frames {
+                Arrived::Frames(frames) => {
+                    for frame in frames.iter() {
                         datasets.append_frame(frame, &mut counts);
                     }
                     packets += frames.len() as u64;
                 }
-                Input::Legacy(legacy) => {
+                Arrived::Legacy(legacy) => {
                     datasets.append_legacy(&legacy, &mut counts);
                     packets += 1;
                 }
-                Input::AgentStats(stats) => {
+                Arrived::AgentStats(stats) => {
                     self.metrics.agent_reports.inc();
                     datasets.note_agent_stats(&stats);
                 }

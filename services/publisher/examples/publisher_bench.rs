@@ -87,7 +87,7 @@ async fn main() {
         .collect();
 
     let stream = format!("memory://publisher-bench-{}", std::process::id());
-    let mut broker = BrokerConfig::new(stream.clone());
+    let mut broker = BrokerConfig::parse(stream.clone()).unwrap();
     broker.memory_capacity = 256;
     let feeder = Publisher::connect(&broker).await.expect("memory broker");
 

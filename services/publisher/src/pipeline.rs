@@ -324,8 +324,7 @@ fn refused_rows(message: &Message, ranges: &[(usize, usize)]) -> Message {
         .collect();
     Message {
         body: batch.encode(),
-        token: message.token.clone(),
-        redelivered: message.redelivered,
+        ..message.clone()
     }
 }
 

@@ -87,7 +87,7 @@ impl Sinks {
         };
         let stream = match stream {
             Some((url, name)) => {
-                let mut config = BrokerConfig::new(url);
+                let mut config = BrokerConfig::parse(&url)?;
                 config.stream = name.clone();
                 config.exchange = name.clone();
                 config.routing_key = name;

@@ -153,7 +153,7 @@ async fn deliver(
         readiness,
         heartbeat,
     } = parts;
-    let mut broker = BrokerConfig::new(config.rows_url.clone());
+    let mut broker = BrokerConfig::parse(&config.rows_url)?;
     broker.stream = config.rows_stream.clone();
     broker.exchange = config.rows_stream.clone();
     broker.routing_key = config.rows_stream.clone();

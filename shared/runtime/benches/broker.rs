@@ -145,7 +145,7 @@ async fn main() {
     let pid = std::process::id();
     let mut rows = Vec::new();
     for in_flight in [1, 4, 8] {
-        let mut config = BrokerConfig::new(redis_url.clone());
+        let mut config = BrokerConfig::parse(redis_url.clone()).unwrap();
         config.stream = format!("netpipe-bench-{pid}-{in_flight}");
         config.dead_letter = format!("{}.dead", config.stream);
         config.max_len = Some(1000);
@@ -156,7 +156,7 @@ async fn main() {
         }
         clean_redis(&redis_url, &[&config.stream]).await;
 
-        let mut config = BrokerConfig::new(amqp_url.clone());
+        let mut config = BrokerConfig::parse(amqp_url.clone()).unwrap();
         config.stream = format!("netpipe-bench-{pid}-{in_flight}");
         config.exchange = format!("{}.x", config.stream);
         config.dead_letter = format!("{}.dead", config.stream);

@@ -39,7 +39,7 @@ fn confirmed(state: &Path) -> u64 {
 
 /// (pending, lag) of the processor's group, -1 when unknown.
 async fn group_state(url: &str, stream: &str) -> (i64, i64) {
-    let mut config = netpipe_runtime::broker::BrokerConfig::new(url);
+    let mut config = netpipe_runtime::broker::BrokerConfig::parse(url).unwrap();
     config.stream = stream.to_string();
     config.consumer = "probe".into();
     let Ok(mut consumer) = netpipe_runtime::broker::Consumer::connect(&config).await else {

@@ -101,7 +101,7 @@ pub fn expected_frames(path: &Path, agent: &str, boot: u64, options: &DecodeOpti
 
 /// A consumer on `stream` (its own group).
 pub async fn consumer(url: &str, stream: &str) -> Consumer {
-    let mut config = BrokerConfig::new(url);
+    let mut config = BrokerConfig::parse(url).unwrap();
     config.stream = stream.to_string();
     config.exchange = stream.to_string();
     config.routing_key = stream.to_string();
@@ -125,10 +125,11 @@ pub async fn receive_frames(
         let tokens: Vec<_> = messages.iter().map(|m| m.token.clone()).collect();
         for message in &messages {
             // The agent's in-band loss reports are not frames.
-            if netpipe_runtime::broker::agent_stats::AgentStats::decode(&message.body).is_some() {
+            if netpipe_runtime::broker::agent_stats::AgentStats::decode(&message.bytes()).is_some()
+            {
                 continue;
             }
-            frames.extend(decode_frames(&message.body).unwrap());
+            frames.extend(decode_frames(&message.bytes()).unwrap());
         }
         if !tokens.is_empty() {
             consumer.ack(&tokens).await.unwrap();

@@ -306,7 +306,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
     }
     // Nobody consumes yet: the memory broker (1024 messages) and the buffer are full and the
     // capture waits, so the kernel ring (1 MiB) overflowed. Now drain.
-    let mut broker = netpipe_runtime::broker::BrokerConfig::new(url.clone());
+    let mut broker = netpipe_runtime::broker::BrokerConfig::parse(url.clone()).unwrap();
     broker.block = Duration::from_millis(200);
     let mut consumer = netpipe_runtime::broker::Consumer::connect(&broker)
         .await
@@ -321,7 +321,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
             quiet = 0;
         }
         for message in messages {
-            frames += netpipe_runtime::broker::codec::decode_frames(&message.body)
+            frames += netpipe_runtime::broker::codec::decode_frames(&message.bytes())
                 .unwrap()
                 .len() as u64;
         }
@@ -331,7 +331,7 @@ async fn kernel_drops_on_lo_are_counted_once() {
         loop {
             let messages = consumer.receive(256).await.unwrap_or_default();
             for message in messages {
-                frames += netpipe_runtime::broker::codec::decode_frames(&message.body)
+                frames += netpipe_runtime::broker::codec::decode_frames(&message.bytes())
                     .unwrap()
                     .len() as u64;
             }

@@ -40,7 +40,7 @@ async fn frames_from_rabbitmq_become_rows_and_poison_is_dead_lettered() {
     let queue = unique("proc-amqp");
     let exchange = format!("{queue}.x");
     let dead = format!("{queue}.dead");
-    let mut broker = BrokerConfig::new(URL);
+    let mut broker = BrokerConfig::parse(URL).unwrap();
     broker.stream = queue.clone();
     broker.exchange = exchange.clone();
     broker.routing_key = "packets".into();

@@ -8,7 +8,7 @@ use processor::Config;
 use tokio_util::sync::CancellationToken;
 
 async fn publisher(name: &str) -> Publisher {
-    let mut config = BrokerConfig::new(format!("memory://{name}"));
+    let mut config = BrokerConfig::parse(format!("memory://{name}")).unwrap();
     config.memory_capacity = 10_000;
     Publisher::connect(&config).await.unwrap()
 }
@@ -107,7 +107,7 @@ async fn committed_rows_are_forwarded_to_the_rows_stream() {
     let all = frames("a", 1, 40);
     let publisher = publisher(&name).await;
     publisher.publish(encode_frames(&all)).await.unwrap();
-    let mut rows_config = BrokerConfig::new(format!("memory://{rows_name}"));
+    let mut rows_config = BrokerConfig::parse(format!("memory://{rows_name}")).unwrap();
     rows_config.block = std::time::Duration::from_millis(200);
     let mut rows_consumer = Consumer::connect(&rows_config).await.unwrap();
     let mut config = Config::new(&format!("memory://{name}"), dir.path());

@@ -17,7 +17,7 @@ const REDIS: &str = "redis://127.0.0.1:6379";
 
 /// Publishes `messages` flow batches of `per_message` flows of one agent run on `stream`.
 async fn publish_flows(stream: &str, agent: &str, boot: u64, messages: u64, per_message: u64) {
-    let mut config = BrokerConfig::new(REDIS);
+    let mut config = BrokerConfig::parse(REDIS).unwrap();
     config.stream = stream.to_string();
     let publisher = Publisher::connect(&config).await.unwrap();
     for m in 0..messages {
@@ -184,7 +184,7 @@ async fn poison_on_the_flow_stream_is_dead_lettered_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let stream = unique("proc-flows-poison");
     let flow_stream = format!("{stream}-flows");
-    let mut broker = BrokerConfig::new(REDIS);
+    let mut broker = BrokerConfig::parse(REDIS).unwrap();
     broker.stream = flow_stream.clone();
     let publisher = Publisher::connect(&broker).await.unwrap();
     publisher

@@ -26,7 +26,7 @@ async fn redis() -> redis::aio::MultiplexedConnection {
 }
 
 async fn publish_frames(stream: &str, agent: &str, boot: u64, count: u64, per_message: usize) {
-    let mut config = BrokerConfig::new(REDIS);
+    let mut config = BrokerConfig::parse(REDIS).unwrap();
     config.stream = stream.to_string();
     config.max_len = None;
     let publisher = Publisher::connect(&config).await.unwrap();

@@ -59,7 +59,7 @@ async fn an_unusable_dataset_directory_is_given_up_after_give_up_secs() {
 async fn a_huge_poison_message_is_cut_in_the_dead_letter_stream() {
     let dir = tempfile::tempdir().unwrap();
     let name = unique("huge-poison");
-    let mut broker = BrokerConfig::new(format!("memory://{name}"));
+    let mut broker = BrokerConfig::parse(format!("memory://{name}")).unwrap();
     broker.memory_capacity = 16;
     let publisher = Publisher::connect(&broker).await.unwrap();
     publisher.publish(vec![b'x'; 17 << 20]).await.unwrap();

@@ -39,7 +39,7 @@ async fn amqp_rows_are_acked_after_acceptance_and_refusals_dead_lettered() {
     let dead = format!("{queue}.dead");
     cleanup(&[&queue, &dead]).await;
 
-    let mut producer = BrokerConfig::new(URL);
+    let mut producer = BrokerConfig::parse(URL).unwrap();
     producer.stream = queue.clone();
     producer.exchange = queue.clone();
     producer.routing_key = queue.clone();

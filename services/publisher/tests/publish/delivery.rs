@@ -344,7 +344,7 @@ async fn predictions_are_written_beside_their_rows() {
     assert_eq!(seqs.len(), 150);
 
     // The same predictions on the predictions stream, one message per job.
-    let mut out = netpipe_runtime::broker::BrokerConfig::new(predictions_url.clone());
+    let mut out = netpipe_runtime::broker::BrokerConfig::parse(predictions_url.clone()).unwrap();
     out.block = Duration::from_millis(100);
     let mut consumer = netpipe_runtime::broker::Consumer::connect(&out)
         .await

@@ -44,7 +44,7 @@ impl Names {
     }
 
     async fn producer(&self) -> Publisher {
-        let mut config = BrokerConfig::new(REDIS);
+        let mut config = BrokerConfig::parse(REDIS).unwrap();
         config.stream = self.stream.clone();
         config.group = self.group.clone();
         Publisher::connect(&config).await.unwrap()

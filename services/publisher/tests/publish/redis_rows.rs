@@ -47,7 +47,7 @@ async fn redis_rows_are_acked_after_acceptance_dead_lettered_or_redelivered() {
     let group = "publisher-test".to_string();
     let _: () = raw().await.del(&[&stream, &dead]).await.unwrap();
 
-    let mut producer = BrokerConfig::new(URL);
+    let mut producer = BrokerConfig::parse(URL).unwrap();
     producer.stream = stream.clone();
     producer.group = group.clone();
     let rows = Publisher::connect(&producer).await.unwrap();

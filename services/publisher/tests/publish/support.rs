@@ -65,7 +65,7 @@ pub fn row_batch(first: u64, count: u64) -> RowBatch {
 /// Publishes `messages` batches of `per_message` rows; returns the publisher (drop it and
 /// `forget` the name to close the stream).
 pub async fn feed(url: &str, messages: u64, per_message: u64) -> Publisher {
-    let mut config = BrokerConfig::new(url);
+    let mut config = BrokerConfig::parse(url).unwrap();
     config.memory_capacity = 10_000;
     let publisher = Publisher::connect(&config).await.unwrap();
     for m in 0..messages {

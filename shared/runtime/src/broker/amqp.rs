@@ -33,9 +33,7 @@ use lapin::{
 };
 
 use super::stats::PublisherCounters;
-use super::{
-    AckToken, BrokerConfig, BrokerError, ConsumerStats, Message, PublisherStats, redact_url,
-};
+use super::{AckToken, BrokerConfig, BrokerError, ConsumerStats, Message, PublisherStats};
 
 /// Header names on dead-lettered messages.
 pub const REASON_HEADER: &str = "x-netpipe-reason";
@@ -57,7 +55,7 @@ struct Endpoint {
 
 impl Endpoint {
     fn new(url: &str, config: &BrokerConfig) -> Result<Self, BrokerError> {
-        let redacted = redact_url(url);
+        let redacted = config.url.redacted().to_string();
         let uri: AMQPUri = url.parse().map_err(|reason: String| BrokerError::BadUrl {
             url: redacted.clone(),
             reason,
@@ -501,13 +499,12 @@ impl AmqpConsumer {
         }
         let messages: Vec<Message> = deliveries
             .into_iter()
-            .map(|d| Message {
-                redelivered: d.redelivered,
-                token: AckToken::Amqp {
+            .map(|d| {
+                let token = AckToken::Amqp {
                     session: id,
                     tag: d.delivery_tag,
-                },
-                body: d.data,
+                };
+                Message::encoded(d.data, token, d.redelivered)
             })
             .collect();
         self.stats.received += messages.len() as u64;

@@ -1,9 +1,15 @@
-//! Message bodies: batches of frames (capture-agent -> processor) and batches of rows
-//! (processor -> publisher), as JSON.
+//! Wire formats: batches of frames (capture-agent -> processor) and batches of rows
+//! (processor -> publisher), as JSON; the original's per-packet messages for kombu. The
+//! broker URL picks the format ([`WireFormat::for_url`]); services never choose one.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use netpipe_packet::frame::Frame;
+
+use super::BrokerUrl;
+use super::arrival::FrameBatch;
 
 pub use super::kombu_envelope::{
     KombuEnvelopeError, KombuMessage, decode_kombu_envelope, encode_kombu_envelope,
@@ -27,6 +33,70 @@ pub fn decode_frames(body: &[u8]) -> Result<Vec<Frame>, serde_json::Error> {
         Some(frames) => Ok(frames),
         None => serde_json::from_slice(body),
     }
+}
+
+/// How frames travel on a broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireFormat {
+    /// `memory://`: the batch itself crosses the in-process channel, never serialised.
+    InProcess,
+    /// Redis Streams and AMQP: one message per batch, a JSON array of frames.
+    FrameBatch,
+    /// `kombu+redis://`: one message per packet in the original's format (`data`, `created`,
+    /// `source`), which the kombu backend wraps in kombu's envelope. `source` is the original's
+    /// SOURCE_HOST.
+    LegacyPerPacket { source: String },
+}
+
+impl WireFormat {
+    pub fn for_url(url: &BrokerUrl, source: &str) -> Self {
+        match (url.backend(), url.is_kombu()) {
+            (super::Backend::Memory, _) => WireFormat::InProcess,
+            (_, true) => WireFormat::LegacyPerPacket {
+                source: source.to_string(),
+            },
+            (_, false) => WireFormat::FrameBatch,
+        }
+    }
+
+    /// The original's consumers know nothing of in-band loss reports.
+    pub fn carries_agent_stats(&self) -> bool {
+        !matches!(self, WireFormat::LegacyPerPacket { .. })
+    }
+
+    /// The messages one batch becomes, each with the number of frames it carries.
+    pub fn messages(&self, frames: Vec<Frame>) -> Vec<(u64, Payload)> {
+        match self {
+            WireFormat::InProcess => {
+                vec![(frames.len() as u64, Payload::Frames(Arc::new(frames)))]
+            }
+            WireFormat::FrameBatch => {
+                vec![(frames.len() as u64, Payload::Bytes(encode_frames(&frames)))]
+            }
+            WireFormat::LegacyPerPacket { source } => frames
+                .iter()
+                .map(|frame| (1, Payload::Bytes(legacy_body(frame, source))))
+                .collect(),
+        }
+    }
+}
+
+/// One outgoing message: encoded bytes, or frames for an in-process channel.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Bytes(Vec<u8>),
+    Frames(FrameBatch),
+}
+
+/// The original's message for one packet; `created` is local time at one-second resolution,
+/// as the original wrote it.
+pub fn legacy_body(frame: &Frame, source: &str) -> Vec<u8> {
+    let created = chrono::DateTime::from_timestamp_nanos(frame.ts_ns)
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let message = netpipe_packet::schema::legacy::message_from_frame(frame, &created, source);
+    serde_json::to_vec(&message).unwrap_or_default()
 }
 
 /// One row on the rows stream, with its identity so a prediction can be matched to it.
@@ -70,5 +140,25 @@ mod tests {
         assert_eq!(decode_frames(&encode_frames(&frames)).unwrap(), frames);
         assert!(decode_frames(b"not json").is_err());
         assert!(decode_frames(b"{\"v\":1}").is_err());
+    }
+
+    #[test]
+    fn the_url_picks_the_wire_format() {
+        let format = |url: &str| WireFormat::for_url(&url.parse().unwrap(), "h");
+        let frames = vec![
+            Frame::new("a".into(), 1, 1, 5, 60, 60, 1),
+            Frame::new("a".into(), 1, 2, 6, 60, 60, 1),
+        ];
+        let memory = format("memory://x").messages(frames.clone());
+        assert!(matches!(&memory[..], [(2, Payload::Frames(f))] if **f == frames));
+        let redis = format("redis://h").messages(frames.clone());
+        assert!(
+            matches!(&redis[..], [(2, Payload::Bytes(b))] if decode_frames(b).unwrap() == frames)
+        );
+        assert_eq!(format("amqp://h"), WireFormat::FrameBatch);
+        let kombu = format("kombu+redis://h").messages(frames);
+        assert_eq!(kombu.len(), 2);
+        assert!(!format("kombu+redis://h").carries_agent_stats());
+        assert!(matches!(&kombu[0], (1, Payload::Bytes(b)) if b.starts_with(b"{")));
     }
 }

@@ -10,7 +10,7 @@ use deadpool_redis::redis::{self, Value};
 use prometheus::IntGauge;
 
 use super::redis_conn::{RedisEndpoint, value_string};
-use super::{BrokerConfig, BrokerError, Scheme, scheme};
+use super::{Backend, BrokerConfig, BrokerError};
 use crate::ops::Readiness;
 
 /// Name of the `/ready` warning.
@@ -26,13 +26,15 @@ pub struct Durability {
 
 /// The broker's durability; `None` for `memory://` (in-process, nothing to ask).
 pub async fn durability(config: &BrokerConfig) -> Result<Option<Durability>, BrokerError> {
-    match scheme(&config.url)? {
-        Scheme::Redis(url) | Scheme::Kombu(url) => redis_durability(&url, config).await.map(Some),
-        Scheme::Amqp(_) => Ok(Some(Durability {
+    match config.url.backend() {
+        Backend::Redis => redis_durability(config.url.target(), config)
+            .await
+            .map(Some),
+        Backend::Amqp => Ok(Some(Durability {
             durable: true,
             detail: "RabbitMQ durable quorum queue, persistent messages, publisher confirms".into(),
         })),
-        Scheme::Memory(_) => Ok(None),
+        Backend::Memory => Ok(None),
     }
 }
 

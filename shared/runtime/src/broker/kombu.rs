@@ -368,11 +368,11 @@ impl KombuConsumer {
                         decoded.delivery_tag
                     };
                     self.held.entry(tag.clone()).or_default().push(element);
-                    messages.push(Message {
-                        body: decoded.body,
-                        token: AckToken::Kombu(tag),
+                    messages.push(Message::encoded(
+                        decoded.body,
+                        AckToken::Kombu(tag),
                         redelivered,
-                    });
+                    ));
                 }
                 Err(e) => {
                     self.move_to_dead_letter(&element, &element, &e.to_string())

@@ -1,6 +1,7 @@
 //! `memory://NAME`: a bounded in-process channel. A real backend for the embedded pipeline:
 //! publishers wait when it is full (back-pressure), consumers share one receiver.
-//! Acknowledgement is a no-op: a message lives only in this process.
+//! Acknowledgement is a no-op: a message lives only in this process. Frames cross it as they
+//! are (a shared pointer to the batch), never serialised.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,16 +9,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 
+use super::codec::Payload;
 use super::stats::PublisherCounters;
 use super::{AckToken, BrokerConfig, BrokerError, ConsumerStats, Message, PublisherStats};
 
 /// Dead-lettered bodies with their reasons.
 type DeadLetters = Arc<Mutex<Vec<(Vec<u8>, String)>>>;
-type SharedReceiver = Arc<AsyncMutex<mpsc::Receiver<Vec<u8>>>>;
+type SharedReceiver = Arc<AsyncMutex<mpsc::Receiver<Payload>>>;
 
 struct Channel {
     /// The registry's own sender; `None` once the channel is closed.
-    sender: Option<mpsc::Sender<Vec<u8>>>,
+    sender: Option<mpsc::Sender<Payload>>,
     receiver: SharedReceiver,
     dead: DeadLetters,
 }
@@ -40,7 +42,7 @@ fn registry() -> &'static Mutex<HashMap<String, Channel>> {
 }
 
 /// A publisher's end. Publishing to a name whose channel was closed starts a new channel.
-fn publisher_end(name: &str, capacity: usize) -> mpsc::Sender<Vec<u8>> {
+fn publisher_end(name: &str, capacity: usize) -> mpsc::Sender<Payload> {
     let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
     let entry = map
         .entry(name.to_string())
@@ -76,7 +78,7 @@ pub fn forget(name: &str) {
 #[derive(Debug, Clone)]
 pub struct MemoryPublisher {
     name: String,
-    sender: mpsc::Sender<Vec<u8>>,
+    sender: mpsc::Sender<Payload>,
     counters: Arc<PublisherCounters>,
 }
 
@@ -91,9 +93,9 @@ impl MemoryPublisher {
     }
 
     /// Waits while the channel is full.
-    pub async fn publish(&self, body: Vec<u8>) -> Result<(), BrokerError> {
+    pub async fn publish(&self, payload: Payload) -> Result<(), BrokerError> {
         self.sender
-            .send(body)
+            .send(payload)
             .await
             .map_err(|_| BrokerError::Closed {
                 name: self.name.clone(),
@@ -151,8 +153,9 @@ impl MemoryConsumer {
     /// `Closed` when every publisher is gone and the channel is drained.
     pub async fn receive(&self, max: usize) -> Result<Vec<Message>, BrokerError> {
         let mut receiver = self.receiver.lock().await;
-        let mut bodies = Vec::new();
-        match tokio::time::timeout(self.block, receiver.recv_many(&mut bodies, max.max(1))).await {
+        let mut payloads = Vec::new();
+        match tokio::time::timeout(self.block, receiver.recv_many(&mut payloads, max.max(1))).await
+        {
             Ok(0) => {
                 return Err(BrokerError::Closed {
                     name: self.name.clone(),
@@ -161,12 +164,14 @@ impl MemoryConsumer {
             Ok(_) => {}
             Err(_elapsed) => return Ok(Vec::new()),
         }
-        Ok(bodies
+        Ok(payloads
             .into_iter()
-            .map(|body| Message {
-                body,
-                token: AckToken::Memory(self.next_id.fetch_add(1, Ordering::Relaxed)),
-                redelivered: false,
+            .map(|payload| {
+                let token = AckToken::Memory(self.next_id.fetch_add(1, Ordering::Relaxed));
+                match payload {
+                    Payload::Bytes(body) => Message::encoded(body, token, false),
+                    Payload::Frames(frames) => Message::frames(frames, token),
+                }
             })
             .collect())
     }
@@ -185,7 +190,7 @@ impl MemoryConsumer {
         self.dead
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((message.body.clone(), reason.to_string()));
+            .push((message.bytes().into_owned(), reason.to_string()));
         self.dead_lettered.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -214,7 +219,7 @@ mod tests {
 
     #[tokio::test]
     async fn messages_arrive_in_order_and_close_ends_the_stream() {
-        let mut config = BrokerConfig::new("memory://memory-test-order");
+        let mut config = BrokerConfig::parse("memory://memory-test-order").unwrap();
         config.block = std::time::Duration::from_millis(50);
         let publisher = Publisher::connect(&config).await.unwrap();
         let mut consumer = Consumer::connect(&config).await.unwrap();
@@ -247,7 +252,7 @@ mod late_consumer_tests {
     /// The embedded pipeline may finish publishing before its consumer has connected.
     #[tokio::test]
     async fn a_consumer_joining_after_close_drains_then_sees_closed() {
-        let mut config = BrokerConfig::new("memory://memory-test-late-consumer");
+        let mut config = BrokerConfig::parse("memory://memory-test-late-consumer").unwrap();
         config.block = std::time::Duration::from_millis(50);
         let publisher = Publisher::connect(&config).await.unwrap();
         publisher.publish(b"only".to_vec()).await.unwrap();

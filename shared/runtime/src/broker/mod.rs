@@ -8,12 +8,15 @@
 //! | `memory://NAME` | bounded in-process channel (embedded pipeline, tests) |
 //! | `kombu+redis://`, `kombu+rediss://` | the original's kombu envelope on a Redis list (`NEW_PACKETS`, db 15) |
 //!
-//! A message body is opaque bytes here; [`codec`] turns frames and rows into bodies and back.
+//! The URL also picks the wire format ([`codec::WireFormat`]): frames cross `memory://`
+//! unserialised, as JSON frame batches over Redis Streams and AMQP, and as the original's
+//! per-packet messages in kombu's envelope over `kombu+redis://`. [`arrival`] decodes what a
+//! consumer received into a typed [`arrival::Arrived`] (or a dead-letter reason).
 //! docs/brokers.md describes names, guarantees and the dead-letter format per backend.
 
 pub mod agent_stats;
 mod amqp;
-pub mod batch;
+pub mod arrival;
 pub mod codec;
 mod durability;
 pub mod flow_batch;
@@ -23,6 +26,7 @@ mod memory;
 mod redis_conn;
 mod redis_streams;
 mod stats;
+pub mod url;
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -37,12 +41,13 @@ pub use memory::{
 };
 pub use redis_streams::{RedisStreamConsumer, RedisStreamPublisher};
 pub use stats::{ConsumerStats, PublisherStats};
+pub use url::{Backend, BrokerUrl, Endpoint, redact as redact_url};
 
 /// Where and how to talk to a broker. Names default to the original's (`NEW_PACKETS`).
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// Broker URL; the scheme picks the backend.
-    pub url: String,
+    /// Broker URL; its scheme picks the backend and the wire format.
+    pub url: BrokerUrl,
     /// Redis stream / AMQP queue / kombu list to publish to or consume from.
     pub stream: String,
     /// AMQP exchange (and kombu exchange name in the envelope). Empty = AMQP default exchange.
@@ -70,16 +75,18 @@ pub struct BrokerConfig {
     pub claim_idle: Duration,
     /// How long one `receive` waits for new messages before returning an empty batch.
     pub block: Duration,
-    /// Capacity of a `memory://` channel, in messages.
+    /// Capacity of a `memory://` channel, in messages (batches): enough to keep both sides
+    /// busy, small enough that the embedded pipeline's memory stays bounded (a frame batch is
+    /// up to `--batch-size` frames held as they are).
     pub memory_capacity: usize,
     /// Bound on establishing a connection (TCP + handshake); past it the broker is `Unreachable`.
     pub connect_timeout: Duration,
 }
 
 impl BrokerConfig {
-    pub fn new(url: impl Into<String>) -> Self {
+    pub fn new(url: BrokerUrl) -> Self {
         BrokerConfig {
-            url: url.into(),
+            url,
             stream: "NEW_PACKETS".into(),
             exchange: "NEW_PACKETS".into(),
             routing_key: "NEW_PACKETS".into(),
@@ -92,14 +99,19 @@ impl BrokerConfig {
             prefetch: 64,
             claim_idle: Duration::from_secs(30),
             block: Duration::from_millis(1000),
-            memory_capacity: 1024,
+            memory_capacity: 16,
             connect_timeout: Duration::from_secs(5),
         }
     }
 
+    /// Parses `url` and takes the defaults; a bad URL is one clear error.
+    pub fn parse(url: impl AsRef<str>) -> Result<Self, BrokerError> {
+        BrokerUrl::parse(url.as_ref()).map(BrokerConfig::new)
+    }
+
     /// The URL with any password replaced by `***`, for logs and errors.
     pub fn redacted_url(&self) -> String {
-        redact_url(&self.url)
+        self.url.redacted().to_string()
     }
 }
 
@@ -109,27 +121,13 @@ pub fn default_consumer_name() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// Replaces the password of `scheme://user:password@host` with `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
-}
-
 /// Broker failures. Connection problems are retryable; configuration problems are not.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("invalid broker URL {url}: {reason}")]
     BadUrl { url: String, reason: String },
     #[error(
-        "unsupported broker URL scheme in {url} (use redis://, rediss://, amqp://, amqps://, memory://, kombu+redis://)"
+        "unsupported scheme in broker URL {url} (use redis://, rediss://, amqp://, amqps://, memory://, kombu+redis://)"
     )]
     UnsupportedScheme { url: String },
     #[error("broker {url} unreachable: {reason}")]
@@ -190,10 +188,43 @@ pub enum AckToken {
 /// One consumed message.
 #[derive(Debug, Clone)]
 pub struct Message {
+    /// The encoded body; empty when `frames` holds the content.
     pub body: Vec<u8>,
+    /// Frames that crossed a `memory://` channel unserialised.
+    pub frames: Option<arrival::FrameBatch>,
     pub token: AckToken,
     /// True when the broker says this message was delivered before (reclaimed / requeued).
     pub redelivered: bool,
+}
+
+impl Message {
+    /// A message received as bytes.
+    pub fn encoded(body: Vec<u8>, token: AckToken, redelivered: bool) -> Self {
+        Message {
+            body,
+            frames: None,
+            token,
+            redelivered,
+        }
+    }
+
+    /// A message that carries frames unserialised.
+    pub fn frames(frames: arrival::FrameBatch, token: AckToken) -> Self {
+        Message {
+            body: Vec::new(),
+            frames: Some(frames),
+            token,
+            redelivered: false,
+        }
+    }
+
+    /// The body as bytes (frames are encoded as a JSON batch), e.g. for a dead-letter stream.
+    pub fn bytes(&self) -> Cow<'_, [u8]> {
+        match &self.frames {
+            Some(frames) => Cow::Owned(codec::encode_frames(frames)),
+            None => Cow::Borrowed(&self.body),
+        }
+    }
 }
 
 /// Publishes message bodies. Returns only once the broker has accepted the message
@@ -209,19 +240,22 @@ pub enum Publisher {
 
 impl Publisher {
     pub async fn connect(config: &BrokerConfig) -> Result<Self, BrokerError> {
-        match scheme(&config.url)? {
-            Scheme::Memory(name) => Ok(Publisher::Memory(MemoryPublisher::connect(
-                &name,
+        let url = &config.url;
+        Ok(match (url.backend(), url.is_kombu()) {
+            (Backend::Memory, _) => Publisher::Memory(MemoryPublisher::connect(
+                url.target(),
                 config.memory_capacity,
-            ))),
-            Scheme::Redis(url) => Ok(Publisher::RedisStreams(
-                RedisStreamPublisher::connect(&url, config).await?,
             )),
-            Scheme::Amqp(url) => Ok(Publisher::Amqp(AmqpPublisher::connect(&url, config).await?)),
-            Scheme::Kombu(url) => Ok(Publisher::Kombu(
-                KombuPublisher::connect(&url, config).await?,
-            )),
-        }
+            (Backend::Redis, false) => {
+                Publisher::RedisStreams(RedisStreamPublisher::connect(url.target(), config).await?)
+            }
+            (Backend::Redis, true) => {
+                Publisher::Kombu(KombuPublisher::connect(url.target(), config).await?)
+            }
+            (Backend::Amqp, _) => {
+                Publisher::Amqp(AmqpPublisher::connect(url.target(), config).await?)
+            }
+        })
     }
 
     /// Publishes one message (one batch). A borrowed body is copied only where the broker
@@ -229,10 +263,20 @@ impl Publisher {
     pub async fn publish(&self, body: impl Into<Cow<'_, [u8]>>) -> Result<(), BrokerError> {
         let body = body.into();
         match self {
-            Publisher::Memory(p) => p.publish(body.into_owned()).await,
+            Publisher::Memory(p) => p.publish(codec::Payload::Bytes(body.into_owned())).await,
             Publisher::RedisStreams(p) => p.publish(&body).await,
             Publisher::Amqp(p) => p.publish(&body).await,
             Publisher::Kombu(p) => p.publish(&body).await,
+        }
+    }
+
+    /// Publishes one message a [`codec::FrameCodec`] made: `memory://` takes the frames as they
+    /// are (a shared pointer, no copy); the other backends send the encoded body.
+    pub async fn publish_payload(&self, payload: &codec::Payload) -> Result<(), BrokerError> {
+        match (self, payload) {
+            (Publisher::Memory(p), payload) => p.publish(payload.clone()).await,
+            (_, codec::Payload::Bytes(body)) => self.publish(&body[..]).await,
+            (_, codec::Payload::Frames(frames)) => self.publish(codec::encode_frames(frames)).await,
         }
     }
 
@@ -279,14 +323,19 @@ pub enum Consumer {
 
 impl Consumer {
     pub async fn connect(config: &BrokerConfig) -> Result<Self, BrokerError> {
-        match scheme(&config.url)? {
-            Scheme::Memory(name) => Ok(Consumer::Memory(MemoryConsumer::connect(&name, config))),
-            Scheme::Redis(url) => Ok(Consumer::RedisStreams(
-                RedisStreamConsumer::connect(&url, config).await?,
-            )),
-            Scheme::Amqp(url) => Ok(Consumer::Amqp(AmqpConsumer::connect(&url, config).await?)),
-            Scheme::Kombu(url) => Ok(Consumer::Kombu(KombuConsumer::connect(&url, config).await?)),
-        }
+        let url = &config.url;
+        Ok(match (url.backend(), url.is_kombu()) {
+            (Backend::Memory, _) => Consumer::Memory(MemoryConsumer::connect(url.target(), config)),
+            (Backend::Redis, false) => {
+                Consumer::RedisStreams(RedisStreamConsumer::connect(url.target(), config).await?)
+            }
+            (Backend::Redis, true) => {
+                Consumer::Kombu(KombuConsumer::connect(url.target(), config).await?)
+            }
+            (Backend::Amqp, _) => {
+                Consumer::Amqp(AmqpConsumer::connect(url.target(), config).await?)
+            }
+        })
     }
 
     /// Up to `max` messages; waits at most `BrokerConfig::block` and returns an empty batch then.
@@ -374,147 +423,8 @@ impl Consumer {
     }
 }
 
-enum Scheme {
-    Memory(String),
-    /// A `redis://` / `rediss://` URL for the redis crate.
-    Redis(String),
-    Amqp(String),
-    /// The `redis://` URL behind `kombu+redis://`, with the db defaulted to 15.
-    Kombu(String),
-}
-
-fn bad_url(url: &str, reason: impl Into<String>) -> BrokerError {
-    BrokerError::BadUrl {
-        url: redact_url(url),
-        reason: reason.into(),
-    }
-}
-
-fn scheme(url: &str) -> Result<Scheme, BrokerError> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(bad_url(url, "missing scheme://"));
-    };
-    match scheme {
-        "memory" => {
-            let name = rest.trim_end_matches('/');
-            if name.is_empty() {
-                return Err(bad_url(url, "memory:// needs a name"));
-            }
-            Ok(Scheme::Memory(name.to_string()))
-        }
-        "redis" | "rediss" => {
-            require_host(url, rest)?;
-            Ok(Scheme::Redis(url.to_string()))
-        }
-        "amqp" | "amqps" => {
-            require_host(url, rest)?;
-            Ok(Scheme::Amqp(url.to_string()))
-        }
-        "kombu+redis" | "kombu+rediss" => {
-            require_host(url, rest)?;
-            let inner_scheme = scheme.trim_start_matches("kombu+");
-            Ok(Scheme::Kombu(kombu_redis_url(inner_scheme, rest)))
-        }
-        _ => Err(BrokerError::UnsupportedScheme {
-            url: redact_url(url),
-        }),
-    }
-}
-
 /// Checks a broker URL's syntax (scheme, host) without connecting: services call it before they
 /// create anything, so a typo fails at start with nothing written.
 pub fn check_url(url: &str) -> Result<(), BrokerError> {
-    scheme(url).map(|_| ())
-}
-
-/// `host[:port][/db]` must at least name a host.
-fn require_host(url: &str, rest: &str) -> Result<(), BrokerError> {
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.is_empty() || host.starts_with(':') {
-        return Err(bad_url(url, "no host after scheme://"));
-    }
-    Ok(())
-}
-
-/// kombu's Redis transport defaults to db 0, but the original always used db 15.
-fn kombu_redis_url(inner_scheme: &str, rest: &str) -> String {
-    let (path_part, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    let (authority, db) = match path_part.split_once('/') {
-        Some((a, db)) if !db.trim_matches('/').is_empty() => (a, db.trim_matches('/')),
-        Some((a, _)) => (a, "15"),
-        None => (path_part, "15"),
-    };
-    match query {
-        Some(q) => format!("{inner_scheme}://{authority}/{db}?{q}"),
-        None => format!("{inner_scheme}://{authority}/{db}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("amqp://guest:secret@localhost:5672/%2f"),
-            "amqp://guest:***@localhost:5672/%2f"
-        );
-        assert_eq!(
-            redact_url("redis://localhost:6379/15"),
-            "redis://localhost:6379/15"
-        );
-        assert_eq!(redact_url("redis://:pw@h:1"), "redis://:***@h:1");
-    }
-
-    #[test]
-    fn bad_urls_are_clear_errors() {
-        assert!(matches!(
-            scheme("localhost:6379"),
-            Err(BrokerError::BadUrl { .. })
-        ));
-        assert!(matches!(
-            scheme("mqtt://x"),
-            Err(BrokerError::UnsupportedScheme { .. })
-        ));
-        assert!(matches!(
-            scheme("memory://"),
-            Err(BrokerError::BadUrl { .. })
-        ));
-        assert!(matches!(
-            scheme("redis://"),
-            Err(BrokerError::BadUrl { .. })
-        ));
-        assert!(matches!(
-            scheme("amqp://user:pw@/vhost"),
-            Err(BrokerError::BadUrl { .. })
-        ));
-    }
-
-    #[test]
-    fn kombu_urls_default_to_db_15() {
-        let url = |u: &str| match scheme(u) {
-            Ok(Scheme::Kombu(url)) => url,
-            _ => panic!("not a kombu url: {u}"),
-        };
-        assert_eq!(
-            url("kombu+redis://localhost:6379"),
-            "redis://localhost:6379/15"
-        );
-        assert_eq!(
-            url("kombu+redis://localhost:6379/"),
-            "redis://localhost:6379/15"
-        );
-        assert_eq!(url("kombu+redis://h:1/3"), "redis://h:1/3");
-        assert_eq!(url("kombu+rediss://:pw@h:1/3"), "rediss://:pw@h:1/3");
-    }
-
-    #[test]
-    fn passwords_with_at_signs_are_redacted() {
-        assert_eq!(redact_url("redis://u:p@ss@h:1/0"), "redis://u:***@h:1/0");
-    }
+    BrokerUrl::parse(url).map(|_| ())
 }

@@ -7,7 +7,7 @@ use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError, Value};
 use deadpool_redis::{Manager, Pool, PoolError, Runtime};
 
-use super::{BrokerConfig, BrokerError, redact_url};
+use super::{BrokerConfig, BrokerError};
 
 /// Extra time on top of a blocking command's own timeout before the client gives up on it.
 const RESPONSE_MARGIN: Duration = Duration::from_secs(5);
@@ -27,8 +27,8 @@ impl RedisEndpoint {
     /// differs for `kombu+redis://`.
     pub fn open(url: &str, config: &BrokerConfig) -> Result<Self, BrokerError> {
         let connect_timeout = config.connect_timeout;
-        let redacted = redact_url(&config.url);
-        let password = password_of(url);
+        let redacted = config.url.redacted().to_string();
+        let password = config.url.password();
         let client = redis::Client::open(url).map_err(|e| BrokerError::BadUrl {
             url: redacted.clone(),
             reason: scrub(&e.to_string(), password.as_deref()),
@@ -129,13 +129,6 @@ pub(crate) fn is_connection_error(e: &RedisError) -> bool {
         || e.is_unrecoverable_error()
 }
 
-fn password_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let userinfo = rest.rsplit_once('@')?.0;
-    let password = userinfo.split_once(':')?.1;
-    (!password.is_empty()).then(|| password.to_string())
-}
-
 fn scrub(text: &str, password: Option<&str>) -> String {
     match password {
         Some(p) => text.replace(p, "***"),
@@ -187,11 +180,6 @@ mod tests {
 
     #[test]
     fn passwords_are_scrubbed_from_errors() {
-        assert_eq!(
-            password_of("redis://u:s3cret@h:1/0").as_deref(),
-            Some("s3cret")
-        );
-        assert_eq!(password_of("redis://h:1/0"), None);
         assert_eq!(
             scrub("auth failed for s3cret", Some("s3cret")),
             "auth failed for ***"

@@ -525,11 +525,11 @@ impl RedisStreamConsumer {
             match entry.body {
                 Some(body) => {
                     self.held.insert(entry.id.clone());
-                    messages.push(Message {
+                    messages.push(Message::encoded(
                         body,
-                        token: AckToken::Redis(entry.id),
+                        AckToken::Redis(entry.id),
                         redelivered,
-                    });
+                    ));
                 }
                 None => gone.push(entry.id),
             }

@@ -21,7 +21,7 @@ async fn raw() -> redis::aio::MultiplexedConnection {
 
 /// Names unique to this test and process; every key under them is deleted first.
 async fn config(test: &str) -> BrokerConfig {
-    let mut config = BrokerConfig::new(URL);
+    let mut config = BrokerConfig::parse(URL).unwrap();
     let pid = std::process::id();
     config.stream = format!("netpipe-test-kombu-{test}-{pid}");
     config.exchange = config.stream.clone();
@@ -378,7 +378,7 @@ async fn a_long_block_does_not_hit_the_response_timeout() {
 
 #[tokio::test]
 async fn unreachable_and_bad_urls() {
-    let config = BrokerConfig::new("kombu+redis://127.0.0.1:1/15");
+    let config = BrokerConfig::parse("kombu+redis://127.0.0.1:1/15").unwrap();
     let result = tokio::time::timeout(Duration::from_secs(15), Consumer::connect(&config))
         .await
         .expect("bounded");
@@ -386,9 +386,7 @@ async fn unreachable_and_bad_urls() {
         result,
         Err(netpipe_runtime::broker::BrokerError::Unreachable { .. })
     ));
-    let err = Publisher::connect(&BrokerConfig::new("kombu+redis://:pw@h:x/1"))
-        .await
-        .unwrap_err();
+    let err = BrokerConfig::parse("kombu+redis://:pw@h:x/1").unwrap_err();
     assert!(
         matches!(err, netpipe_runtime::broker::BrokerError::BadUrl { .. }),
         "{err}"

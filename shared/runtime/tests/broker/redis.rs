@@ -10,7 +10,7 @@ const URL: &str = "redis://127.0.0.1:6379/0";
 
 /// A config with names unique to this test and process; the keys are deleted first.
 async fn config(test: &str) -> BrokerConfig {
-    let mut config = BrokerConfig::new(URL);
+    let mut config = BrokerConfig::parse(URL).unwrap();
     let pid = std::process::id();
     config.stream = format!("netpipe-test-{test}-{pid}");
     config.dead_letter = format!("netpipe-test-{test}-{pid}.dead");
@@ -341,7 +341,7 @@ async fn a_long_block_does_not_hit_the_response_timeout() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_retryable_error() {
-    let config = BrokerConfig::new("redis://127.0.0.1:1/0");
+    let config = BrokerConfig::parse("redis://127.0.0.1:1/0").unwrap();
     let result = tokio::time::timeout(Duration::from_secs(15), Publisher::connect(&config))
         .await
         .expect("connect is bounded");
@@ -357,9 +357,7 @@ async fn an_unreachable_server_is_a_retryable_error() {
 #[tokio::test]
 async fn bad_urls_are_one_line_errors_without_passwords() {
     for url in ["redis://:secret@localhost:notaport/0", "redis://:secret@/0"] {
-        let err = Publisher::connect(&BrokerConfig::new(url))
-            .await
-            .unwrap_err();
+        let err = BrokerConfig::parse(url).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, BrokerError::BadUrl { .. }), "{text}");
         assert!(!text.contains("secret"), "{text}");

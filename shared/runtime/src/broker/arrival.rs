@@ -1,19 +1,42 @@
-//! What a broker message holds: a batch of frames (JSON array) or one message in the original's
-//! format (JSON object `{"data", "created", "source"}`, as kombu producers send). Anything else
-//! is poison and gets a dead-letter reason. A capture-agent's in-band loss report
-//! (`{"netpipe_agent_stats": …}`) is recognised before the original's format.
+//! What a consumed message holds, decoded in the broker layer: a batch of frames, one message in
+//! the original's format (JSON object `{"data", "created", "source"}`, as kombu producers send),
+//! or a capture-agent's in-band loss report. Anything else is poison, with a dead-letter reason.
+//! A `memory://` message carries its frames unserialised and skips the JSON entirely.
+
+use std::sync::Arc;
 
 use netpipe_packet::frame::{FRAME_VERSION, Frame};
-use netpipe_runtime::broker::agent_stats::AgentStats;
-use netpipe_runtime::broker::codec::decode_frames;
 use serde_json::Value;
 
-use crate::metrics::dead_letter_reason as reason;
+use super::Message;
+use super::agent_stats::AgentStats;
+use super::codec::decode_frames;
+
+/// Why a message is poison (the `reason` label of the dead-letter metrics).
+pub mod reason {
+    /// The body is not JSON.
+    pub const NOT_JSON: &str = "not_json";
+    /// JSON, but not an array of frames (nor an original message object).
+    pub const BAD_FRAME: &str = "bad_frame";
+    /// A frame with `v` other than this build's FRAME_VERSION.
+    pub const WRONG_VERSION: &str = "wrong_version";
+    /// A frame that fails validation (empty agent, seq below boot).
+    pub const INVALID_FRAME: &str = "invalid_frame";
+    /// Larger than the consumer's message size limit.
+    pub const OVERSIZED: &str = "oversized";
+    /// An original message object that is not `{"data": {...}}`.
+    pub const BAD_LEGACY: &str = "bad_legacy_message";
+    /// A message marked as an agent's loss report that does not parse.
+    pub const BAD_AGENT_STATS: &str = "bad_agent_stats";
+}
+
+/// A batch of frames, shared with the in-process channel it came through.
+pub type FrameBatch = Arc<Vec<Frame>>;
 
 /// A message's content.
 #[derive(Debug)]
-pub enum Input {
-    Frames(Vec<Frame>),
+pub enum Arrived {
+    Frames(FrameBatch),
     /// An original message body; `data` is a JSON object (checked).
     Legacy(LegacyMessage),
     /// A capture-agent's in-band loss report (no packets).
@@ -29,29 +52,38 @@ pub struct LegacyMessage {
     pub created_ns: Option<i64>,
 }
 
-impl Input {
+impl Arrived {
     pub fn packets(&self) -> u64 {
         match self {
-            Input::Frames(frames) => frames.len() as u64,
-            Input::Legacy(_) => 1,
-            Input::AgentStats(_) => 0,
+            Arrived::Frames(frames) => frames.len() as u64,
+            Arrived::Legacy(_) => 1,
+            Arrived::AgentStats(_) => 0,
         }
     }
-}
 
-/// Decodes and validates a message body; `Err` carries the dead-letter reason.
-pub fn classify(body: &[u8], max_bytes: usize) -> Result<Input, &'static str> {
-    if body.len() > max_bytes {
-        return Err(reason::OVERSIZED);
+    /// Decodes and validates a consumed message; `Err` carries the dead-letter reason.
+    pub fn decode(message: &Message, max_bytes: usize) -> Result<Arrived, &'static str> {
+        match &message.frames {
+            Some(frames) => validate(frames).map(|()| Arrived::Frames(frames.clone())),
+            None => Arrived::decode_body(&message.body, max_bytes),
+        }
     }
-    if let Some(stats) = AgentStats::decode(body) {
-        return stats
-            .map(Input::AgentStats)
-            .map_err(|_| reason::BAD_AGENT_STATS);
-    }
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => legacy(body).map(Input::Legacy),
-        _ => frames(body).map(Input::Frames),
+
+    /// Decodes and validates an encoded body; `Err` carries the dead-letter reason.
+    pub fn decode_body(body: &[u8], max_bytes: usize) -> Result<Arrived, &'static str> {
+        if body.len() > max_bytes {
+            return Err(reason::OVERSIZED);
+        }
+        if let Some(stats) = AgentStats::decode(body) {
+            return stats
+                .map(Arrived::AgentStats)
+                .map_err(|_| reason::BAD_AGENT_STATS);
+        }
+        // Frame batches are arrays; the original's messages are objects.
+        match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => legacy(body).map(Arrived::Legacy),
+            _ => frames(body).map(|f| Arrived::Frames(Arc::new(f))),
+        }
     }
 }
 
@@ -60,7 +92,12 @@ fn frames(body: &[u8]) -> Result<Vec<Frame>, &'static str> {
         Ok(frames) => frames,
         Err(_) => return Err(why_not_frames(body)),
     };
-    for frame in &frames {
+    validate(&frames)?;
+    Ok(frames)
+}
+
+fn validate(frames: &[Frame]) -> Result<(), &'static str> {
+    for frame in frames {
         if frame.v != FRAME_VERSION {
             return Err(reason::WRONG_VERSION);
         }
@@ -68,7 +105,7 @@ fn frames(body: &[u8]) -> Result<Vec<Frame>, &'static str> {
             return Err(reason::INVALID_FRAME);
         }
     }
-    Ok(frames)
+    Ok(())
 }
 
 /// Tells "not JSON" from "JSON frames of another version" from "JSON, but not frames".
@@ -126,7 +163,11 @@ fn parse_local_time(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netpipe_runtime::broker::codec::encode_frames;
+    use crate::broker::codec::encode_frames;
+
+    fn classify(body: &[u8], max: usize) -> Result<Arrived, &'static str> {
+        Arrived::decode_body(body, max)
+    }
 
     #[test]
     fn poison_gets_a_reason() {
@@ -153,7 +194,7 @@ mod tests {
             ..AgentStats::default()
         };
         match classify(&stats.encode(), 1 << 20).unwrap() {
-            Input::AgentStats(got) => assert_eq!(got, stats),
+            Arrived::AgentStats(got) => assert_eq!(got, stats),
             other => panic!("{other:?}"),
         }
         assert_eq!(
@@ -170,11 +211,27 @@ mod tests {
         let legacy =
             br#"{"data":{"ether":{"type":2048}},"created":"2018-01-28 22:58:16","source":"h"}"#;
         match classify(legacy, 1 << 20).unwrap() {
-            Input::Legacy(m) => {
+            Arrived::Legacy(m) => {
                 assert_eq!(m.source, "h");
                 assert!(m.created_ns.is_some());
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn unserialised_frames_are_validated_too() {
+        let mut frame = Frame::new("a".into(), 10, 11, 1, 60, 60, 1);
+        let ok = Message::frames(
+            Arc::new(vec![frame.clone()]),
+            super::super::AckToken::Memory(0),
+        );
+        assert_eq!(Arrived::decode(&ok, 10).unwrap().packets(), 1);
+        frame.seq = 9;
+        let bad = Message::frames(Arc::new(vec![frame]), super::super::AckToken::Memory(1));
+        assert_eq!(
+            Arrived::decode(&bad, 10).unwrap_err(),
+            reason::INVALID_FRAME
+        );
     }
 }
