@@ -120,16 +120,6 @@ fn bad_input_fails_fast_with_one_line_and_no_files() {
             "bogus".into(),
         ),
         (
-            "a bad --ops-addr",
-            vec![
-                "--read".into(),
-                pcap.display().to_string(),
-                "--ops-addr".into(),
-                "nonsense".into(),
-            ],
-            "nonsense".into(),
-        ),
-        (
             "an unwritable --out",
             vec![
                 "--read".into(),
@@ -169,6 +159,35 @@ fn bad_input_fails_fast_with_one_line_and_no_files() {
         // Not even the output directory is created.
         assert!(!out.exists(), "{what}: created {}", out.display());
     }
+
+    // A bad --ops-addr is refused while the flags are parsed: clap's usage error (exit 2),
+    // whose first line names the value, and nothing is created.
+    let output = run_bounded(
+        {
+            let mut command = netpipe();
+            command
+                .arg("run")
+                .args([
+                    "--read",
+                    &pcap.display().to_string(),
+                    "--ops-addr",
+                    "nonsense",
+                ])
+                .arg("--out")
+                .arg(&out);
+            command
+        },
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "a bad --ops-addr: {stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("nonsense") && first.contains("--ops-addr"),
+        "a bad --ops-addr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "a bad --ops-addr: {stderr}");
+    assert!(!out.exists(), "a bad --ops-addr: created {}", out.display());
 }
 
 /// A bare file name for `--output-csv` means the current directory: one CSV and its manifest,
