@@ -7,6 +7,8 @@
 //!
 //! The `*_serde_json`, `*_sonic_rs` and `*_simd_json` modes do the same work through those crates'
 //! serde APIs, to weigh the hand-written codec (`frame_json`) against them (docs/benchmarks.md).
+//! The sonic-rs and simd-json modes (and `check`) need `--features json-alternatives`, so the
+//! two crates are not built by every test run.
 //!
 //! `load` only decodes the packets and encodes the batches; every other mode does that too and
 //! then its own work once, so (mode - load) / frames is the mode's cost per frame.
@@ -66,19 +68,23 @@ fn main() -> ExitCode {
             .iter()
             .map(|body| serde_json::from_slice::<Vec<Frame>>(body).map_or(0, |f| f.len()))
             .sum(),
+        #[cfg(feature = "json-alternatives")]
         "encode_sonic_rs" => frames
             .chunks(BATCH)
             .map(|b| sonic_rs::to_vec(b).map_or(0, |v| v.len()))
             .sum(),
+        #[cfg(feature = "json-alternatives")]
         "decode_sonic_rs" => bodies
             .iter()
             .map(|body| sonic_rs::from_slice::<Vec<Frame>>(body).map_or(0, |f| f.len()))
             .sum(),
+        #[cfg(feature = "json-alternatives")]
         "encode_simd_json" => frames
             .chunks(BATCH)
             .map(|b| simd_json::serde::to_vec(b).map_or(0, |v| v.len()))
             .sum(),
         // simd-json parses in place: the copy of each body is part of its cost.
+        #[cfg(feature = "json-alternatives")]
         "decode_simd_json" => bodies
             .iter()
             .map(|body| {
@@ -86,6 +92,7 @@ fn main() -> ExitCode {
                 simd_json::serde::from_slice::<Vec<Frame>>(&mut owned).map_or(0, |f| f.len())
             })
             .sum(),
+        #[cfg(feature = "json-alternatives")]
         "check" => {
             // Every crate reads what frame_json writes back to the same frames.
             let mut same = 0;
